@@ -1,6 +1,12 @@
-"""The typer application and its entry point."""
+"""The typer application, its global options and its entry point.
+
+Command modules register themselves on :data:`app`; they import heavy things inside the
+command functions, so ``cutover --help`` imports almost nothing (a test checks).
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -10,7 +16,30 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _global(
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="console (readable) or json (JSON lines)")
+    ] = "console",
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning")] = "info",
+) -> None:
+    from cutover.cli.output import fail_input
+    from cutover.log import configure
+
+    if log_format not in ("console", "json"):
+        fail_input(f"--log-format {log_format!r}: use console or json")
+    configure("json" if log_format == "json" else "console", log_level)
+
+
+def _register() -> None:
+    from cutover.cli import plan, schema, validate  # noqa: F401  (commands register on import)
+
+
+_register()
 
 
 def main() -> None:

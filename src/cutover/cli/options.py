@@ -1,0 +1,24 @@
+"""Options shared by several commands (one definition each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+VarOption = Annotated[
+    list[str] | None,
+    typer.Option("--var", help="set a variable: key=value (highest precedence)"),
+]
+VarsFileOption = Annotated[
+    list[Path] | None,
+    typer.Option("--vars-file", help="YAML file of variables (above environment vars)"),
+]
+EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
+
+
+def overrides(var: list[str] | None, vars_file: list[Path] | None):  # type: ignore[no-untyped-def]
+    from cutover.runbook.loader import VarOverrides
+
+    return VarOverrides(files=tuple(vars_file or ()), pairs=tuple(var or ()))

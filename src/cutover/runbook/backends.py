@@ -1,0 +1,210 @@
+"""Backend kinds: typed connection settings and step parameters, in one open registry.
+
+A backend kind names the models for its settings (``backends.<name>``) and for the steps
+that use it (``stages[].steps[]``). Built-in kinds register here exactly as plugins do,
+through :func:`register_kind`; a duplicate name is refused. Plugins are found through the
+``cutover.backends`` entry-point group, loaded once, before the runbook model is built.
+
+The models here are pure data. What a step *does* (snapshot, plan, apply, rollback) lives
+in ``cutover.actions``, keyed by the same kind name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from cutover.runbook.types import Duration, Model, SecretRef, Text
+
+PERMANENT_REDIRECTS = frozenset({"301", "308"})
+
+
+class StepBase(Model):
+    """Fields every step has, whatever its backend."""
+
+    name: str = Field(min_length=1, description="what this step does, in words")
+    backend: str = Field(description="name of a backend in `backends`")
+    note: str = ""
+
+    def permanent_redirect(self) -> bool:
+        """Does this step set a permanent (301/308) redirect? Used by lint."""
+        return False
+
+    def reversible(self) -> bool:
+        """Can this step be rolled back? Used by lint."""
+        return True
+
+
+@dataclass(frozen=True)
+class BackendKind:
+    name: str
+    settings: type[Model]
+    step: type[StepBase]
+    summary: str
+
+
+_REGISTRY: dict[str, BackendKind] = {}
+_plugins_loaded = False
+
+
+def register_kind(kind: BackendKind) -> None:
+    """Register a backend kind; a second kind with the same name is refused."""
+    if kind.name in _REGISTRY:
+        raise ValueError(f"backend kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+
+
+def backend_kinds() -> dict[str, BackendKind]:
+    """All registered kinds, plugins included (loaded on first call)."""
+    global _plugins_loaded
+    if not _plugins_loaded:
+        _plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        for entry in entry_points(group="cutover.backends"):
+            kind = entry.load()
+            if isinstance(kind, BackendKind) and kind.name not in _REGISTRY:
+                register_kind(kind)
+    return dict(_REGISTRY)
+
+
+# --- fastly ---------------------------------------------------------------------------------
+
+
+class FastlySettings(Model):
+    kind: Literal["fastly"] = "fastly"
+    api_url: str = Field("https://api.fastly.com", description="Fastly API base URL")
+    token: SecretRef = Field(description="API token (Fastly-Key), as a secret reference")
+    services: dict[str, str] = Field(
+        default_factory=dict, description="friendly name → service ID"
+    )
+    timeout: Duration = 10.0
+    retries: int = Field(4, ge=0, le=10, description="attempts after a transient failure")
+
+
+class FastlyVersionChange(Model):
+    """Clone the active version, change it, validate, activate."""
+
+    add_domains: list[str] = Field(default_factory=list)
+    remove_domains: list[str] = Field(default_factory=list)
+    settings: dict[str, Text] = Field(default_factory=dict, description="version settings")
+    comment: str = ""
+
+
+class FastlyStep(StepBase):
+    kind: Literal["fastly"] = "fastly"
+    service: str = Field(description="service name (from the backend's `services`) or ID")
+    dictionary: str | None = Field(None, description="edge dictionary to change (versionless)")
+    set: dict[str, Text] = Field(default_factory=dict, description="dictionary items to upsert")
+    delete: list[str] = Field(default_factory=list, description="dictionary items to delete")
+    version: FastlyVersionChange | None = Field(
+        None, description="a new service version: clone active, change, validate, activate"
+    )
+
+    @model_validator(mode="after")
+    def _one_change(self) -> FastlyStep:
+        if (self.dictionary is None) == (self.version is None):
+            raise ValueError("a fastly step changes either a `dictionary` or a `version`")
+        if self.dictionary is not None and not (self.set or self.delete):
+            raise ValueError("a dictionary step needs `set` or `delete`")
+        if self.dictionary is None and (self.set or self.delete):
+            raise ValueError("`set`/`delete` need a `dictionary`")
+        return self
+
+    def permanent_redirect(self) -> bool:
+        values = list(self.set.values())
+        if self.version:
+            values += list(self.version.settings.values())
+        return any(v.strip() in PERMANENT_REDIRECTS for v in values)
+
+
+# --- nginx ----------------------------------------------------------------------------------
+
+
+class NginxSettings(Model):
+    kind: Literal["nginx"] = "nginx"
+    file: str = Field(description="the include or map file cutover manages")
+    test_command: list[str] = Field(default_factory=lambda: ["nginx", "-t"])
+    reload_command: list[str] = Field(default_factory=lambda: ["nginx", "-s", "reload"])
+    timeout: Duration = 30.0
+
+
+class NginxStep(StepBase):
+    kind: Literal["nginx"] = "nginx"
+    content: str = Field(description="the whole new content of the managed file")
+
+    def permanent_redirect(self) -> bool:
+        text = self.content
+        return "permanent;" in text or any(f"return {c}" in text for c in PERMANENT_REDIRECTS)
+
+
+# --- http -----------------------------------------------------------------------------------
+
+
+class HttpSettings(Model):
+    kind: Literal["http"] = "http"
+    base_url: str = Field(pattern=r"^https?://")
+    token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer …`")
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = 10.0
+    retries: int = Field(4, ge=0, le=10)
+
+
+class HttpStep(StepBase):
+    kind: Literal["http"] = "http"
+    path: str = Field(description="path of the setting, below `base_url`")
+    method: Literal["PUT", "PATCH", "POST"] = "PUT"
+    body: Any = Field(description="desired JSON value")
+    read_path: str | None = Field(None, description="where to GET the current value (default: path)")
+
+    def permanent_redirect(self) -> bool:
+        return _mentions_permanent(self.body)
+
+    def reversible(self) -> bool:
+        # PUT/PATCH restore the value read before; a POST creates something new.
+        return self.method != "POST"
+
+
+def _mentions_permanent(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_mentions_permanent(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions_permanent(v) for v in value)
+    return str(value) in PERMANENT_REDIRECTS
+
+
+# --- shell ----------------------------------------------------------------------------------
+
+
+class ShellSettings(Model):
+    kind: Literal["shell"] = "shell"
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = 60.0
+
+
+class ShellStep(StepBase):
+    kind: Literal["shell"] = "shell"
+    command: list[str] = Field(min_length=1, description="argument list; never a shell string")
+    undo: list[str] | None = Field(None, description="argument list that reverts `command`")
+    irreversible: bool = Field(False, description="declare a step that cannot be undone")
+
+    @model_validator(mode="after")
+    def _undo_required(self) -> ShellStep:
+        if self.undo is None and not self.irreversible:
+            raise ValueError("a shell step needs `undo` (or `irreversible: true`, said aloud)")
+        return self
+
+    def reversible(self) -> bool:
+        return self.undo is not None
+
+
+for _kind in (
+    BackendKind("fastly", FastlySettings, FastlyStep, "Fastly API: edge dictionaries, versions"),
+    BackendKind("nginx", NginxSettings, NginxStep, "one nginx include/map file, tested, reloaded"),
+    BackendKind("http", HttpSettings, HttpStep, "a REST setting: GET current, PUT/PATCH desired"),
+    BackendKind("shell", ShellSettings, ShellStep, "a command and its undo, as argument lists"),
+):
+    register_kind(_kind)

@@ -1,0 +1,277 @@
+"""YAML documents with positions: read a file into plain data plus a map of where each value is.
+
+ruamel.yaml's round-trip loader keeps line and column of every mapping key and sequence
+item. We convert its tree into plain ``dict``/``list``/scalars (what pydantic wants) and
+keep a :class:`Positions` map from YAML path to ``(line, column)``, so any later error,
+from pydantic, the template renderer or a lint rule, can be reported as
+``FILE:LINE:COL: YAML.path: message``.
+
+Hostile input is bounded: file size, nesting depth and node count (alias expansion
+counts, so a "billion laughs" document is refused, not expanded), duplicate keys and
+invalid UTF-8 are reported with their location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cutover.errors import DocumentError, Problem
+
+MAX_BYTES = 4 * 1024 * 1024  #: a runbook is a page of YAML; 4 MiB is generous
+MAX_DEPTH = 64  #: deeper nesting is never a runbook
+MAX_NODES = 200_000  #: after alias expansion
+
+PathKey = tuple[str | int, ...]
+
+
+def render_path(path: Sequence[str | int]) -> str:
+    """``("stages", 2, "steps", 0, "set")`` → ``stages[2].steps[0].set``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class Positions:
+    """Where each value (and each mapping key) of a document starts, 1-based."""
+
+    file: str
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Sequence[str | int], *, key: bool = False) -> tuple[int, int]:
+        """Line and column of ``path``, or of its nearest located ancestor."""
+        parts = tuple(path)
+        if key and parts in self.keys:
+            return self.keys[parts]
+        while parts:
+            if parts in self.values:
+                return self.values[parts]
+            if parts in self.keys:
+                return self.keys[parts]
+            parts = parts[:-1]
+        return self.values.get((), (1, 1))
+
+    def problem(
+        self,
+        path: Sequence[str | int],
+        message: str,
+        *,
+        hint: str | None = None,
+        key: bool = False,
+        severity: str = "error",
+    ) -> Problem:
+        line, column = self.locate(path, key=key)
+        return Problem(
+            self.file, line, column, render_path(path), message, hint=hint, severity=severity
+        )
+
+
+@dataclass
+class Document:
+    """A YAML document as plain data, with its positions and its file."""
+
+    path: Path
+    data: Any
+    positions: Positions
+
+    @property
+    def display(self) -> str:
+        return self.positions.file
+
+
+def display_name(path: Path) -> str:
+    """The name a user typed, relative to the working directory when possible."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load_document(path: Path) -> Document:
+    """Read ``path`` as one YAML document; raise :class:`DocumentError` on any problem."""
+    name = display_name(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DocumentError(
+            [Problem(name, 1, 1, "", "file not found", hint="check the path")]
+        ) from None
+    except OSError as exc:
+        raise DocumentError([Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
+    return parse_document(raw, name, path)
+
+
+def parse_document(raw: bytes, name: str, path: Path | None = None) -> Document:
+    """Parse YAML bytes (``name`` is used in messages)."""
+    if len(raw) > MAX_BYTES:
+        raise DocumentError(
+            [
+                Problem(
+                    name, 1, 1, "", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}",
+                    hint="split it, or move data into a checks data file",
+                )
+            ]
+        )
+    text = _decode(raw, name)
+    node = _parse(text, name)
+    positions = Positions(name)
+    data = _Converter(positions).convert(node)
+    return Document(path or Path(name), data, positions)
+
+
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise DocumentError(
+            [
+                Problem(
+                    name, line, column, "", f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                    hint="save the file as UTF-8",
+                )
+            ]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _parse(text: str, name: str) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        key = (exc.problem or "").strip()
+        raise DocumentError(
+            [Problem(name, line, column, "", f"duplicate key: {key}",
+                     hint="each key may appear once per mapping; remove one")]
+        ) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
+        raise DocumentError(
+            [Problem(name, line, column, "", f"YAML syntax: {what}",
+                     hint="check indentation and quoting around this position")]
+        ) from None
+    except RecursionError:
+        raise DocumentError(
+            [Problem(name, 1, 1, "", "document is nested too deeply",
+                     hint=f"a runbook needs far fewer than {MAX_DEPTH} levels")]
+        ) from None
+    except (YAMLError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise DocumentError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
+
+
+class _Converter:
+    """ruamel round-trip nodes → plain data, recording positions, within bounds."""
+
+    def __init__(self, positions: Positions) -> None:
+        self.positions = positions
+        self.nodes = 0
+
+    def convert(self, node: Any) -> Any:
+        self.positions.values[()] = (1, 1)
+        return self._convert(node, ())
+
+    def _fail(self, path: PathKey, message: str, hint: str) -> DocumentError:
+        return DocumentError([self.positions.problem(path, message, hint=hint)])
+
+    def _convert(self, node: Any, path: PathKey) -> Any:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self._fail(
+                path, f"document expands to more than {MAX_NODES:,} values",
+                "anchors and aliases that multiply (a 'YAML bomb') are refused",
+            )
+        if len(path) > MAX_DEPTH:
+            raise self._fail(path, "document is nested too deeply",
+                             f"a runbook needs far fewer than {MAX_DEPTH} levels")
+        if isinstance(node, CommentedMap):
+            return self._mapping(node, path)
+        if isinstance(node, CommentedSeq):
+            out_list: list[Any] = []
+            for index, item in enumerate(node):
+                child = (*path, index)
+                line_col = _item_position(node, index)
+                if line_col:
+                    self.positions.values[child] = line_col
+                out_list.append(self._convert(item, child))
+            return out_list
+        return _scalar(node)
+
+    def _mapping(self, node: Any, path: PathKey) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in node:
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise self._fail(path, f"mapping key {key!r} is not a plain scalar",
+                                 "use a plain string key")
+            name = str(key)
+            child = (*path, name)
+            key_pos, value_pos = _key_positions(node, key)
+            if key_pos:
+                self.positions.keys[child] = key_pos
+            if value_pos:
+                self.positions.values[child] = value_pos
+            out[name] = self._convert(node[key], child)
+        return out
+
+
+def _key_positions(node: Any, key: Any) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    try:
+        info = node.lc.data[key]
+    except (AttributeError, KeyError, TypeError):
+        return None, None
+    return (info[0] + 1, info[1] + 1), (info[2] + 1, info[3] + 1)
+
+
+def _item_position(node: Any, index: int) -> tuple[int, int] | None:
+    try:
+        info = node.lc.data[index]
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+    return info[0] + 1, info[1] + 1
+
+
+def _scalar(node: Any) -> Any:
+    """Round-trip scalar subclasses → plain Python values."""
+    if node is None or isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    # timestamps, binary and other tagged scalars: keep their text form
+    return str(node)
+
+
+def walk_strings(data: Any, path: PathKey = ()) -> Iterator[tuple[PathKey, str]]:
+    """Every string value in ``data`` with its path (used by rendering and lint)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from walk_strings(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from walk_strings(value, (*path, index))
+    elif isinstance(data, str):
+        yield path, data

@@ -1,0 +1,31 @@
+"""Environment profiles: where a runbook or checks file runs (lab, staging, production)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from cutover.runbook.types import Model
+
+
+class LabSettings(Model):
+    """For a lab environment: which embedded lab scenario to start."""
+
+    scenario: str = Field("pypi-2018", description="lab scenario (see docs/lab.md)")
+    seed: int = Field(0, description="seed for the lab's fault injection")
+
+
+class Environment(Model):
+    """A named profile: its own vars, secrets and resolve map."""
+
+    description: str = ""
+    vars: dict[str, Any] = Field(default_factory=dict, description="override the document's vars")
+    resolve: dict[str, str] = Field(
+        default_factory=dict,
+        description="hostname → address[:port] for probes, like curl --resolve",
+    )
+    ca_bundle: str | None = Field(None, description="CA bundle file for TLS verification")
+    lab: LabSettings | None = Field(
+        None, description="start the embedded lab; its hostnames are resolved to it"
+    )

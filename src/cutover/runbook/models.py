@@ -1,0 +1,129 @@
+"""The runbook model (format v1): what a runbook file may say, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+from pydantic import Field, create_model, model_validator
+
+from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
+from cutover.runbook.backends import StepBase, backend_kinds
+from cutover.runbook.environment import Environment
+from cutover.runbook.probe_models import ProbeSet
+from cutover.runbook.types import Duration, Model
+
+if TYPE_CHECKING:
+    Step = StepBase
+    Backend = Model
+else:
+    _kinds = backend_kinds().values()
+    Step = Annotated[Union[tuple(k.step for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
+    Backend = Annotated[Union[tuple(k.settings for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
+
+
+class GuardPolicy(Model):
+    """How a stage's probe results are judged (see docs/guards.md).
+
+    Zero-tolerance reasons fail at once. Otherwise a sequential probability ratio test
+    weighs ``acceptable_rate`` against ``unacceptable_rate`` with error bounds
+    ``false_rollback`` (deciding fail when all is well) and ``missed_failure`` (deciding
+    pass when it is not). Fewer than ``min_samples`` results never pass.
+    """
+
+    zero_tolerance: list[Reason] = Field(default_factory=lambda: list(ZERO_TOLERANCE_DEFAULT))
+    acceptable_rate: float = Field(0.01, gt=0, lt=1, description="failure rate that is fine")
+    unacceptable_rate: float = Field(0.10, gt=0, lt=1, description="failure rate that is not")
+    false_rollback: float = Field(0.001, gt=0, lt=0.5, description="alpha of the sequential test")
+    missed_failure: float = Field(0.01, gt=0, lt=0.5, description="beta of the sequential test")
+    min_samples: int = Field(20, ge=1, le=100_000, description="never pass on fewer results")
+    budget: Duration = Field(120.0, gt=0, description="time a stage may probe before deciding")
+    on_budget: Literal["fail", "pass"] = Field(
+        "fail", description="decision when the budget ends undecided (holding is not passing)"
+    )
+    baseline: bool = Field(
+        False, description="also fail if the rate exceeds the preflight rate by `baseline_margin`"
+    )
+    baseline_margin: float = Field(0.02, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _rates_ordered(self) -> GuardPolicy:
+        if self.unacceptable_rate <= self.acceptable_rate:
+            raise ValueError("`unacceptable_rate` must be greater than `acceptable_rate`")
+        return self
+
+
+#: A stage's override: any subset of the guard policy fields.
+GuardOverride = create_model(  # type: ignore[call-overload]
+    "GuardOverride",
+    __base__=Model,
+    **{name: (info.annotation | None, None) for name, info in GuardPolicy.model_fields.items()},
+)
+
+
+class Stage(Model):
+    name: str = Field(min_length=1)
+    description: str = ""
+    enabled: bool = Field(True, description="false skips the stage (templatable)")
+    gate: Literal["confirm"] | None = Field(None, description="ask the operator before the stage")
+    steps: list[Step] = Field(default_factory=list)
+    settle: Duration = Field(0.0, description="wait after the steps before probing")
+    probes: list[str] = Field(default_factory=list, description="probe sets to run (names)")
+    guard: GuardOverride | None = None  # type: ignore[valid-type]
+    preflight: bool = Field(
+        False, description="this stage measures the baseline failure rate (no steps)"
+    )
+
+
+class RollbackPolicy(Model):
+    automatic: bool = Field(True, description="roll back by itself when a guard fails")
+    verify: list[str] = Field(default_factory=list, description="probe sets that verify it")
+    budget: Duration = Field(60.0, gt=0, description="time the verification may take")
+
+
+class Runbook(Model):
+    version: Literal[1] = 1
+    name: str = Field(min_length=1)
+    description: str = ""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    environments: dict[str, Environment] = Field(min_length=1)
+    backends: dict[str, Backend] = Field(default_factory=dict)
+    probes: dict[str, ProbeSet] = Field(default_factory=dict)
+    guard: GuardPolicy = Field(default_factory=GuardPolicy)
+    stages: list[Stage] = Field(min_length=1)
+    rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_take_their_backend_kind(cls, data: Any) -> Any:
+        """Each step's kind is its backend's kind; it selects the step's model."""
+        if not isinstance(data, dict):
+            return data
+        backends = data.get("backends")
+        stages = data.get("stages")
+        if not isinstance(backends, dict) or not isinstance(stages, list):
+            return data
+        kinds = {
+            name: b.get("kind") for name, b in backends.items() if isinstance(b, dict)
+        }
+        new_stages = []
+        for stage in stages:
+            if isinstance(stage, dict) and isinstance(stage.get("steps"), list):
+                steps = [
+                    {"kind": kinds[s["backend"]], **s}
+                    if isinstance(s, dict)
+                    and "kind" not in s
+                    and isinstance(s.get("backend"), str)
+                    and isinstance(kinds.get(s["backend"]), str)
+                    else s
+                    for s in stage["steps"]
+                ]
+                stage = {**stage, "steps": steps}
+            new_stages.append(stage)
+        return {**data, "stages": new_stages}
+
+    def guard_for(self, stage: Stage) -> GuardPolicy:
+        """The stage's effective guard policy: the default with its overrides."""
+        if stage.guard is None:
+            return self.guard
+        update = stage.guard.model_dump(exclude_none=True)
+        return GuardPolicy.model_validate({**self.guard.model_dump(), **update})

@@ -1,0 +1,60 @@
+"""Secret references (``env:NAME``, ``file:PATH``): resolved only when used, then redacted.
+
+Every value this module resolves is remembered, and :func:`redact` replaces it wherever
+it appears: the log processor, the journal and every report call it, so a secret never
+reaches a log line, a journal row or a report.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from cutover.errors import SecretError
+
+REDACTED = "[REDACTED]"
+_MIN_LENGTH = 4  #: shorter values would redact ordinary words; refuse them as secrets
+
+_known: set[str] = set()
+_lock = threading.Lock()
+
+
+def resolve(reference: str) -> str:
+    """The value of ``reference``; raises :class:`SecretError` when it cannot be read."""
+    scheme, _, name = reference.partition(":")
+    if scheme == "env":
+        value = os.environ.get(name)
+        if value is None:
+            raise SecretError(
+                f"secret {reference}: environment variable {name} is not set",
+                hint=f"export {name}=… before running cutover",
+            )
+    elif scheme == "file":
+        try:
+            value = Path(name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"secret {reference}: cannot read file ({exc.strerror})") from None
+    else:
+        raise SecretError(f"{reference!r} is not a secret reference", hint="use env:NAME or file:PATH")
+    if len(value) < _MIN_LENGTH:
+        raise SecretError(f"secret {reference} is shorter than {_MIN_LENGTH} characters")
+    remember(value)
+    return value
+
+
+def remember(value: str) -> None:
+    """Treat ``value`` as secret from now on (e.g. a token learnt at run time)."""
+    if len(value) >= _MIN_LENGTH:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret value replaced by ``[REDACTED]``."""
+    if not _known:
+        return text
+    for value in sorted(_known, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
