@@ -7,8 +7,6 @@ import sys
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
-import structlog
-
 from cutover.secrets import redact
 
 LogFormat = Literal["console", "json"]
@@ -28,8 +26,32 @@ def redact_secrets(
     return event_dict
 
 
+_settings: tuple[LogFormat, str] = ("console", "info")
+_configured = False
+
+
 def configure(fmt: LogFormat = "console", level: str = "info") -> None:
-    """Configure structlog for the CLI. Logs go to stderr; stdout is for results."""
+    """Choose the log format and level; structlog is set up on the first :func:`get_logger`."""
+    global _settings, _configured
+    _settings = (fmt, level)
+    _configured = False
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger, configuring structlog first if needed (lazily: ``--help`` and
+    ``validate`` never pay for it)."""
+    import structlog
+
+    global _configured
+    if not _configured:
+        _setup(*_settings)
+        _configured = True
+    return structlog.get_logger(name)
+
+
+def _setup(fmt: LogFormat, level: str) -> None:
+    import structlog
+
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=True)

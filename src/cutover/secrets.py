@@ -36,7 +36,9 @@ def resolve(reference: str) -> str:
         except OSError as exc:
             raise SecretError(f"secret {reference}: cannot read file ({exc.strerror})") from None
     else:
-        raise SecretError(f"{reference!r} is not a secret reference", hint="use env:NAME or file:PATH")
+        raise SecretError(
+            f"{reference!r} is not a secret reference", hint="use env:NAME or file:PATH"
+        )
     if len(value) < _MIN_LENGTH:
         raise SecretError(f"secret {reference} is shorter than {_MIN_LENGTH} characters")
     remember(value)

@@ -37,8 +37,11 @@ def exits() -> Iterator[None]:
     try:
         yield
     except CutoverError as exc:
-        warn(exc.render() if "\n" in exc.render() or ":" in exc.message[:60] else
-             f"error: {exc.render()}")
+        warn(
+            exc.render()
+            if "\n" in exc.render() or ":" in exc.message[:60]
+            else f"error: {exc.render()}"
+        )
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         warn("interrupted")

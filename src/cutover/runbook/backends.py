@@ -77,9 +77,7 @@ class FastlySettings(Model):
     kind: Literal["fastly"] = "fastly"
     api_url: str = Field("https://api.fastly.com", description="Fastly API base URL")
     token: SecretRef = Field(description="API token (Fastly-Key), as a secret reference")
-    services: dict[str, str] = Field(
-        default_factory=dict, description="friendly name → service ID"
-    )
+    services: dict[str, str] = Field(default_factory=dict, description="friendly name → service ID")
     timeout: Duration = 10.0
     retries: int = Field(4, ge=0, le=10, description="attempts after a transient failure")
 
@@ -157,7 +155,9 @@ class HttpStep(StepBase):
     path: str = Field(description="path of the setting, below `base_url`")
     method: Literal["PUT", "PATCH", "POST"] = "PUT"
     body: Any = Field(description="desired JSON value")
-    read_path: str | None = Field(None, description="where to GET the current value (default: path)")
+    read_path: str | None = Field(
+        None, description="where to GET the current value (default: path)"
+    )
 
     def permanent_redirect(self) -> bool:
         return _mentions_permanent(self.body)
@@ -187,8 +187,8 @@ class ShellSettings(Model):
 
 class ShellStep(StepBase):
     kind: Literal["shell"] = "shell"
-    command: list[str] = Field(min_length=1, description="argument list; never a shell string")
-    undo: list[str] | None = Field(None, description="argument list that reverts `command`")
+    command: list[Text] = Field(min_length=1, description="argument list; never a shell string")
+    undo: list[Text] | None = Field(None, description="argument list that reverts `command`")
     irreversible: bool = Field(False, description="declare a step that cannot be undone")
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ class Positions:
         )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Document:
     """A YAML document as plain data, with its positions and its file."""
 
@@ -96,7 +97,24 @@ def display_name(path: Path) -> str:
 
 
 def load_document(path: Path) -> Document:
-    """Read ``path`` as one YAML document; raise :class:`DocumentError` on any problem."""
+    """Read ``path`` as one YAML document; raise :class:`DocumentError` on any problem.
+
+    Parsed documents are cached by path, size and modification time (a runbook includes
+    the same checks file for several probe sets and is checked for each environment).
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return _load_document(path)
+    return _cached(path.resolve(), stat.st_size, stat.st_mtime_ns, path)
+
+
+@lru_cache(maxsize=64)
+def _cached(_resolved: Path, _size: int, _mtime: int, path: Path) -> Document:
+    return _load_document(path)
+
+
+def _load_document(path: Path) -> Document:
     name = display_name(path)
     try:
         raw = path.read_bytes()
@@ -105,7 +123,9 @@ def load_document(path: Path) -> Document:
             [Problem(name, 1, 1, "", "file not found", hint="check the path")]
         ) from None
     except OSError as exc:
-        raise DocumentError([Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}")]) from None
+        raise DocumentError(
+            [Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}")]
+        ) from None
     return parse_document(raw, name, path)
 
 
@@ -115,7 +135,11 @@ def parse_document(raw: bytes, name: str, path: Path | None = None) -> Document:
         raise DocumentError(
             [
                 Problem(
-                    name, 1, 1, "", f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}",
+                    name,
+                    1,
+                    1,
+                    "",
+                    f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}",
                     hint="split it, or move data into a checks data file",
                 )
             ]
@@ -137,7 +161,11 @@ def _decode(raw: bytes, name: str) -> str:
         raise DocumentError(
             [
                 Problem(
-                    name, line, column, "", f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})",
                     hint="save the file as UTF-8",
                 )
             ]
@@ -159,21 +187,45 @@ def _parse(text: str, name: str) -> Any:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         key = (exc.problem or "").strip()
         raise DocumentError(
-            [Problem(name, line, column, "", f"duplicate key: {key}",
-                     hint="each key may appear once per mapping; remove one")]
+            [
+                Problem(
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"duplicate key: {key}",
+                    hint="each key may appear once per mapping; remove one",
+                )
+            ]
         ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
         raise DocumentError(
-            [Problem(name, line, column, "", f"YAML syntax: {what}",
-                     hint="check indentation and quoting around this position")]
+            [
+                Problem(
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"YAML syntax: {what}",
+                    hint="check indentation and quoting around this position",
+                )
+            ]
         ) from None
     except RecursionError:
         raise DocumentError(
-            [Problem(name, 1, 1, "", "document is nested too deeply",
-                     hint=f"a runbook needs far fewer than {MAX_DEPTH} levels")]
+            [
+                Problem(
+                    name,
+                    1,
+                    1,
+                    "",
+                    "document is nested too deeply",
+                    hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
+                )
+            ]
         ) from None
     except (YAMLError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DocumentError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
@@ -199,12 +251,16 @@ class _Converter:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise self._fail(
-                path, f"document expands to more than {MAX_NODES:,} values",
+                path,
+                f"document expands to more than {MAX_NODES:,} values",
                 "anchors and aliases that multiply (a 'YAML bomb') are refused",
             )
         if len(path) > MAX_DEPTH:
-            raise self._fail(path, "document is nested too deeply",
-                             f"a runbook needs far fewer than {MAX_DEPTH} levels")
+            raise self._fail(
+                path,
+                "document is nested too deeply",
+                f"a runbook needs far fewer than {MAX_DEPTH} levels",
+            )
         if isinstance(node, CommentedMap):
             return self._mapping(node, path)
         if isinstance(node, CommentedSeq):
@@ -222,8 +278,9 @@ class _Converter:
         out: dict[str, Any] = {}
         for key in node:
             if not isinstance(key, str | int | float | bool) or key is None:
-                raise self._fail(path, f"mapping key {key!r} is not a plain scalar",
-                                 "use a plain string key")
+                raise self._fail(
+                    path, f"mapping key {key!r} is not a plain scalar", "use a plain string key"
+                )
             name = str(key)
             child = (*path, name)
             key_pos, value_pos = _key_positions(node, key)

@@ -24,17 +24,28 @@ def lint(loaded: Any) -> list[Problem]:
             changes = True
             where = ("stages", i, "steps", j)
             if step.permanent_redirect() and i != last:
-                warn(where, f"step {step.name!r} sets a permanent redirect (301/308) before"
-                     " the last stage",
-                     "browsers and caches keep 301s, so a rollback cannot take them back: "
-                     "ramp with 302, make it permanent in the last stage")
+                warn(
+                    where,
+                    f"step {step.name!r} sets a permanent redirect (301/308) before the last stage",
+                    "browsers and caches keep 301s, so a rollback cannot take them back: "
+                    "ramp with 302, make it permanent in the last stage",
+                )
             if not step.reversible():
-                warn(where, f"step {step.name!r} has no way to roll back",
-                     "give it an undo, or move it after the point of no return")
+                warn(
+                    where,
+                    f"step {step.name!r} has no way to roll back",
+                    "give it an undo, or move it after the point of no return",
+                )
         if stage.steps and not stage.probes:
-            warn(("stages", i, "probes"), f"stage {stage.name!r} changes something but runs no"
-                 " probes after it", "list the probe sets that prove this stage worked")
+            warn(
+                ("stages", i, "probes"),
+                f"stage {stage.name!r} changes something but runs no probes after it",
+                "list the probe sets that prove this stage worked",
+            )
     if changes and not runbook.rollback.verify:
-        warn(("rollback",), "rollback is not verified by any probe set",
-             "list probe sets under rollback.verify (e.g. the preflight sets)")
+        warn(
+            ("rollback",),
+            "rollback is not verified by any probe set",
+            "list probe sets under rollback.verify (e.g. the preflight sets)",
+        )
     return out

@@ -89,8 +89,11 @@ class Loaded(Generic[M]):
 
 
 def _context(
-    doc: Document, environment: str | None, overrides: Mapping[str, Any],
-    lab: Mapping[str, Any] | None, problems: list[Problem],
+    doc: Document,
+    environment: str | None,
+    overrides: Mapping[str, Any],
+    lab: Mapping[str, Any] | None,
+    problems: list[Problem],
 ) -> dict[str, Any]:
     data = doc.data
     variables: dict[str, Any] = {}
@@ -104,7 +107,8 @@ def _context(
             names = list(envs) if isinstance(envs, dict) else []
             problems.append(
                 doc.positions.problem(
-                    ("environments",), f"no environment named {environment!r}",
+                    ("environments",),
+                    f"no environment named {environment!r}",
                     hint=did_you_mean(environment, names) or "add it under `environments`",
                 )
             )
@@ -133,7 +137,10 @@ def _context(
 
 
 def _validate(
-    model: type[M], doc: Document, environment: str | None, overrides: Mapping[str, Any],
+    model: type[M],
+    doc: Document,
+    environment: str | None,
+    overrides: Mapping[str, Any],
     lab: Mapping[str, Any] | None,
 ) -> tuple[M | None, dict[str, Any], Any, list[Problem]]:
     problems: list[Problem] = []
@@ -141,6 +148,8 @@ def _validate(
         problems.append(doc.positions.problem((), "the document must be a mapping (key: value)"))
         return None, {}, doc.data, problems
     context = _context(doc, environment, overrides, lab, problems)
+    if problems:  # an unknown environment: rendering would only cascade
+        return None, context, doc.data, problems
     skip: set[PathKey] = {("vars",)}
     envs = doc.data.get("environments")
     if isinstance(envs, dict):
@@ -174,7 +183,10 @@ def _unique(problems: Sequence[Problem]) -> list[Problem]:
 
 
 def load_checks(
-    path: Path, *, environment: str | None = None, overrides: VarOverrides = VarOverrides(),
+    path: Path,
+    *,
+    environment: str | None = None,
+    overrides: VarOverrides = VarOverrides(),
     lab: Mapping[str, Any] | None = None,
 ) -> Loaded[Any]:
     """Load a checks file for ``environment`` (None: no environment, real DNS)."""
@@ -184,19 +196,26 @@ def load_checks(
     model, context, _, problems = _validate(ChecksFile, doc, environment, overrides.resolve(), lab)
     _raise_if(problems)
     assert model is not None
-    bases = {name: path.parent for name in model.sets}
+    bases = dict.fromkeys(model.sets, path.parent)
     loaded = Loaded(model, doc, environment, context, probe_bases=bases)
     for name, probe_set in model.sets.items():
         if probe_set.include:
-            problems.append(doc.positions.problem(
-                ("sets", name, "include"), "a checks file cannot include another",
-                hint="list the probes here, or include this set from a runbook"))
+            problems.append(
+                doc.positions.problem(
+                    ("sets", name, "include"),
+                    "a checks file cannot include another",
+                    hint="list the probes here, or include this set from a runbook",
+                )
+            )
     _raise_if(problems)
     return loaded
 
 
 def load_runbook(
-    path: Path, *, environment: str, overrides: VarOverrides = VarOverrides(),
+    path: Path,
+    *,
+    environment: str,
+    overrides: VarOverrides = VarOverrides(),
     lab: Mapping[str, Any] | None = None,
 ) -> Loaded[Any]:
     """Load, render and validate a runbook for one environment; raise on any error."""
@@ -221,15 +240,18 @@ def check_runbook(path: Path, overrides: VarOverrides = VarOverrides()) -> list[
 
 
 def _load_runbook(
-    path: Path, environment: str | None, overrides: Mapping[str, Any],
-    lab: Mapping[str, Any] | None, doc: Document | None = None,
+    path: Path,
+    environment: str | None,
+    overrides: Mapping[str, Any],
+    lab: Mapping[str, Any] | None,
+    doc: Document | None = None,
 ) -> tuple[Loaded[Any] | None, list[Problem]]:
     from cutover.runbook.crossref import cross_check
     from cutover.runbook.lint import lint
     from cutover.runbook.models import Runbook
 
     doc = doc or load_document(path)
-    model, context, rendered, problems = _validate(Runbook, doc, environment, overrides, lab)
+    model, context, _, problems = _validate(Runbook, doc, environment, overrides, lab)
     if model is None:
         return None, problems
     loaded = Loaded(model, doc, environment, context)
@@ -250,28 +272,36 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
     base = loaded.source.parent
     problems: list[Problem] = []
     sets = dict(runbook.probes)
+    files: dict[Path, Any] = {}  # each included file is loaded and validated once
     for name, probe_set in runbook.probes.items():
         loaded.probe_bases[name] = base
         if not probe_set.include:
             continue
-        where = ("probes", name, "include")
         target = (base / probe_set.include).resolve()
-        try:
-            doc = load_document(target)
-        except DocumentError as exc:
-            problems.extend(exc.problems)
-            continue
-        file_vars = doc.data.get("vars", {}) if isinstance(doc.data, dict) else {}
-        merged = {**(file_vars if isinstance(file_vars, dict) else {}), **context}
-        checks, _, _, found = _validate(ChecksFile, doc, None, merged, None)
-        problems.extend(found)
+        if target not in files:
+            files[target] = None
+            try:
+                doc = load_document(target)
+            except DocumentError as exc:
+                problems.extend(exc.problems)
+                continue
+            file_vars = doc.data.get("vars", {}) if isinstance(doc.data, dict) else {}
+            merged = {**(file_vars if isinstance(file_vars, dict) else {}), **context}
+            checks, _, _, found = _validate(ChecksFile, doc, None, merged, None)
+            problems.extend(found)
+            files[target] = checks
+        checks = files[target]
         if checks is None:
             continue
         wanted = probe_set.set or name
         if wanted not in checks.sets:
-            problems.append(positions.problem(
-                where, f"{probe_set.include} has no probe set {wanted!r}",
-                hint=did_you_mean(wanted, checks.sets)))
+            problems.append(
+                positions.problem(
+                    ("probes", name, "include"),
+                    f"{probe_set.include} has no probe set {wanted!r}",
+                    hint=did_you_mean(wanted, checks.sets),
+                )
+            )
             continue
         sets[name] = checks.sets[wanted]
         loaded.probe_bases[name] = target.parent

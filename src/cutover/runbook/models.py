@@ -56,7 +56,10 @@ class GuardPolicy(Model):
 GuardOverride = create_model(  # type: ignore[call-overload]
     "GuardOverride",
     __base__=Model,
-    **{name: (info.annotation | None, None) for name, info in GuardPolicy.model_fields.items()},
+    **{
+        name: (info.annotation | None, None)  # type: ignore[operator]
+        for name, info in GuardPolicy.model_fields.items()
+    },
 )
 
 
@@ -68,7 +71,7 @@ class Stage(Model):
     steps: list[Step] = Field(default_factory=list)
     settle: Duration = Field(0.0, description="wait after the steps before probing")
     probes: list[str] = Field(default_factory=list, description="probe sets to run (names)")
-    guard: GuardOverride | None = None  # type: ignore[valid-type]
+    guard: GuardOverride | None = None
     preflight: bool = Field(
         False, description="this stage measures the baseline failure rate (no steps)"
     )
@@ -102,8 +105,11 @@ class Runbook(Model):
         stages = data.get("stages")
         if not isinstance(backends, dict) or not isinstance(stages, list):
             return data
+        known = backend_kinds()
         kinds = {
-            name: b.get("kind") for name, b in backends.items() if isinstance(b, dict)
+            name: b.get("kind")
+            for name, b in backends.items()
+            if isinstance(b, dict) and b.get("kind") in known
         }
         new_stages = []
         for stage in stages:

@@ -11,7 +11,7 @@ from cutover.runbook.environment import Environment
 from cutover.runbook.types import Duration, Model, Text
 
 USER_AGENTS: dict[str, str] = {
-    "pip": "pip/24.0 {\"installer\":{\"name\":\"pip\",\"version\":\"24.0\"},\"cutover\":true}",
+    "pip": 'pip/24.0 {"installer":{"name":"pip","version":"24.0"},"cutover":true}',
     "curl": "curl/8.5.0",
     "browser": (
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -123,9 +123,7 @@ class ProbeSet(Model):
         probes = data.get("probes")
         if isinstance(defaults, dict) and isinstance(probes, list):
             data = dict(data)
-            data["probes"] = [
-                {**defaults, **p} if isinstance(p, dict) else p for p in probes
-            ]
+            data["probes"] = [{**defaults, **p} if isinstance(p, dict) else p for p in probes]
         return data
 
     @model_validator(mode="after")

@@ -25,6 +25,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     if not options:
         return None
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    close = close or [o for o in options if word and o.startswith(word)][:1]
     if close:
         return f"did you mean {close[0]!r}?"
     shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
@@ -32,16 +33,23 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 
 def problems_from_validation(
-    exc: ValidationError, model: type[BaseModel], data: Any, positions: Positions,
+    exc: ValidationError,
+    model: type[BaseModel],
+    data: Any,
+    positions: Positions,
     prefix: Sequence[str | int] = (),
 ) -> list[Problem]:
     """One :class:`Problem` per pydantic error, located in the document."""
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
-        path, tags = _data_path(data, err["loc"])
+        path, tags = _data_path(data, err["loc"], missing=err["type"] == "missing")
+        if err["type"] == "union_tag_invalid":
+            path = (*path, "kind")
         full = (*prefix, *path)
         message, hint, at_key = _describe(err, model, err["loc"], path, tags)
+        if err["type"] == "union_tag_not_found" and "steps" in path:
+            message, hint = _step_backend_problem(data, path) or (message, hint)
         key = (str(full), message)
         if key in seen:
             continue
@@ -50,7 +58,9 @@ def problems_from_validation(
     return out
 
 
-def _data_path(data: Any, loc: Sequence[str | int]) -> tuple[tuple[str | int, ...], list[str]]:
+def _data_path(
+    data: Any, loc: Sequence[str | int], *, missing: bool = False
+) -> tuple[tuple[str | int, ...], list[str]]:
     """The part of ``loc`` that exists in the data (union tags and validator names dropped)."""
     path: list[str | int] = []
     tags: list[str] = []
@@ -63,15 +73,33 @@ def _data_path(data: Any, loc: Sequence[str | int]) -> tuple[tuple[str | int, ..
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
             node = node[part]
-        elif last and isinstance(node, dict):
+        elif last and missing and isinstance(node, dict):
             path.append(part)  # a missing key: located at its parent mapping
         else:
             tags.append(str(part))
     return tuple(path), tags
 
 
+def _step_backend_problem(data: Any, path: Sequence[str | int]) -> tuple[str, str] | None:
+    """When a step's backend exists but is itself invalid, say so instead of guessing."""
+    node = data
+    for part in path:
+        node = node[part]  # the path exists: _data_path built it from the data
+    backends = data.get("backends") if isinstance(data, dict) else None
+    name = node.get("backend") if isinstance(node, dict) else None
+    if isinstance(name, str) and isinstance(backends, dict):
+        if name in backends:
+            return f"backend {name!r} is invalid", "fix the backend's `kind` first"
+        hint = did_you_mean(name, backends) or "define it under `backends`"
+        return f"unknown backend {name!r}", hint
+    return None
+
+
 def _describe(
-    err: Any, model: type[BaseModel], loc: Sequence[str | int], path: Sequence[str | int],
+    err: Any,
+    model: type[BaseModel],
+    loc: Sequence[str | int],
+    path: Sequence[str | int],
     tags: list[str],
 ) -> tuple[str, str | None, bool]:
     kind = err["type"]

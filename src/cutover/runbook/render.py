@@ -44,7 +44,9 @@ class Renderer:
         self.positions = positions
         self.problems: list[Problem] = []
 
-    def render_tree(self, data: Any, path: PathKey = (), skip: frozenset[PathKey] = frozenset()) -> Any:
+    def render_tree(
+        self, data: Any, path: PathKey = (), skip: frozenset[PathKey] = frozenset()
+    ) -> Any:
         """A copy of ``data`` with templates rendered; paths in ``skip`` are copied verbatim."""
         if path in skip:
             return data
@@ -62,9 +64,7 @@ class Renderer:
 
         env = _environment()
         whole = text.strip()
-        single = (
-            whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1
-        )
+        single = whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1
         try:
             if single:
                 value = env.compile_expression(whole[2:-2].strip(), undefined_to_none=False)(
