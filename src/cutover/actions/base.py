@@ -1,0 +1,212 @@
+"""The Action interface, its registry, and the recording fake beside it.
+
+An action changes one thing on one backend, reversibly by construction:
+
+- :meth:`Action.snapshot` reads the live value(s) the step touches: the *prior state*,
+  journaled (``intent``) **before** anything is written;
+- :meth:`Action.plan` compares live state with the desired state (never memory);
+- :meth:`Action.apply` writes, reads back to verify, and returns a *record* (what it did,
+  e.g. the new version number), journaled as ``applied``;
+- :meth:`Action.rollback` restores the prior state; it needs only the prior state (the
+  record helps when present), so it works after a crash between ``intent`` and
+  ``applied``; it is idempotent;
+- :meth:`Action.reconcile` tells, from live state, whether the step is applied, not
+  applied, or neither (something else changed it): used by ``resume`` and ``rollback``
+  after a crash, so a step is never applied twice.
+
+States and records are JSON-serialisable mappings (they go into the journal), and never
+hold secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from cutover.runbook.backends import StepBase
+from cutover.runbook.types import Model
+
+State = dict[str, Any]
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value a step would change: where, from what, to what."""
+
+    target: str
+    before: Any
+    after: Any
+
+    @property
+    def changes(self) -> bool:
+        return self.before != self.after
+
+    def render(self) -> str:
+        def show(value: Any) -> str:
+            if value is None:
+                return "(absent)"
+            if isinstance(value, str) and "\n" not in value:
+                return repr(value)
+            return json.dumps(value, sort_keys=True)
+
+        mark = "~" if self.changes else "="
+        if not self.changes:
+            return f"{mark} {self.target}: {show(self.before)} (unchanged)"
+        return f"{mark} {self.target}: {show(self.before)} → {show(self.after)}"
+
+
+@dataclass(frozen=True)
+class Diff:
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(c.changes for c in self.changes)
+
+
+class Reconciled(StrEnum):
+    APPLIED = "applied"  #: live state is the desired state
+    NOT_APPLIED = "not_applied"  #: live state is still the prior state
+    DRIFTED = "drifted"  #: neither: someone else changed it
+
+
+class Action(ABC):
+    """One step on one backend. Subclasses set :attr:`kind` and implement five methods."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, settings: Model, step: StepBase) -> None:
+        self.settings = settings
+        self.step = step
+
+    @abstractmethod
+    def snapshot(self) -> State:
+        """The live prior state this step will change."""
+
+    @abstractmethod
+    def plan(self, live: State) -> Diff:
+        """What :meth:`apply` would change, given the live state."""
+
+    @abstractmethod
+    def apply(self, prior: State) -> Record:
+        """Write the desired state, read it back, and return what is needed to undo."""
+
+    @abstractmethod
+    def rollback(self, prior: State, record: Record | None) -> None:
+        """Restore ``prior``; idempotent; ``record`` is None after a crash mid-apply."""
+
+    @abstractmethod
+    def reconcile(self, prior: State, record: Record | None) -> Reconciled:
+        """Is the step applied, according to live state?"""
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release connections."""
+
+    def __enter__(self) -> Action:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+ActionFactory = Callable[[Model, StepBase], Action]
+
+_ACTIONS: dict[str, ActionFactory] = {}
+_builtins_loaded = False
+
+
+def register_action(kind: str, factory: ActionFactory) -> None:
+    """Register the action for a backend kind; a duplicate is refused."""
+    if kind in _ACTIONS:
+        raise ValueError(f"an action for backend kind {kind!r} is already registered")
+    _ACTIONS[kind] = factory
+
+
+def action_for(settings: Model, step: StepBase) -> Action:
+    """The action that carries out ``step`` on a backend with ``settings``."""
+    _load_builtins()
+    kind = getattr(step, "kind", None)
+    if kind not in _ACTIONS:
+        raise LookupError(f"no action registered for backend kind {kind!r}")
+    return _ACTIONS[kind](settings, step)
+
+
+def _load_builtins() -> None:
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    from importlib import import_module
+    from importlib.metadata import entry_points
+
+    for name in ("fastly", "nginx", "http", "shell"):
+        import_module(f"cutover.actions.{name}")  # each registers itself
+    for entry in entry_points(group="cutover.actions"):
+        factory = entry.load()
+        if entry.name not in _ACTIONS:
+            register_action(entry.name, factory)
+
+
+class RecordingAction(Action):
+    """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
+
+    ``world`` maps a key to a value; the step's desired values come from ``desired``.
+    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback"}``) to test failures.
+    """
+
+    kind = "recording"
+
+    def __init__(
+        self,
+        world: dict[str, Any],
+        desired: Mapping[str, Any],
+        *,
+        calls: list[tuple[str, str]] | None = None,
+        fail_on: set[str] | None = None,
+        name: str = "step",
+    ) -> None:
+        self.world = world
+        self.desired = dict(desired)
+        self.calls = calls if calls is not None else []
+        self.fail_on = fail_on or set()
+        self.name = name
+
+    def _call(self, what: str) -> None:
+        self.calls.append((what, self.name))
+        if what in self.fail_on:
+            from cutover.errors import RejectedActionError
+
+            raise RejectedActionError(f"{self.name}: {what} refused (recording fake)")
+
+    def snapshot(self) -> State:
+        self._call("snapshot")
+        return {k: self.world.get(k) for k in self.desired}
+
+    def plan(self, live: State) -> Diff:
+        return Diff([Change(k, live.get(k), v) for k, v in self.desired.items()])
+
+    def apply(self, prior: State) -> Record:
+        self._call("apply")
+        self.world.update(self.desired)
+        return {"wrote": sorted(self.desired)}
+
+    def rollback(self, prior: State, record: Record | None) -> None:
+        self._call("rollback")
+        for key, value in prior.items():
+            if value is None:
+                self.world.pop(key, None)
+            else:
+                self.world[key] = value
+
+    def reconcile(self, prior: State, record: Record | None) -> Reconciled:
+        live = {k: self.world.get(k) for k in self.desired}
+        if live == self.desired:
+            return Reconciled.APPLIED
+        if live == prior:
+            return Reconciled.NOT_APPLIED
+        return Reconciled.DRIFTED
