@@ -44,7 +44,7 @@ class Change:
 
     @property
     def changes(self) -> bool:
-        return self.before != self.after
+        return bool(self.before != self.after)
 
     def render(self) -> str:
         def show(value: Any) -> str:
