@@ -1,0 +1,72 @@
+"""``cutover run``, ``cutover resume RUN`` and ``cutover rollback RUN``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cutover.cli.app import app
+from cutover.cli.options import EnvOption, StateDirOption, VarOption, VarsFileOption, overrides
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="approve every `gate: confirm` (for automation)")
+]
+ForceUnlockOption = Annotated[
+    bool,
+    typer.Option("--force-unlock", help="remove a lock whose holder is gone (e.g. another host)"),
+]
+RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="the runbook")],
+    env: EnvOption = "lab",
+    var: VarOption = None,
+    vars_file: VarsFileOption = None,
+    yes: YesOption = False,
+    state_dir: StateDirOption = None,
+    force_unlock: ForceUnlockOption = False,
+) -> None:
+    """Run a runbook: staged changes, probes after every step, automatic verified rollback."""
+    from cutover.cli.driver import Request, drive
+    from cutover.cli.output import exits
+
+    with exits():
+        code = drive(
+            Request("run", file, env, overrides(var, vars_file), state_dir, yes, force_unlock)
+        )
+    raise typer.Exit(code)
+
+
+@app.command()
+def resume(
+    run_id: RunArgument,
+    yes: YesOption = False,
+    state_dir: StateDirOption = None,
+    force_unlock: ForceUnlockOption = False,
+) -> None:
+    """Finish an interrupted run (after a crash or kill -9), reconciling live state first."""
+    from cutover.cli.driver import drive, request_for_run
+    from cutover.cli.output import exits
+
+    with exits():
+        code = drive(request_for_run("resume", run_id, state_dir, yes, force_unlock))
+    raise typer.Exit(code)
+
+
+@app.command()
+def rollback(
+    run_id: RunArgument,
+    state_dir: StateDirOption = None,
+    force_unlock: ForceUnlockOption = False,
+) -> None:
+    """Roll back every applied step of a run, newest first, then verify with probes."""
+    from cutover.cli.driver import drive, request_for_run
+    from cutover.cli.output import exits
+
+    with exits():
+        code = drive(request_for_run("rollback", run_id, state_dir, True, force_unlock))
+    raise typer.Exit(code)

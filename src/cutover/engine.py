@@ -1,0 +1,343 @@
+"""The engine: one run of a runbook, stage by stage, with automatic verified rollback.
+
+For each enabled stage: gate → steps (journal ``intent`` with the prior state, apply,
+journal ``applied``) → settle → probe rounds until the guard says pass or fail (or the
+budget ends: then the policy decides) → next stage. When a guard fails, a step is
+refused, or the operator stops the run, every applied step is rolled back, newest
+first, and the rollback is verified by probes.
+
+The engine knows no HTTP or file details: actions change things, the prober observes,
+the journal remembers, the view shows. ``resume`` and ``rollback`` of an interrupted run
+start by reconciling every step that has an ``intent`` but no ``applied`` against live
+state, so no step is ever applied twice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cutover import journal as jr
+from cutover.actions.base import Action, Reconciled, action_for
+from cutover.errors import ActionError, CutoverError, InputError, RunExit
+from cutover.guards import Decision, Guard, Verdict
+from cutover.journal import Journal, StepState
+from cutover.runbook.backends import StepBase
+from cutover.runbook.models import GuardPolicy, Runbook, Stage
+from cutover.runbook.types import Model
+
+MAX_FAILED_CHAINS = 20  #: failed probe chains kept per round in the journal
+MAX_ROUNDS = 10_000  #: a stage never probes more rounds than this, whatever its budget
+
+
+class Result(Protocol):
+    """What the engine needs of a probe result (see ``cutover.probes``)."""
+
+    @property
+    def reason(self) -> Any: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Prober(Protocol):
+    def probe(self, sets: Sequence[str]) -> Sequence[Result]: ...
+
+
+View = Callable[[str, dict[str, Any]], None]
+Confirm = Callable[[Stage], bool]
+ActionMaker = Callable[[Model, StepBase], Action]
+
+
+class Interrupted(Exception):
+    """The operator asked to stop (Ctrl-C, SIGTERM, a declined gate)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    exit_code: int
+    status: str
+    message: str
+    still_applied: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs, resumes or rolls back one run of one loaded runbook."""
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        journal: Journal,
+        prober: Prober,
+        *,
+        view: View,
+        confirm: Confirm,
+        actions: ActionMaker = action_for,
+        stop: threading.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runbook = runbook
+        self.journal = journal
+        self.prober = prober
+        self.view = view
+        self.confirm = confirm
+        self.make_action = actions
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.run_id = ""
+        self.baseline: float | None = None
+
+    # --- entry points -------------------------------------------------------------------------
+
+    def run(self, run_id: str) -> Outcome:
+        self.run_id = run_id
+        self._event("run_started", runbook=self.runbook.name, stages=len(self.runbook.stages))
+        return self._drive(0, applied=set())
+
+    def resume(self, run_id: str) -> Outcome:
+        """Finish an interrupted run: reconcile, then continue (or finish its rollback)."""
+        self.run_id = run_id
+        self.journal.adopt(run_id)
+        self._event("resumed")
+        steps = self._reconcile()
+        events = self.journal.events(run_id)
+        kinds = [e.kind for e in events]
+        if "rollback_started" in kinds:
+            reason = next(e.data.get("reason", "") for e in events if e.kind == "rollback_started")
+            return self._roll_back(f"finishing the interrupted rollback ({reason})", RunExit.ROLLED_BACK)
+        baseline = [e for e in events if e.kind == "baseline"]
+        if baseline:
+            self.baseline = float(baseline[-1].data["rate"])
+        passed = {e.stage for e in events if e.kind in ("stage_passed", "stage_skipped")}
+        start = next(
+            (i for i, s in enumerate(self.runbook.stages) if s.name not in passed),
+            len(self.runbook.stages),
+        )
+        applied = {(s.stage, s.step) for s in steps if s.status == "applied"}
+        return self._drive(start, applied=applied)
+
+    def rollback(self, run_id: str, reason: str = "requested by the operator") -> Outcome:
+        """Roll back every applied step of a run (after a crash, or by choice)."""
+        self.run_id = run_id
+        self.journal.adopt(run_id)
+        self._reconcile()
+        return self._roll_back(reason, RunExit.OK)
+
+    # --- the stage loop -----------------------------------------------------------------------
+
+    def _drive(self, start: int, applied: set[tuple[str, int]]) -> Outcome:
+        try:
+            for index in range(start, len(self.runbook.stages)):
+                stage = self.runbook.stages[index]
+                failed = self._stage(index, stage, applied)
+                if failed is not None:
+                    return self._roll_back(failed, RunExit.ROLLED_BACK)
+        except Interrupted as stop:
+            self._event("interrupted", reason=stop.reason)
+            return self._roll_back(stop.reason, RunExit.STOPPED)
+        self._event("run_completed")
+        self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
+        return Outcome(RunExit.OK, jr.COMPLETED, "completed: every stage passed its guard")
+
+    def _stage(self, index: int, stage: Stage, applied: set[tuple[str, int]]) -> str | None:
+        """Run one stage; the failure reason, or None when it passed."""
+        self._check_stop()
+        if not stage.enabled:
+            self._event("stage_skipped", stage=stage.name, index=index)
+            return None
+        self._event("stage_started", stage=stage.name, index=index, gate=stage.gate)
+        if stage.gate == "confirm":
+            if not self.confirm(stage):
+                self._event("gate_declined", stage=stage.name)
+                raise Interrupted(f"gate before stage {stage.name!r} declined")
+            self._event("gate_approved", stage=stage.name)
+        for number, step in enumerate(stage.steps):
+            self._check_stop()
+            if (stage.name, number) in applied:
+                continue  # applied before a crash: never twice
+            try:
+                self._apply(stage, number, step)
+            except ActionError as exc:
+                self._event("apply_failed", stage=stage.name, step=number, error=exc.message)
+                return f"step {step.name!r} failed: {exc.message}"
+        if stage.settle and self.stop.wait(stage.settle):
+            self._check_stop()
+        decision = self._judge(stage.name, stage.probes, self.runbook.guard_for(stage))
+        if stage.preflight:
+            rate = decision.failures / decision.samples if decision.samples else 0.0
+            self.baseline = rate
+            self._event("baseline", stage=stage.name, rate=rate)
+        if decision.verdict is Verdict.FAIL:
+            self._event("stage_failed", stage=stage.name, reason=decision.reason)
+            return f"stage {stage.name!r}: {decision.reason}"
+        self._event("stage_passed", stage=stage.name, reason=decision.reason)
+        return None
+
+    def _apply(self, stage: Stage, number: int, step: StepBase) -> None:
+        action = self._action(step)
+        with action:
+            prior = action.snapshot()
+            self._event(
+                "intent", stage=stage.name, step=number, name=step.name, backend=step.backend,
+                prior=prior,
+            )
+            record = action.apply(prior)
+            self._event("applied", stage=stage.name, step=number, name=step.name, record=record)
+
+    def _judge(self, label: str, sets: Sequence[str], policy: GuardPolicy) -> Decision:
+        """Probe rounds until the guard decides, or the budget ends."""
+        guard = Guard(policy, baseline_rate=self.baseline if policy.baseline else None)
+        if not sets:
+            decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
+            self._event("guard", stage=label, verdict=decision.verdict.value, reason=decision.reason)
+            return decision
+        reasons: list[Any] = []
+        started = self.clock()
+        for number in range(1, MAX_ROUNDS + 1):
+            self._check_stop()
+            results = self.prober.probe(sets)
+            reasons.extend(r.reason for r in results)
+            decision = guard(reasons)
+            if decision.verdict is Verdict.HOLD and self.clock() - started >= policy.budget:
+                decision = guard.on_budget_end(reasons)
+            self._round(label, number, results, decision)
+            if decision.verdict is not Verdict.HOLD:
+                return decision
+        return guard.on_budget_end(reasons)
+
+    def _round(self, label: str, number: int, results: Sequence[Result], decision: Decision) -> None:
+        failed = [r for r in results if not r.ok]
+        counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
+        self._event(
+            "probe_round", stage=label, round=number, probes=len(results), failed=len(failed),
+            reasons=dict(counts), failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
+        )
+        self._event(
+            "guard", stage=label, verdict=decision.verdict.value, reason=decision.reason,
+            samples=decision.samples, failures=decision.failures,
+        )
+
+    # --- rollback -----------------------------------------------------------------------------
+
+    def _roll_back(self, reason: str, success_code: RunExit) -> Outcome:
+        """Undo every step that may be applied, newest first, then verify with probes."""
+        if not self.runbook.rollback.automatic and success_code is RunExit.ROLLED_BACK:
+            still = self._still_applied()
+            self._event("rollback_skipped", reason=reason)
+            self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
+            return Outcome(
+                RunExit.NEEDS_ATTENTION, jr.NEEDS_ATTENTION,
+                f"{reason}; automatic rollback is off: run `cutover rollback {self.run_id}`",
+                still,
+            )
+        self._event("rollback_started", reason=reason)
+        failures: list[str] = []
+        for state in reversed(self.journal.steps(self.run_id)):
+            if not state.maybe_applied:
+                continue
+            try:
+                self._undo(state)
+            except (ActionError, InputError) as exc:
+                self._event(
+                    "rollback_failed", stage=state.stage, step=state.step, error=exc.message
+                )
+                failures.append(f"{state.stage}/{state.name}: {exc.message}")
+        if failures:
+            return self._attention(
+                f"{reason}; the rollback failed: " + "; ".join(failures)
+            )
+        verify = self.runbook.rollback
+        if verify.verify:
+            policy = self.runbook.guard.model_copy(update={"budget": verify.budget, "baseline": False})
+            decision = self._judge("rollback", verify.verify, policy)
+            if decision.verdict is not Verdict.PASS:
+                self._event("rollback_unverified", reason=decision.reason)
+                return self._attention(f"{reason}; the rollback could not be verified: {decision.reason}")
+        self._event("rollback_verified", reason=reason)
+        status = jr.STOPPED if success_code is RunExit.STOPPED else jr.ROLLED_BACK
+        if success_code is RunExit.OK:
+            status = jr.ROLLED_BACK
+        self.journal.set_status(self.run_id, status, success_code)
+        verified = "verified by probes" if verify.verify else "not verified (no probe sets)"
+        return Outcome(success_code, status, f"{reason}; rolled back, {verified}")
+
+    def _undo(self, state: StepState) -> None:
+        step = self._step_model(state)
+        action = self._action(step)
+        with action:
+            if state.status == "intent":
+                found = action.reconcile(state.prior, None)
+                if found is Reconciled.NOT_APPLIED:
+                    self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                    return
+            action.rollback(state.prior, state.record)
+            self._event("rolled_back", stage=state.stage, step=state.step, name=state.name)
+
+    def _attention(self, message: str) -> Outcome:
+        still = self._still_applied()
+        self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
+        self._event("needs_attention", message=message, still_applied=still)
+        return Outcome(
+            RunExit.NEEDS_ATTENTION, jr.NEEDS_ATTENTION,
+            f"{message}\nfinish with: cutover rollback {self.run_id}", still,
+        )
+
+    def _still_applied(self) -> list[str]:
+        return [
+            f"{s.stage}/{s.name} ({s.status})"
+            for s in self.journal.steps(self.run_id)
+            if s.maybe_applied
+        ]
+
+    # --- reconciliation after a crash ---------------------------------------------------------
+
+    def _reconcile(self) -> list[StepState]:
+        """Settle every step left at ``intent`` by asking live state; never re-apply."""
+        for state in self.journal.steps(self.run_id):
+            if state.status != "intent":
+                continue
+            step = self._step_model(state)
+            with self._action(step) as action:
+                found = action.reconcile(state.prior, None)
+            self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
+            if found is Reconciled.APPLIED:
+                self._event(
+                    "applied", stage=state.stage, step=state.step, name=state.name,
+                    record={}, reconciled=True,
+                )
+            elif found is Reconciled.NOT_APPLIED:
+                self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+        return self.journal.steps(self.run_id)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _step_model(self, state: StepState) -> StepBase:
+        for stage in self.runbook.stages:
+            if stage.name == state.stage and state.step < len(stage.steps):
+                return stage.steps[state.step]
+        raise CutoverError(
+            f"the journal names step {state.step} of stage {state.stage!r}, which this runbook"
+            " no longer has",
+            hint="roll back with the runbook version that made the run",
+        )
+
+    def _action(self, step: StepBase) -> Action:
+        return self.make_action(self.runbook.backends[step.backend], step)
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            raise Interrupted("stopped by the operator")
+
+    def _event(self, kind: str, *, stage: str | None = None, step: int | None = None, **data: Any) -> None:
+        self.journal.event(self.run_id, kind, stage=stage, step=step, **data)
+        self.view(kind, {"stage": stage, "step": step, **data})

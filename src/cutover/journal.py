@@ -1,0 +1,304 @@
+"""The journal: a durable record of every run and every event, in SQLite.
+
+One database per state directory (``.cutover/journal.db``), in WAL mode with
+``synchronous=FULL``: each event is one transaction, committed and on disk before the
+next action happens. That ordering is the safety argument: an ``intent`` row holding the
+prior state is durable **before** an action writes, and ``applied`` is written only
+after the action read its write back. After ``kill -9`` at any instant, the journal says
+which steps may be applied and what they replaced.
+
+Every text that goes in is passed through :func:`cutover.secrets.redact` first.
+
+A test hook, for crash testing only: with ``CUTOVER_TEST_CRASH_AT=N`` in the
+environment, the process kills itself with SIGKILL right after its N-th journal write
+(1-based), so a test can stop cutover at every journal boundary.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import signal
+import socket
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cutover.secrets import redact
+
+SCHEMA_VERSION = 1
+CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    runbook TEXT NOT NULL,
+    runbook_path TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    options TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    stage TEXT,
+    step INTEGER,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+"""
+
+#: Run statuses. ``running`` with a dead holder means the run was interrupted.
+RUNNING = "running"
+COMPLETED = "completed"
+ROLLED_BACK = "rolled_back"
+NEEDS_ATTENTION = "needs_attention"
+STOPPED = "stopped"
+FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED})
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    runbook: str
+    runbook_path: str
+    environment: str
+    status: str
+    exit_code: int | None
+    started_at: str
+    ended_at: str | None
+    host: str
+    pid: int
+    user: str
+    options: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    run_id: str
+    at: str
+    kind: str
+    stage: str | None
+    step: int | None
+    data: dict[str, Any]
+
+
+@dataclass
+class StepState:
+    """Where one step of a run stands, folded from its events."""
+
+    stage: str
+    step: int
+    name: str
+    status: str  #: intent | applied | rolled_back | rollback_failed | not_applied
+    prior: dict[str, Any]
+    record: dict[str, Any] | None
+
+    @property
+    def maybe_applied(self) -> bool:
+        """Could this step have changed something that is not yet undone?"""
+        return self.status in ("intent", "applied", "rollback_failed")
+
+
+class Journal:
+    """The run journal. Safe to use from several threads of one process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        self._writes = 0
+        crash = os.environ.get(CRASH_ENV, "")
+        self._crash_at = int(crash) if crash.isdigit() else 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+        with self._lock:
+            cursor = self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._writes += 1
+            if self._crash_at and self._writes == self._crash_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # test hook: see module docstring
+            return int(cursor.lastrowid or 0)
+
+    @property
+    def writes(self) -> int:
+        """Journal writes made by this process (the crash hook counts these)."""
+        return self._writes
+
+    def start_run(
+        self, run_id: str, runbook: str, runbook_path: str, environment: str,
+        options: dict[str, Any],
+    ) -> None:
+        self._write(
+            "INSERT INTO runs (id, runbook, runbook_path, environment, status, started_at,"
+            " host, pid, user, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id, runbook, runbook_path, environment, RUNNING, now(), socket.gethostname(),
+                os.getpid(), current_user(), redact(json.dumps(options, sort_keys=True)),
+            ),
+        )
+
+    def event(
+        self, run_id: str, kind: str, *, stage: str | None = None, step: int | None = None,
+        **data: Any,
+    ) -> int:
+        """Append one event (one transaction, durable on return)."""
+        text = redact(json.dumps(data, sort_keys=True, default=str))
+        return self._write(
+            "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (run_id, now(), kind, stage, step, text),
+        )
+
+    def set_status(self, run_id: str, status: str, exit_code: int | None = None) -> None:
+        ended = None if status == RUNNING else now()
+        self._write(
+            "UPDATE runs SET status = ?, exit_code = ?, ended_at = ? WHERE id = ?",
+            (status, exit_code, ended, run_id),
+        )
+
+    def adopt(self, run_id: str) -> None:
+        """This process now drives ``run_id`` (resume/rollback after a crash)."""
+        self._write(
+            "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL"
+            " WHERE id = ?",
+            (RUNNING, socket.gethostname(), os.getpid(), current_user(), run_id),
+        )
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[RunRow]:
+        rows = self._db.execute(
+            "SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_run(r) for r in rows]
+
+    def find_run(self, ref: str) -> RunRow | None:
+        """A run by id or unique id prefix; ``last`` is the newest run."""
+        if ref == "last":
+            found = self.runs(1)
+            return found[0] if found else None
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY id", (ref, f"{ref}%")
+        ).fetchall()
+        exact = [r for r in rows if r[0] == ref]
+        if exact:
+            return _run(exact[0])
+        return _run(rows[0]) if len(rows) == 1 else None
+
+    def unfinished(self, runbook: str, environment: str) -> list[RunRow]:
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE runbook = ? AND environment = ? AND status IN (?, ?)"
+            " ORDER BY started_at",
+            (runbook, environment, RUNNING, NEEDS_ATTENTION),
+        ).fetchall()
+        return [_run(r) for r in rows]
+
+    def events(self, run_id: str) -> list[EventRow]:
+        rows = self._db.execute(
+            "SELECT id, run_id, at, kind, stage, step, data FROM events WHERE run_id = ?"
+            " ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+    def steps(self, run_id: str) -> list[StepState]:
+        """Every step that got an intent, in the order first intended, with its status."""
+        return list(fold_steps(self.events(run_id)))
+
+
+def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
+    states: dict[tuple[str, int], StepState] = {}
+    for event in events:
+        if event.stage is None or event.step is None:
+            continue
+        key = (event.stage, event.step)
+        if event.kind == "intent":
+            states[key] = StepState(
+                event.stage, event.step, str(event.data.get("name", "")), "intent",
+                dict(event.data.get("prior") or {}), None,
+            )
+            continue
+        state = states.get(key)
+        if state is None:
+            continue
+        if event.kind == "applied":
+            state.status = "applied"
+            state.record = dict(event.data.get("record") or {})
+        elif event.kind in ("rolled_back", "rollback_failed", "not_applied"):
+            state.status = event.kind
+    yield from states.values()
+
+
+def _run(row: tuple[Any, ...]) -> RunRow:
+    return RunRow(
+        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
+        row[10], json.loads(row[11]),
+    )
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def pid_alive(pid: int) -> bool:
+    """Is a process with this pid running on this host?"""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

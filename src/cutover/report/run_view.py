@@ -1,0 +1,187 @@
+"""How a run looks while it happens: plain lines, JSON lines, or a live rich view on a TTY.
+
+The engine emits events ``(kind, data)``; a view turns them into output. Every view
+redacts secrets. The live view keeps a status panel (stage, step, probes done/failed,
+guard state, elapsed) above the plain lines, which it prints too, so the scrollback
+tells the whole story.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from cutover.secrets import redact
+
+
+def format_chain(hops: list[dict[str, Any]], limit: int = 8) -> str:
+    """``302 http://a/x → 301 http://b/x → 200 http://a/x``, shortened past ``limit`` hops."""
+    parts = [f"{h.get('status', '—')} {h.get('url', '?')}" for h in hops]
+    if len(parts) > limit:
+        parts = [*parts[: limit - 2], f"… {len(parts) - limit + 1} more …", parts[-1]]
+    return " → ".join(parts)
+
+
+class LineView:
+    """One readable line per meaningful event (the default when stdout is not a TTY)."""
+
+    def __init__(self, out: TextIO | None = None, total_stages: int = 0) -> None:
+        self.out = out or sys.stdout
+        self.total = total_stages
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        self.out.write(redact(text) + "\n")
+        self.out.flush()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        line = self.describe(kind, data)
+        if line is not None:
+            self.say(line)
+        if kind == "probe_round":
+            for failure in data.get("failures", [])[:5]:
+                self.say(
+                    f"      ✗ [{failure.get('set')}] {failure.get('url')}: {failure.get('reason')}"
+                    + (f" ({failure['detail']})" if failure.get("detail") else "")
+                )
+                hops = failure.get("hops") or []
+                if hops:
+                    self.say(f"        {format_chain(hops)}")
+
+    def describe(self, kind: str, data: dict[str, Any]) -> str | None:
+        stage = data.get("stage")
+        elapsed = f"{time.monotonic() - self.started:6.1f}s"
+        if kind == "run_started":
+            return f"{elapsed} run started: {data.get('runbook')} ({data.get('stages')} stages)"
+        if kind == "resumed":
+            return f"{elapsed} resuming the run"
+        if kind == "stage_started":
+            index = int(data.get("index", 0)) + 1
+            of = f"/{self.total}" if self.total else ""
+            return f"{elapsed} stage {index}{of}: {stage}"
+        if kind == "stage_skipped":
+            return f"{elapsed} stage {stage}: skipped (disabled)"
+        if kind == "gate_approved":
+            return f"{elapsed}   gate approved"
+        if kind == "gate_declined":
+            return f"{elapsed}   gate declined"
+        if kind == "applied":
+            how = " (found applied while reconciling)" if data.get("reconciled") else ""
+            return f"{elapsed}   applied: {data.get('name')}{how}"
+        if kind == "apply_failed":
+            return f"{elapsed}   step failed: {data.get('error')}"
+        if kind == "probe_round":
+            reasons = ", ".join(
+                f"{k} ×{v}" for k, v in sorted(data.get("reasons", {}).items()) if k != "ok"
+            )
+            extra = f" ({reasons})" if reasons else ""
+            return (
+                f"{elapsed}   probes round {data.get('round')}: {data.get('probes')} probes,"
+                f" {data.get('failed')} failed{extra}"
+            )
+        if kind == "guard":
+            return f"{elapsed}   guard: {str(data.get('verdict', '')).upper()} — {data.get('reason')}"
+        if kind == "stage_passed":
+            return f"{elapsed}   stage passed"
+        if kind == "stage_failed":
+            return f"{elapsed}   STAGE FAILED: {data.get('reason')}"
+        if kind == "rollback_started":
+            return f"{elapsed} ROLLING BACK: {data.get('reason')}"
+        if kind == "rolled_back":
+            return f"{elapsed}   rolled back: {data.get('name')}"
+        if kind == "not_applied":
+            return f"{elapsed}   not applied (nothing to undo): {data.get('name')}"
+        if kind == "rollback_failed":
+            return f"{elapsed}   ROLLBACK FAILED for {stage} step {data.get('step')}: {data.get('error')}"
+        if kind == "rollback_verified":
+            return f"{elapsed} rollback verified"
+        if kind == "rollback_unverified":
+            return f"{elapsed} ROLLBACK NOT VERIFIED: {data.get('reason')}"
+        if kind == "reconciled":
+            return f"{elapsed}   reconciled {stage} step {data.get('step')}: {data.get('found')}"
+        if kind == "interrupted":
+            return f"{elapsed} interrupted: {data.get('reason')}"
+        if kind == "run_completed":
+            return f"{elapsed} run completed"
+        return None
+
+
+class JsonView:
+    """JSON lines on stdout, one per event (``--log-format json``)."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        record = {"event": kind, **{k: v for k, v in data.items() if v is not None}}
+        self.out.write(redact(json.dumps(record, sort_keys=True, default=str)) + "\n")
+        self.out.flush()
+
+
+class LiveView:
+    """A rich live panel on a TTY, above the plain lines."""
+
+    def __init__(self, runbook: str, total_stages: int) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = Console()
+        self.lines = LineView(_ConsoleWriter(self.console), total_stages)
+        self.state: dict[str, Any] = {
+            "runbook": runbook, "stage": "—", "step": "—", "probes": 0, "failed": 0,
+            "guard": "—", "total": total_stages, "index": 0,
+        }
+        self.started = time.monotonic()
+        self.live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
+        self.live.start()
+
+    def close(self) -> None:
+        self.live.stop()
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        state = self.state
+        if kind == "stage_started":
+            state.update(stage=data.get("stage"), index=int(data.get("index", 0)) + 1,
+                         step="—", probes=0, failed=0, guard="—")
+        elif kind == "intent":
+            state["step"] = f"applying: {data.get('name')}"
+        elif kind == "applied":
+            state["step"] = f"applied: {data.get('name')}"
+        elif kind == "probe_round":
+            state["probes"] += int(data.get("probes", 0))
+            state["failed"] += int(data.get("failed", 0))
+        elif kind == "guard":
+            state["guard"] = f"{data.get('verdict')}: {data.get('reason')}"
+        elif kind == "rollback_started":
+            state.update(stage="ROLLBACK", step=str(data.get("reason")), probes=0, failed=0)
+        self.lines(kind, data)
+        self.live.update(self._panel())
+
+    def _panel(self) -> Any:
+        from rich.panel import Panel
+        from rich.table import Table
+
+        s = self.state
+        table = Table.grid(padding=(0, 2))
+        table.add_row("stage", f"{s['index']}/{s['total']} {s['stage']}")
+        table.add_row("step", redact(str(s["step"])))
+        table.add_row("probes", f"{s['probes']} done, {s['failed']} failed")
+        table.add_row("guard", str(s["guard"]))
+        table.add_row("elapsed", f"{time.monotonic() - self.started:.1f}s")
+        return Panel(table, title=f"cutover · {s['runbook']}", expand=False)
+
+
+class _ConsoleWriter:
+    """A file-like adapter so LineView prints through rich (above the live panel)."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def write(self, text: str) -> int:
+        self.console.print(text.rstrip("\n"), markup=False, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        return None

@@ -1,0 +1,117 @@
+"""A command's session: the loaded runbook, its target (lab), the journal and the prober.
+
+``run``, ``resume``, ``rollback`` and ``plan`` all start the same way: find the state
+directory, prepare the environment's target (attach to or start the lab), load and
+render the runbook with the lab in scope, then open the journal. This module is that one
+way, so the commands stay thin.
+"""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cutover.errors import CutoverError, RunExit
+from cutover.journal import Journal
+from cutover.runbook.loader import Loaded, VarOverrides, load_runbook
+from cutover.target import Target, open_target
+
+
+class ProbeSetupError(CutoverError):
+    """Probe sets could not be prepared (e.g. a JSON API to expand from did not answer).
+
+    Raised before anything changes, so the exit code is 2: nothing was changed.
+    """
+
+    exit_code = RunExit.INVALID
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{random_tokens.token_hex(2)}"
+
+
+class StageProber:
+    """Runs a stage's probe sets: expanded once per session, probed on every round."""
+
+    def __init__(self, loaded: Loaded[Any], target: Target, concurrency: int = 16) -> None:
+        from cutover.probes import ProbeRunner
+
+        env = loaded.model.environments.get(loaded.environment or "")
+        resolve = {**(env.resolve if env else {}), **target.resolve}
+        ca_bundle = target.ca_bundle or (env.ca_bundle if env else None)
+        self.loaded = loaded
+        self.runner = ProbeRunner(resolve=resolve, ca_bundle=ca_bundle, concurrency=concurrency)
+        self._specs: dict[str, list[Any]] = {}
+
+    def prepare(self, names: Sequence[str]) -> None:
+        """Expand every named set now (fetching JSON APIs), so a run fails before changing."""
+        for name in names:
+            self._expanded(name)
+
+    def _expanded(self, name: str) -> list[Any]:
+        if name not in self._specs:
+            from cutover.probes import expand_sets
+
+            probe_set = self.loaded.model.probes[name]
+            try:
+                self._specs[name] = list(
+                    expand_sets(
+                        {name: probe_set}, bases={name: self.loaded.probe_bases[name]},
+                        runner=self.runner,
+                    )
+                )
+            except CutoverError as exc:
+                raise ProbeSetupError(
+                    f"probe set {name!r} could not be prepared: {exc.message}", hint=exc.hint
+                ) from None
+        return self._specs[name]
+
+    def probe(self, sets: Sequence[str]) -> Sequence[Any]:
+        specs = [spec for name in sets for spec in self._expanded(name)]
+        return self.runner.run(specs)
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+@dataclass
+class Session:
+    state_dir: Path
+    loaded: Loaded[Any]
+    target: Target
+    journal: Journal
+
+    @property
+    def runbook(self) -> Any:
+        return self.loaded.model
+
+    def prober(self) -> StageProber:
+        return StageProber(self.loaded, self.target)
+
+    def used_probe_sets(self) -> list[str]:
+        names: list[str] = []
+        for stage in self.runbook.stages:
+            if stage.enabled:
+                names.extend(n for n in stage.probes if n not in names)
+        names.extend(n for n in self.runbook.rollback.verify if n not in names)
+        return names
+
+
+@contextmanager
+def open_session(
+    path: Path, environment: str, overrides: VarOverrides, directory: Path
+) -> Iterator[Session]:
+    """Target prepared, runbook loaded, journal open; everything closed on exit."""
+    with open_target(path, environment, directory) as target:
+        loaded = load_runbook(path, environment=environment, overrides=overrides, lab=target.lab)
+        journal = Journal(directory / "journal.db")
+        try:
+            yield Session(directory, loaded, target, journal)
+        finally:
+            journal.close()

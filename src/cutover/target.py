@@ -1,0 +1,137 @@
+"""The world a command acts on: an environment's resolve map, CA bundle, and lab.
+
+For an environment with ``lab:``, the embedded lab must be one consistent world across
+commands, as a real CDN is. Two ways, decided here and documented in docs/lab.md:
+
+1. **A served lab.** ``cutover lab serve`` writes an endpoint file in the state
+   directory (``lab/endpoint.json``: API URL, data address, pid). While that process
+   lives, every command attaches to it. This is how the crash tests keep the lab alive
+   when cutover itself is killed.
+2. **An in-process lab on a persisted state.** Otherwise each command starts the lab on
+   free loopback ports, loading and saving its control-plane state in
+   ``lab/<scenario>.json`` in the state directory, so ``plan``, ``run``, ``rollback``,
+   ``resume`` and ``check`` see the changes the previous command made.
+   ``cutover lab reset`` puts the scenario's initial state back.
+
+The lab's API token is exported as ``CUTOVER_LAB_TOKEN`` for this process, so runbooks
+reference it like any secret (``env:CUTOVER_LAB_TOKEN``) and it is redacted the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cutover.errors import InputError
+from cutover.runbook.document import load_document
+
+LAB_TOKEN_ENV = "CUTOVER_LAB_TOKEN"
+STATE_DIR_ENV = "CUTOVER_STATE_DIR"
+
+
+def state_dir(option: Path | None) -> Path:
+    """``--state-dir``, else ``$CUTOVER_STATE_DIR``, else ``.cutover`` here."""
+    if option is not None:
+        return option
+    return Path(os.environ.get(STATE_DIR_ENV) or ".cutover")
+
+
+@dataclass
+class Target:
+    """Where probes go and what templates may say about the lab."""
+
+    resolve: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str | None = None
+    lab: dict[str, Any] | None = None  #: the ``{{ lab.* }}`` template context
+
+
+def lab_settings(path: Path, environment: str | None) -> dict[str, Any] | None:
+    """The ``lab:`` mapping of an environment, read before the document is rendered."""
+    if environment is None:
+        return None
+    data = load_document(path).data
+    envs = data.get("environments") if isinstance(data, dict) else None
+    env = envs.get(environment) if isinstance(envs, dict) else None
+    lab = env.get("lab") if isinstance(env, dict) else None
+    if lab is None:
+        return None
+    return lab if isinstance(lab, dict) else {}
+
+
+def endpoint_file(directory: Path) -> Path:
+    return directory / "lab" / "endpoint.json"
+
+
+def lab_state_file(directory: Path, scenario: str) -> Path:
+    return directory / "lab" / f"{scenario}.json"
+
+
+@contextmanager
+def open_target(path: Path, environment: str | None, directory: Path) -> Iterator[Target]:
+    """Prepare the environment's target; starts (and stops) an in-process lab if needed."""
+    settings = lab_settings(path, environment)
+    if settings is None:
+        yield Target()
+        return
+    scenario = str(settings.get("scenario", "pypi-2018"))
+    seed = settings.get("seed", 0)
+    served = attached_lab(directory)
+    if served is not None:
+        _export_token(served["token"])
+        yield _lab_target(served)
+        return
+    from cutover.lab import SCENARIOS, start_lab
+
+    if scenario not in SCENARIOS:
+        raise InputError(
+            f"unknown lab scenario {scenario!r}", hint=f"one of: {', '.join(sorted(SCENARIOS))}"
+        )
+    state = lab_state_file(directory, scenario)
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with start_lab(scenario, state_file=state, seed=int(seed) if isinstance(seed, int) else 0) as lab:
+        info = {
+            "api_url": lab.api_url,
+            "data_address": lab.data_address,
+            "token": lab.token,
+            "service_ids": dict(lab.service_ids),
+            "hostnames": list(lab.hostnames),
+            "resolve": dict(lab.resolve),
+        }
+        _export_token(lab.token)
+        yield _lab_target(info)
+
+
+def attached_lab(directory: Path) -> dict[str, Any] | None:
+    """The endpoint of a live ``cutover lab serve`` for this state directory, if any."""
+    from cutover.journal import pid_alive
+
+    try:
+        info = json.loads(endpoint_file(directory).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not pid_alive(int(info.get("pid", 0))):
+        return None
+    return info
+
+
+def _export_token(token: str) -> None:
+    from cutover.secrets import remember
+
+    os.environ[LAB_TOKEN_ENV] = token
+    remember(token)
+
+
+def _lab_target(info: dict[str, Any]) -> Target:
+    context = {
+        "api_url": info["api_url"],
+        "data_address": info["data_address"],
+        "token_env": LAB_TOKEN_ENV,
+        "service_ids": info["service_ids"],
+        "hostnames": info["hostnames"],
+    }
+    return Target(resolve=dict(info["resolve"]), lab=context)
