@@ -48,18 +48,15 @@ from urllib.parse import unquote
 
 from cutover.lab.admin_api import AdminApi
 from cutover.lab.cdn import Cdn
+from cutover.lab.fastly_dictionary_items import DictionaryItemEndpoints
 from cutover.lab.fastly_resources import (
-    MAX_BULK_ITEMS,
     ApiError,
-    check_item,
     clone_version,
     dictionary_json,
     domain_json,
     domain_owner,
-    find_dictionary_items,
     find_service,
     find_version,
-    item_json,
     now_iso,
     parse_settings,
     request_params,
@@ -74,7 +71,7 @@ from cutover.lab.fastly_resources import (
 from cutover.lab.faults import FaultInjector
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.scenarios import lab_id
-from cutover.lab.state import DictionaryRef, Domain, Item, LabState, Service, Version
+from cutover.lab.state import DictionaryRef, Domain, LabState, Service, Version
 from cutover.lab.state_store import StateStore
 
 Params = dict[str, Any]
@@ -123,7 +120,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class FastlyApi:
+class FastlyApi(DictionaryItemEndpoints):
     def __init__(
         self, store: StateStore, cdn: Cdn, faults: FaultInjector, reset: Callable[[], None]
     ) -> None:
@@ -412,98 +409,4 @@ class FastlyApi:
             if ref is None:
                 raise ApiError(404, "Record not found", f"Couldn't find Dictionary '{name}'")
             version.dictionaries.remove(ref)
-            return json_response(200, _OK)
-
-    # -- dictionary items (versionless) ---------------------------------------------
-
-    def list_items(self, params: Params, sid: str, did: str) -> Response:
-        service, items = find_dictionary_items(self.store.state, sid, did)
-        ordered = sorted(items.items())
-        if str(params.get("direction", "ascend")) == "descend":
-            ordered.reverse()
-        return json_response(200, [item_json(service, did, k, i) for k, i in ordered])
-
-    def _item(self, items: dict[str, Item], did: str, key: str) -> Item:
-        if key not in items:
-            raise ApiError(
-                404, "Record not found", f'Couldn\'t find DictionaryItem \'["{did}", "{key}"]\''
-            )
-        return items[key]
-
-    def get_item(self, params: Params, sid: str, did: str, key: str) -> Response:
-        service, items = find_dictionary_items(self.store.state, sid, did)
-        return json_response(200, item_json(service, did, key, self._item(items, did, key)))
-
-    def create_item(self, params: Params, sid: str, did: str) -> Response:
-        key, value = check_item(params.get("item_key"), params.get("item_value"))
-        with self.store.mutate() as state:
-            service, items = find_dictionary_items(state, sid, did)
-            if key in items:
-                raise ApiError(409, "Duplicate record", f"Duplicate dictionary_item: '{key}'")
-            stamp = now_iso()
-            items[key] = Item(value, stamp, stamp)
-            return json_response(200, item_json(service, did, key, items[key]))
-
-    def upsert_item(self, params: Params, sid: str, did: str, key: str) -> Response:
-        key, value = check_item(key, params.get("item_value"))
-        with self.store.mutate() as state:
-            service, items = find_dictionary_items(state, sid, did)
-            stamp = now_iso()
-            previous = items.get(key)
-            items[key] = Item(value, previous.created_at if previous else stamp, stamp)
-            return json_response(200, item_json(service, did, key, items[key]))
-
-    def update_item(self, params: Params, sid: str, did: str, key: str) -> Response:
-        key, value = check_item(key, params.get("item_value"))
-        with self.store.mutate() as state:
-            service, items = find_dictionary_items(state, sid, did)
-            item = self._item(items, did, key)
-            item.value = value
-            item.updated_at = now_iso()
-            return json_response(200, item_json(service, did, key, item))
-
-    def delete_item(self, params: Params, sid: str, did: str, key: str) -> Response:
-        with self.store.mutate() as state:
-            _, items = find_dictionary_items(state, sid, did)
-            self._item(items, did, key)
-            del items[key]
-            return json_response(200, _OK)
-
-    def bulk_items(self, params: Params, sid: str, did: str) -> Response:
-        operations = params.get("items")
-        if not isinstance(operations, list) or not operations:
-            raise ApiError(400, "Bad request", "items must be a non-empty array")
-        if len(operations) > MAX_BULK_ITEMS:
-            raise ApiError(400, "Bad request", f"At most {MAX_BULK_ITEMS} items per request")
-        with self.store.mutate() as state:
-            _, items = find_dictionary_items(state, sid, did)
-            stamp = now_iso()
-            for index, op in enumerate(operations):  # bounded by MAX_BULK_ITEMS
-                if not isinstance(op, dict):
-                    raise ApiError(400, "Bad request", f"items[{index}] must be an object")
-                kind = op.get("op")
-                key, value = check_item(
-                    op.get("item_key"), op.get("item_value"), need_value=kind != "delete"
-                )
-                if kind == "create":
-                    if key in items:
-                        raise ApiError(
-                            409, "Duplicate record", f"Duplicate dictionary_item: '{key}'"
-                        )
-                    items[key] = Item(value, stamp, stamp)
-                elif kind == "update":
-                    self._item(items, did, key).value = value
-                    items[key].updated_at = stamp
-                elif kind == "upsert":
-                    previous = items.get(key)
-                    items[key] = Item(value, previous.created_at if previous else stamp, stamp)
-                elif kind == "delete":
-                    self._item(items, did, key)
-                    del items[key]
-                else:
-                    raise ApiError(
-                        400,
-                        "Bad request",
-                        f"items[{index}].op must be create, update, upsert or delete",
-                    )
             return json_response(200, _OK)
