@@ -40,9 +40,7 @@ class LabClient:
         self.lab = lab
         self.catalog: Catalog = default_catalog()
         self.data = httpx.Client(base_url=f"http://{lab.data_address}", timeout=10)
-        self.api = httpx.Client(
-            base_url=lab.api_url, headers={"Fastly-Key": lab.token}, timeout=10
-        )
+        self.api = httpx.Client(base_url=lab.api_url, headers={"Fastly-Key": lab.token}, timeout=10)
 
     def close(self) -> None:
         self.data.close()
@@ -134,7 +132,11 @@ class LabClient:
         """Upsert legacy ``redirects`` items with one bulk PATCH."""
         sid = self.sid("legacy")
         ops = [{"op": "upsert", "item_key": k, "item_value": v} for k, v in items.items()]
-        self.ok("PATCH", f"/service/{sid}/dictionary/{self.redirect_dictionary()}/items", json={"items": ops})
+        self.ok(
+            "PATCH",
+            f"/service/{sid}/dictionary/{self.redirect_dictionary()}/items",
+            json={"items": ops},
+        )
 
 
 def sha256(data: bytes) -> str:

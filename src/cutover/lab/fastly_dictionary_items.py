@@ -95,6 +95,12 @@ class DictionaryItemEndpoints:
                 if not isinstance(op, dict):
                     raise ApiError(400, "Bad request", f"items[{index}] must be an object")
                 kind = op.get("op")
+                if kind not in ("create", "update", "upsert", "delete"):
+                    raise ApiError(
+                        400,
+                        "Bad request",
+                        f"items[{index}].op must be create, update, upsert or delete",
+                    )
                 key, value = check_item(
                     op.get("item_key"), op.get("item_value"), need_value=kind != "delete"
                 )
@@ -110,13 +116,7 @@ class DictionaryItemEndpoints:
                 elif kind == "upsert":
                     previous = items.get(key)
                     items[key] = Item(value, previous.created_at if previous else stamp, stamp)
-                elif kind == "delete":
+                else:  # delete
                     self._item(items, did, key)
                     del items[key]
-                else:
-                    raise ApiError(
-                        400,
-                        "Bad request",
-                        f"items[{index}].op must be create, update, upsert or delete",
-                    )
             return json_response(200, _OK)
