@@ -50,7 +50,10 @@ def test_reset_without_state_file_explains():
 
 
 def test_cli_module_imports_are_light():
-    code = "import sys, cutover.cli.lab; print(sorted(m for m in sys.modules if m.startswith('cutover.lab')))"
+    code = (
+        "import sys, cutover.cli.lab; "
+        "print(sorted(m for m in sys.modules if m.startswith('cutover.lab')))"
+    )
     src = str(Path(cutover.__file__).parent.parent)
     env = {**os.environ, "PYTHONPATH": src}
     out = subprocess.run(

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cutover.lab.hostnames import FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
-from cutover.lab.objectstore import ObjectStore, sign_request
 from cutover.lab.messages import Request
+from cutover.lab.objectstore import ObjectStore, sign_request
 from cutover.lab.packages import build_sdist, build_wheel, default_catalog, is_hash_path
 from cutover.lab.service_logic import path_bucket
 
@@ -34,7 +34,8 @@ def test_files_are_real_archives_and_deterministic():
                     raw = hashlib.sha256(archive.read(path)).digest()
                     assert digest == "sha256=" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
         else:
-            names = tarfile.open(fileobj=io.BytesIO(f.content)).getnames()
+            with tarfile.open(fileobj=io.BytesIO(f.content)) as archive:
+                names = archive.getnames()
             assert f"{f.project}-{f.version}/PKG-INFO" in names
     again = build_wheel("peppercorn", "0.6", "Token streams to data structures", "py3")
     assert again.sha256 == catalog.project("peppercorn").files[0].sha256
