@@ -14,8 +14,9 @@ A client request reaches the **edge** (the data-plane port). On every node:
    object store's files do; redirects and application pages are never stored);
 6. on delivery each node appends its name to ``X-Served-By`` and ``HIT``/``MISS`` to
    ``X-Cache`` (so the shield comes first, the client-facing edge last, as with
-   Fastly), sets ``X-Cache-Hits`` and ``Age``, and appends ``<node>=<service>`` to
-   ``X-Lab-Route``.
+   Fastly; a synthetic answer such as the legacy redirect counts as ``HIT``, as
+   Fastly reports edge-generated content), sets ``X-Cache-Hits`` and ``Age``, and
+   appends ``<node>=<service>`` to ``X-Lab-Route``.
 
 HEAD is fetched and cached as GET (the server drops the body).
 """
@@ -164,8 +165,8 @@ class Cdn:
         assert version is not None  # the registry holds active versions only
         if service.logic == "legacy":
             redirect = service_logic.legacy_redirect(service, version, request, state.public_scheme)
-            if redirect is not None:
-                return self._deliver(node, redirect, "MISS", service)
+            if redirect is not None:  # synthetic: Fastly reports it as a HIT
+                return self._deliver(node, redirect, "HIT", service)
         key = (request.host, request.target)
         cache = self.caches[node]
         if request.method == "GET":
