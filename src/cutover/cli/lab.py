@@ -1,0 +1,129 @@
+"""``cutover lab``: run the rehearsal lab in the foreground, or reset its state file.
+
+Module-level imports stay light (typer only); the lab is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+lab_app = typer.Typer(
+    name="lab",
+    help="The embedded rehearsal lab: the 2018 PyPI CDN topology on loopback.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_STATE_FILE_HELP = "Share the control-plane state through this file (created if missing)."
+
+
+@lab_app.command()
+def serve(
+    scenario: Annotated[str, typer.Option(help="Scenario to start from.")] = "pypi-2018",
+    port: Annotated[int, typer.Option(help="Data-plane port (0 = any free port).")] = 8080,
+    api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8081,
+    state_file: Annotated[Path | None, typer.Option(help=_STATE_FILE_HELP)] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the fault-injection generators.")] = 0,
+    duration: Annotated[
+        float, typer.Option("--for", help="Stop after this many seconds (0 = until stopped).")
+    ] = 0.0,
+) -> None:
+    """Serve the lab on 127.0.0.1 until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from cutover.errors import CutoverError
+    from cutover.lab import SCENARIOS, start_lab
+
+    if scenario not in SCENARIOS:
+        typer.echo(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}", err=True)
+        raise typer.Exit(2)
+    try:
+        lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
+    except CutoverError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(int(exc.exit_code)) from exc
+    except OSError as exc:
+        typer.echo(f"cannot start the lab: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        typer.echo(_banner(lab))
+        if duration > 0:
+            stop.wait(duration)
+        else:
+            while not stop.wait(0.5):  # until a signal arrives
+                pass
+    finally:
+        lab.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        typer.echo("lab stopped")
+
+
+def _banner(lab: object) -> str:
+    from cutover.lab import LabHandle
+    from cutover.lab.packages import default_catalog
+
+    assert isinstance(lab, LabHandle)
+    port = lab.data_port
+    wheel = default_catalog().files[0]
+    resolves = " ".join(f"--resolve {host}:{port}:127.0.0.1" for host in lab.hostnames)
+    ids = "\n".join(f"  {name:<10} {sid}" for name, sid in lab.service_ids.items())
+    key = f"-H 'Fastly-Key: {lab.token}'"
+    hash_url = f"http://files.pythonhosted.org{wheel.url_path}"
+    return f"""cutover lab: scenario {lab.scenario}
+  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
+  API         {lab.api_url}
+  API token   {lab.token}
+  state file  {lab.state_file or "(none: in memory)"}
+services:
+{ids}
+
+try (--connect-to sends every hostname to the lab and keeps the Host header, so
+redirect chains can be followed with -L; the lab's public scheme is http):
+  R='--connect-to ::127.0.0.1:{port}'
+  # a cache hit (warm) and a forced miss (unique query string) on files.pythonhosted.org
+  curl -sI $R {hash_url}
+  curl -sI $R '{hash_url}?miss=1'
+  # the same with --resolve (explicit port in the URL)
+  curl -sI {resolves} http://files.pythonhosted.org:{port}{wheel.url_path}
+  # warehouse's JSON API
+  curl -s $R http://pypi.org/pypi/sampleproject/json
+  # the control plane (Fastly-compatible) and the lab's own state
+  curl -s {key} {lab.api_url}/service
+  curl -s {key} {lab.api_url}/lab/state
+Ctrl-C stops the lab."""
+
+
+@lab_app.command()
+def reset(
+    state_file: Annotated[Path | None, typer.Option(help="The state file to reset.")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Scenario to reset to (default: the file's own).")
+    ] = None,
+) -> None:
+    """Reset a lab state file to its scenario's initial state."""
+    from cutover.errors import CutoverError
+    from cutover.lab import reset_state_file
+
+    if state_file is None:
+        typer.echo(
+            "nothing to reset: a lab without --state-file starts from its scenario every time "
+            "(a running 'cutover lab serve' resets with: POST /lab/reset)"
+        )
+        return
+    try:
+        written = reset_state_file(state_file, scenario)
+    except CutoverError as exc:
+        typer.echo(exc.render(), err=True)
+        raise typer.Exit(int(exc.exit_code)) from exc
+    typer.echo(f"{state_file}: reset to scenario {written}")

@@ -1,0 +1,236 @@
+"""The CDN: an edge node and a shield node, each routing by Host and caching.
+
+A client request reaches the **edge** (the data-plane port). On every node:
+
+1. the Host header picks the service, from the registry of domains of the active
+   versions (an unknown Host: Fastly's ``500 unknown domain`` at the client-facing
+   edge; on the edge→shield hop the edge sees its backend fail and answers 503);
+2. the service's ``recv`` logic may answer at once (the legacy redirect);
+3. the node's cache is looked up by Host + path + query string (Fastly's default
+   key), so a unique query string forces a miss on every node;
+4. on a miss the edge forwards to the shield (the files logic may first rewrite Host
+   and sign — the 2018 bug), and the shield fetches from the origin backend;
+5. a response is stored if it is a 200 whose ``Cache-Control`` allows it (only the
+   object store's files do; redirects and application pages are never stored);
+6. on delivery each node appends its name to ``X-Served-By`` and ``HIT``/``MISS`` to
+   ``X-Cache`` (so the shield comes first, the client-facing edge last, as with
+   Fastly; a synthetic answer such as the legacy redirect counts as ``HIT``, as
+   Fastly reports edge-generated content), sets ``X-Cache-Hits`` and ``Age``, and
+   appends ``<node>=<service>`` to ``X-Lab-Route``.
+
+HEAD is fetched and cached as GET (the server drops the body).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cutover.lab import service_logic
+from cutover.lab.faults import BackendOutcome, FaultInjector
+from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, SHIELD_NODE
+from cutover.lab.messages import Request, Response, text_response
+from cutover.lab.packages import Catalog
+from cutover.lab.state import LabState, Service
+
+MAX_CACHE_ENTRIES = 20_000  #: per node; the oldest entry goes first beyond this
+_MAX_AGE = re.compile(r"max-age=(\d+)")
+
+
+class Backend(Protocol):
+    def handle(self, request: Request) -> Response: ...
+
+
+@dataclass
+class CacheEntry:
+    response: Response  #: as received from the backend, before this node's headers
+    stored_at: float
+    service_id: str
+    hits: int = 0
+
+
+class NodeCache:
+    """One node's cache: (host, path?query) -> entry, bounded, FIFO eviction."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: dict[tuple[str, str], CacheEntry] = {}
+
+    def get(self, key: tuple[str, str]) -> CacheEntry | None:
+        return self.entries.get(key)
+
+    def put(self, key: tuple[str, str], entry: CacheEntry) -> None:
+        self.entries.pop(key, None)
+        while len(self.entries) >= MAX_CACHE_ENTRIES:
+            del self.entries[next(iter(self.entries))]
+        self.entries[key] = entry
+
+    def purge(self, service_id: str | None = None) -> int:
+        """Remove every entry (of one service, if given); returns how many."""
+        if service_id is None:
+            count = len(self.entries)
+            self.entries.clear()
+            return count
+        doomed = [k for k, e in self.entries.items() if e.service_id == service_id]
+        for key in doomed:
+            del self.entries[key]
+        return len(doomed)
+
+
+def _cacheable(response: Response) -> bool:
+    if response.status != 200:
+        return False
+    control = (response.header("Cache-Control") or "").lower()
+    if "no-store" in control or "private" in control:
+        return False
+    found = _MAX_AGE.search(control)
+    return found is not None and int(found.group(1)) > 0
+
+
+def _backend_error(outcome: BackendOutcome, backend: str) -> Response:
+    if outcome.reason == "unhealthy":
+        text = f"Error 503 Backend is unhealthy\n\nbackend: {backend}\n"
+    else:
+        text = f"Error {outcome.status} Backend fetch failed\n\nbackend: {backend} (lab fault)\n"
+    return text_response(
+        outcome.status, text, headers=[("X-Lab-Error", f"backend-{outcome.reason}:{backend}")]
+    )
+
+
+class Cdn:
+    def __init__(
+        self,
+        catalog: Catalog,
+        backends: dict[str, Backend],
+        faults: FaultInjector,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.catalog = catalog
+        self.backends = backends
+        self.faults = faults
+        self.clock = clock
+        self.caches = {EDGE_NODE: NodeCache(EDGE_NODE), SHIELD_NODE: NodeCache(SHIELD_NODE)}
+        self.state: LabState | None = None
+        self.registry: dict[str, Service] = {}
+
+    def update(self, state: LabState) -> None:
+        """Adopt a new control-plane state (rebuilds the hostname registry)."""
+        self.state = state
+        self.registry = state.claims()
+
+    def warm(self) -> None:
+        """Load the warm-cache set: every package file's hash URL, on the edge."""
+        files = self.registry.get(FILES_HOST)
+        service_id = files.id if files is not None else ""
+        now = self.clock()
+        for f in self.catalog.files:
+            response = Response(
+                200,
+                [
+                    ("Content-Type", f.content_type),
+                    ("ETag", f'"{f.md5}"'),
+                    ("Cache-Control", "max-age=365000000, immutable, public"),
+                    ("Last-Modified", "Mon, 16 Apr 2018 12:00:00 GMT"),
+                    ("X-Served-By", SHIELD_NODE),
+                    ("X-Cache", "MISS"),
+                    ("X-Cache-Hits", "0"),
+                    ("X-Lab-Route", f"{SHIELD_NODE}=files"),
+                ],
+                f.content,
+            )
+            self.caches[EDGE_NODE].put(
+                (FILES_HOST, f.url_path), CacheEntry(response, now, service_id)
+            )
+
+    def purge(self, node: str | None = None, service_id: str | None = None) -> int:
+        caches = [self.caches[node]] if node is not None else list(self.caches.values())
+        return sum(cache.purge(service_id) for cache in caches)
+
+    def handle(self, request: Request) -> Response:
+        """A client request arriving at the edge."""
+        if request.method == "HEAD":
+            request = Request("GET", request.path, request.query, request.headers, request.body)
+        return self._serve(EDGE_NODE, request, internal=False)
+
+    def _serve(self, node: str, request: Request, *, internal: bool) -> Response:
+        state = self.state
+        assert state is not None, "Cdn.update() first"
+        service = self.registry.get(request.host)
+        if service is None:
+            return self._deliver(node, self._unknown_domain(request.host, internal), "MISS", None)
+        version = service.active_version
+        assert version is not None  # the registry holds active versions only
+        if service.logic == "legacy":
+            redirect = service_logic.legacy_redirect(service, version, request, state.public_scheme)
+            if redirect is not None:  # synthetic: Fastly reports it as a HIT
+                return self._deliver(node, redirect, "HIT", service)
+        key = (request.host, request.target)
+        cache = self.caches[node]
+        if request.method == "GET":
+            entry = cache.get(key)
+            if entry is not None:
+                entry.hits += 1
+                hit = entry.response.copy()
+                hit.set_header("Age", str(int(self.clock() - entry.stored_at)))
+                return self._deliver(node, hit, "HIT", service, hits=entry.hits)
+        response = self._fetch(node, service, request)
+        if request.method == "GET" and _cacheable(response):
+            stored = response.copy()
+            stored.delay = 0.0  # injected latency belongs to this fetch, not to later hits
+            cache.put(key, CacheEntry(stored, self.clock(), service.id))
+        return self._deliver(node, response, "MISS", service)
+
+    def _fetch(self, node: str, service: Service, request: Request) -> Response:
+        state = self.state
+        assert state is not None
+        version = service.active_version
+        assert version is not None
+        if node == EDGE_NODE:
+            backend_name = "shield"
+            outcome = self.faults.backend(backend_name, state.backends[backend_name])
+            if outcome.fail:
+                response = _backend_error(outcome, backend_name)
+            else:
+                forwarded = service_logic.edge_backend_request(service, version, request)
+                response = self._serve(SHIELD_NODE, forwarded, internal=True)
+        else:
+            backend_name, backend_request = service_logic.origin_backend(service, version, request)
+            outcome = self.faults.backend(backend_name, state.backends[backend_name])
+            if outcome.fail:
+                response = _backend_error(outcome, backend_name)
+            else:
+                response = self.backends[backend_name].handle(backend_request).copy()
+        response.delay += outcome.latency_s
+        response.set_header("Age", response.header("Age") or "0")
+        return response
+
+    @staticmethod
+    def _unknown_domain(host: str, internal: bool) -> Response:
+        if internal:
+            return text_response(
+                503,
+                f"Error 503 Backend unavailable\n\nthe shield knows no service for Host {host}\n",
+                headers=[("X-Lab-Error", f"unknown-domain:{host}")],
+            )
+        return text_response(
+            500,
+            f"Fastly error: unknown domain: {host}. "
+            "Please check that this domain has been added to a service.\n",
+            headers=[("X-Lab-Error", f"unknown-domain:{host}")],
+        )
+
+    @staticmethod
+    def _deliver(
+        node: str, response: Response, cache_state: str, service: Service | None, hits: int = 0
+    ) -> Response:
+        out = response.copy()
+        if out.header("Age") is None:
+            out.set_header("Age", "0")
+        out.append_header("X-Served-By", node)
+        out.append_header("X-Cache", cache_state)
+        out.append_header("X-Cache-Hits", str(hits))
+        out.append_header("X-Lab-Route", f"{node}={service.name if service else '-'}")
+        return out

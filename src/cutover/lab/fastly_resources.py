@@ -1,0 +1,302 @@
+"""Fastly API resources: their JSON shapes, lookups, and the rules Fastly enforces.
+
+The lab's API (:mod:`cutover.lab.fastly_api`) uses these to answer with the same
+paths, verbs, JSON shapes and error style as ``https://api.fastly.com``:
+
+- errors are ``{"msg": ..., "detail": ...}``; a missing or wrong ``Fastly-Key`` is
+  ``401 {"msg": "Provided credentials are missing or invalid"}``;
+- unknown service / version / domain / dictionary / item: ``404 Record not found``;
+- editing a locked (or active) version: ``400 Bad request`` (``Version N is locked``);
+- a domain another service's active version claims: ``400 Bad request``
+  (``Domain 'x' is already taken by service 'legacy'``), on creation and activation;
+- a duplicate domain on one version or a duplicate dictionary item: ``409 Duplicate record``;
+- request bodies may be form-encoded (as Fastly's documented examples) or JSON.
+
+Dictionary items are versionless; everything else that edits a version needs a draft
+(clone first). Settings are the stand-in for VCL: besides Fastly's ``general.*`` keys,
+``lab.sign_scope`` (``every_node``/``origin_node``) and ``lab.object_store_match``
+(``url``/``host``) steer the service logic (see :mod:`cutover.lab.service_logic`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cutover.lab.messages import Request, Response, json_response
+from cutover.lab.state import (
+    GENERAL_SETTINGS,
+    LAB_SETTINGS,
+    DictionaryRef,
+    Domain,
+    Item,
+    LabState,
+    Service,
+    Version,
+)
+
+MAX_BULK_ITEMS = 1000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, msg: str, detail: str | None = None) -> None:
+        super().__init__(f"{status} {msg}: {detail}")
+        self.status = status
+        self.msg = msg
+        self.detail = detail
+
+    def response(self) -> Response:
+        payload: dict[str, Any] = {"msg": self.msg}
+        if self.detail is not None:
+            payload["detail"] = self.detail
+        return json_response(self.status, payload)
+
+
+def unauthorized() -> Response:
+    return json_response(401, {"msg": "Provided credentials are missing or invalid"})
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _not_found(detail: str) -> ApiError:
+    return ApiError(404, "Record not found", detail)
+
+
+def _bad_request(detail: str) -> ApiError:
+    return ApiError(400, "Bad request", detail)
+
+
+def request_params(request: Request) -> dict[str, Any]:
+    """Query-string parameters, overridden by a form-encoded or JSON body."""
+    params: dict[str, Any] = dict(parse_qsl(request.query, keep_blank_values=True))
+    if not request.body:
+        return params
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            body = json.loads(request.body)
+        except ValueError as exc:
+            raise _bad_request(f"Invalid JSON body: {exc}") from exc
+        if not isinstance(body, dict):
+            raise _bad_request("The JSON body must be an object")
+        params.update(body)
+    else:
+        params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+    return params
+
+
+# -- JSON shapes ------------------------------------------------------------------
+
+
+def version_json(service: Service, version: Version) -> dict[str, Any]:
+    return {
+        "active": version.active,
+        "comment": version.comment,
+        "created_at": version.created_at,
+        "deleted_at": None,
+        "deployed": False,
+        "locked": version.locked,
+        "number": version.number,
+        "service_id": service.id,
+        "staging": False,
+        "testing": False,
+        "updated_at": version.updated_at,
+    }
+
+
+def domain_json(service: Service, version: Version, domain: Domain) -> dict[str, Any]:
+    return {
+        "comment": domain.comment,
+        "created_at": domain.created_at,
+        "deleted_at": None,
+        "name": domain.name,
+        "service_id": service.id,
+        "updated_at": domain.updated_at,
+        "version": version.number,
+    }
+
+
+def settings_json(service: Service, version: Version) -> dict[str, Any]:
+    return {**version.settings, "service_id": service.id, "version": version.number}
+
+
+def dictionary_json(service: Service, version: Version, ref: DictionaryRef) -> dict[str, Any]:
+    return {
+        "created_at": ref.created_at,
+        "deleted_at": None,
+        "id": ref.id,
+        "name": ref.name,
+        "service_id": service.id,
+        "updated_at": ref.updated_at,
+        "version": version.number,
+        "write_only": ref.write_only,
+    }
+
+
+def item_json(service: Service, dictionary_id: str, key: str, item: Item) -> dict[str, Any]:
+    return {
+        "created_at": item.created_at,
+        "deleted_at": None,
+        "dictionary_id": dictionary_id,
+        "item_key": key,
+        "item_value": item.value,
+        "service_id": service.id,
+        "updated_at": item.updated_at,
+    }
+
+
+def service_json(state: LabState, service: Service) -> dict[str, Any]:
+    return {
+        "comment": service.comment,
+        "created_at": service.created_at,
+        "customer_id": state.customer_id,
+        "deleted_at": None,
+        "id": service.id,
+        "name": service.name,
+        "paused": False,
+        "publish_key": "",
+        "type": "vcl",
+        "updated_at": service.updated_at,
+        "versions": [version_json(service, v) for v in service.versions],
+    }
+
+
+def version_detail_json(service: Service, version: Version) -> dict[str, Any]:
+    return {
+        **version_json(service, version),
+        "backends": [],
+        "cache_settings": [],
+        "conditions": [],
+        "directors": [],
+        "domains": [domain_json(service, version, d) for d in version.domains],
+        "gzips": [],
+        "headers": [],
+        "healthchecks": [],
+        "request_settings": [],
+        "response_objects": [],
+        "settings": dict(version.settings),
+        "snippets": [],
+        "vcls": [],
+        "wordpress": [],
+    }
+
+
+# -- lookups and rules -------------------------------------------------------------
+
+
+def find_service(state: LabState, service_id: str) -> Service:
+    service = state.service(service_id)
+    if service is None:
+        raise _not_found(f"Cannot find service '{service_id}'")
+    return service
+
+
+def find_version(state: LabState, service_id: str, raw: str) -> tuple[Service, Version]:
+    service = find_service(state, service_id)
+    version: Version | None
+    if raw == "active":
+        version = service.active_version
+    elif raw.isdigit():
+        version = service.version(int(raw))
+    else:
+        raise _bad_request(f"Invalid version '{raw}'")
+    if version is None:
+        raise _not_found(f"Cannot find service version '{service_id}' '{raw}'")
+    return service, version
+
+
+def require_editable(version: Version) -> None:
+    if version.locked:
+        raise _bad_request(f"Version {version.number} is locked")
+    if version.active:
+        raise _bad_request(f"Version {version.number} is active")
+
+
+def domain_owner(state: LabState, name: str, exclude: Service) -> Service | None:
+    """Another service whose active version claims ``name``."""
+    for other in state.services:
+        active = other.active_version
+        if other.id != exclude.id and active is not None and active.domain(name.lower()):
+            return other
+    return None
+
+
+def validation_problems(state: LabState, service: Service, version: Version) -> list[str]:
+    problems = []
+    if not version.domains:
+        problems.append("At least one domain is required")
+    for domain in version.domains:
+        owner = domain_owner(state, domain.name, service)
+        if owner is not None:
+            problems.append(f"Domain '{domain.name}' is already taken by service '{owner.name}'")
+    for key, allowed in LAB_SETTINGS.items():
+        if version.settings.get(key) not in allowed:
+            problems.append(f"Setting {key} must be one of {', '.join(allowed)}")
+    return problems
+
+
+def parse_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Validated settings updates (unknown keys are ignored, as Fastly does)."""
+    updates: dict[str, Any] = {}
+    for key, raw in params.items():
+        if key in LAB_SETTINGS:
+            value = str(raw).strip()
+            if value not in LAB_SETTINGS[key]:
+                allowed = ", ".join(LAB_SETTINGS[key])
+                raise _bad_request(f"Invalid value for {key}: '{value}' (one of: {allowed})")
+            updates[key] = value
+        elif key in ("general.default_ttl", "general.stale_if_error_ttl"):
+            try:
+                updates[key] = int(raw)
+            except (TypeError, ValueError) as exc:
+                raise _bad_request(f"Invalid value for {key}: '{raw}'") from exc
+        elif key == "general.stale_if_error":
+            updates[key] = str(raw).lower() in ("1", "true", "yes")
+        elif key in GENERAL_SETTINGS:
+            updates[key] = str(raw)
+    return updates
+
+
+def check_item(key: Any, value: Any, *, need_value: bool = True) -> tuple[str, str]:
+    if not isinstance(key, str) or not key:
+        raise _bad_request("Item key can't be blank")
+    if len(key) > 256:
+        raise _bad_request("Item key is too long (maximum is 256 characters)")
+    if value is None:
+        if need_value:
+            raise _bad_request("Item value can't be blank")
+        value = ""
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) > 8000:
+        raise _bad_request("Item value is too long (maximum is 8000 characters)")
+    return key, value
+
+
+def find_dictionary_items(
+    state: LabState, service_id: str, dictionary_id: str
+) -> tuple[Service, dict[str, Item]]:
+    service = find_service(state, service_id)
+    known = any(ref.id == dictionary_id for v in service.versions for ref in v.dictionaries)
+    if not known:
+        raise _not_found(f"Couldn't find Dictionary '{dictionary_id}'")
+    return service, service.items.setdefault(dictionary_id, {})
+
+
+def clone_version(service: Service, source: Version) -> Version:
+    stamp = now_iso()
+    return Version(
+        number=max(v.number for v in service.versions) + 1,
+        active=False,
+        locked=False,
+        comment=source.comment,
+        created_at=stamp,
+        updated_at=stamp,
+        domains=copy.deepcopy(source.domains),
+        settings=copy.deepcopy(source.settings),
+        dictionaries=copy.deepcopy(source.dictionaries),
+    )

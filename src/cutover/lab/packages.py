@@ -1,0 +1,224 @@
+"""The package files the lab serves: small, real, deterministic.
+
+Each file is generated from a fixed recipe (a wheel is a real zip with a dist-info
+``RECORD``; an sdist is a real gzip'd tarball), with fixed timestamps and no
+compression in the zip, so the bytes and the sha256 digests are the same on every run
+of one machine. The JSON API, the simple index, the conveyor and the object store all
+read this one :class:`Catalog`.
+
+Hash path layout (as on files.pythonhosted.org): ``sha256[:2]/sha256[2:4]/sha256[4:]/filename``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import re
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from functools import cache, cached_property
+
+_ZIP_TIME = (2018, 4, 16, 12, 0, 0)
+_TAR_MTIME = 1523880000  # 2018-04-16T12:00:00Z
+
+_HASH_PATH = re.compile(r"^/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+$")
+
+
+def is_hash_path(path: str) -> bool:
+    """Whether a URL path is a files.pythonhosted.org hash path."""
+    return _HASH_PATH.match(path) is not None
+
+
+def normalize_name(name: str) -> str:
+    """PEP 503 normalisation."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One distribution file with its digests."""
+
+    project: str
+    version: str
+    filename: str
+    packagetype: str  #: ``bdist_wheel`` or ``sdist``
+    python_version: str  #: ``py2.py3`` / ``py3`` for wheels, ``source`` for sdists
+    content: bytes
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    @cached_property
+    def md5(self) -> str:
+        return hashlib.md5(self.content).hexdigest()  # PyPI still reports md5
+
+    @cached_property
+    def blake2b_256(self) -> str:
+        return hashlib.blake2b(self.content, digest_size=32).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+    @cached_property
+    def hash_path(self) -> str:
+        """``ab/cd/<60 hex>/filename``."""
+        digest = self.sha256
+        return f"{digest[:2]}/{digest[2:4]}/{digest[4:]}/{self.filename}"
+
+    @cached_property
+    def url_path(self) -> str:
+        """The path on files.pythonhosted.org (and the object-store key, with ``/``)."""
+        return f"/packages/{self.hash_path}"
+
+    @property
+    def conveyor_path(self) -> str:
+        """The legacy-style path the conveyor redirects: ``/packages/<pyver>/<l>/<name>/<file>``."""
+        return f"/packages/{self.python_version}/{self.project[0]}/{self.project}/{self.filename}"
+
+    @property
+    def content_type(self) -> str:
+        return "application/zip" if self.filename.endswith(".whl") else "application/x-tar"
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    version: str
+    summary: str
+    files: tuple[PackageFile, ...]
+
+
+class Catalog:
+    """All projects and files, indexed the ways the origins need."""
+
+    def __init__(self, projects: tuple[Project, ...]) -> None:
+        self.projects = {normalize_name(p.name): p for p in projects}
+        self.files = tuple(f for p in projects for f in p.files)
+        self._by_url_path = {f.url_path: f for f in self.files}
+
+    def project(self, name: str) -> Project | None:
+        return self.projects.get(normalize_name(name))
+
+    def by_url_path(self, path: str) -> PackageFile | None:
+        return self._by_url_path.get(path)
+
+    def for_conveyor(
+        self, python_version: str, letter: str, name: str, filename: str
+    ) -> PackageFile | None:
+        """What the conveyor finds for a legacy-style path, or None (it answers 404)."""
+        project = self.project(name)
+        if project is None or letter != project.name[0]:
+            return None
+        for f in project.files:
+            if f.filename == filename and f.python_version == python_version:
+                return f
+        return None
+
+
+def _record_hash(data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"sha256={digest}"
+
+
+def _metadata(name: str, version: str, summary: str) -> bytes:
+    return (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {summary}\n"
+        "Home-page: https://example.invalid/\nLicense: MIT\n"
+    ).encode()
+
+
+def _module_source(name: str, version: str) -> bytes:
+    doc = f'"""{name}: a package file of the cutover rehearsal lab."""\n'
+    return f'{doc}\n__version__ = "{version}"\n'.encode()
+
+
+def build_wheel(name: str, version: str, summary: str, tag: str) -> PackageFile:
+    """A real (stored, uncompressed) wheel with METADATA, WHEEL and RECORD."""
+    module = name.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    members: list[tuple[str, bytes]] = [
+        (f"{module}/__init__.py", _module_source(name, version)),
+        (f"{dist_info}/METADATA", _metadata(name, version, summary)),
+        (
+            f"{dist_info}/WHEEL",
+            (
+                "Wheel-Version: 1.0\nGenerator: cutover-lab\nRoot-Is-Purelib: true\n"
+                f"Tag: {tag}-none-any\n"
+            ).encode(),
+        ),
+    ]
+    record = "".join(f"{path},{_record_hash(data)},{len(data)}\n" for path, data in members)
+    record += f"{dist_info}/RECORD,,\n"
+    members.append((f"{dist_info}/RECORD", record.encode()))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for path, data in members:
+            info = zipfile.ZipInfo(path, date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+    filename = f"{module}-{version}-{tag}-none-any.whl"
+    return PackageFile(name, version, filename, "bdist_wheel", tag, buffer.getvalue())
+
+
+def build_sdist(name: str, version: str, summary: str) -> PackageFile:
+    """A real gzip'd tarball with PKG-INFO, pyproject.toml and the module."""
+    module = name.replace("-", "_")
+    root = f"{name}-{version}"
+    members = [
+        (f"{root}/PKG-INFO", _metadata(name, version, summary)),
+        (
+            f"{root}/pyproject.toml",
+            f'[project]\nname = "{name}"\nversion = "{version}"\n'.encode(),
+        ),
+        (f"{root}/{module}/__init__.py", _module_source(name, version)),
+    ]
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for path, data in members:
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            info.mtime = _TAR_MTIME
+            info.mode = 0o644
+            info.uname = info.gname = "lab"
+            archive.addfile(info, io.BytesIO(data))
+    packed = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return PackageFile(name, version, f"{root}.tar.gz", "sdist", "source", packed.getvalue())
+
+
+@cache
+def default_catalog() -> Catalog:
+    """The five files of the pypi-2018 scenario (built once per process)."""
+    projects = (
+        Project(
+            "sampleproject",
+            "1.3.1",
+            "A sample Python project",
+            (
+                build_wheel("sampleproject", "1.3.1", "A sample Python project", "py2.py3"),
+                build_sdist("sampleproject", "1.3.1", "A sample Python project"),
+            ),
+        ),
+        Project(
+            "peppercorn",
+            "0.6",
+            "A library for converting a token stream into a data structure",
+            (
+                build_wheel("peppercorn", "0.6", "Token streams to data structures", "py3"),
+                build_sdist("peppercorn", "0.6", "Token streams to data structures"),
+            ),
+        ),
+        Project(
+            "hello-lab",
+            "1.0.0",
+            "Says hello from the rehearsal lab",
+            (build_sdist("hello-lab", "1.0.0", "Says hello from the rehearsal lab"),),
+        ),
+    )
+    return Catalog(projects)

@@ -1,0 +1,91 @@
+"""Starting and stopping a lab: :func:`start_lab` and the :class:`LabHandle` it returns."""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from cutover.lab.hostnames import PUBLIC_HOSTS
+from cutover.lab.http_server import ServerThread
+from cutover.lab.world import World
+
+
+class LabHandle:
+    """A running lab. Use it as a context manager, or call :meth:`close`.
+
+    Attributes:
+        scenario: the scenario name.
+        data_address: ``"127.0.0.1:PORT"`` of the data plane (every lab hostname).
+        api_url: ``"http://127.0.0.1:PORT"`` of the Fastly-compatible API.
+        token: the API token, for the ``Fastly-Key`` header.
+        hostnames: the public hostnames the data plane serves.
+        resolve: hostname -> ``data_address`` (like ``curl --resolve``), for probes.
+        service_ids: ``{"legacy": id, "warehouse": id, "files": id}``.
+        state_file: the shared state file, or None.
+    """
+
+    def __init__(self, world: World, server: ServerThread, state_file: str | None) -> None:
+        self._world = world
+        self._server = server
+        self._closed = False
+        state = world.store.state
+        data_port, api_port = server.ports
+        self.scenario: str = state.scenario
+        self.data_address: str = f"127.0.0.1:{data_port}"
+        self.api_url: str = f"http://127.0.0.1:{api_port}"
+        self.token: str = state.token
+        self.hostnames: list[str] = list(PUBLIC_HOSTS)
+        self.resolve: dict[str, str] = dict.fromkeys(self.hostnames, self.data_address)
+        self.service_ids: dict[str, str] = {s.name: s.id for s in state.services}
+        self.state_file: str | None = state_file
+
+    @property
+    def data_port(self) -> int:
+        return int(self.data_address.rsplit(":", 1)[1])
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api_url.rsplit(":", 1)[1])
+
+    def reset(self) -> None:
+        """Back to the scenario's initial state (same as ``POST /lab/reset``)."""
+        self._server.call(self._world.reset)
+
+    def close(self) -> None:
+        """Stop serving and free both ports (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._server.stop()
+
+    def __enter__(self) -> LabHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "running"
+        return f"<LabHandle {self.scenario} data={self.data_address} api={self.api_url} {state}>"
+
+
+def start_lab(
+    scenario: str = "pypi-2018",
+    state_file: str | os.PathLike[str] | None = None,
+    data_port: int = 0,
+    api_port: int = 0,
+    seed: int = 0,
+) -> LabHandle:
+    """Start a lab on loopback (port 0 = a free port) and return its handle.
+
+    Raises :class:`~cutover.lab.state_store.LabStateError` for an unknown scenario or a
+    state file of another scenario, and ``OSError`` if a port is taken.
+    """
+    world = World(scenario, state_file, seed)
+    server = ServerThread([(world.handle_data, data_port), (world.handle_api, api_port)])
+    server.start()
+    return LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)

@@ -1,0 +1,220 @@
+"""The control-plane state of the lab world: what a state file holds.
+
+Services have numbered versions; each version has its domains, its settings and its
+dictionary containers. Dictionary *items* are versionless (they belong to the
+dictionary id, shared by every version that carries the dictionary), exactly like
+Fastly's edge dictionaries. Lab-only knobs (backend faults, control-plane API faults,
+the public URL scheme) live beside the services. Cache contents are not state.
+
+Everything here is plain data with ``to_json``/``from_json``; the rules (what may be
+edited, what activation means) live in :mod:`cutover.lab.fastly_api`.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FORMAT = 1  #: the state-file format number
+
+#: Lab settings keys (the stand-in for VCL) and the values each accepts.
+SIGN_SCOPE = "lab.sign_scope"
+OBJECT_STORE_MATCH = "lab.object_store_match"
+LAB_SETTINGS: dict[str, tuple[str, ...]] = {
+    SIGN_SCOPE: ("every_node", "origin_node"),
+    OBJECT_STORE_MATCH: ("url", "host"),
+}
+#: Fastly's own settings keys and their defaults.
+GENERAL_SETTINGS: dict[str, Any] = {
+    "general.default_host": "",
+    "general.default_ttl": 3600,
+    "general.stale_if_error": False,
+    "general.stale_if_error_ttl": 43200,
+}
+
+
+@dataclass
+class Domain:
+    name: str
+    comment: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class DictionaryRef:
+    """A dictionary container on a version (its items are versionless)."""
+
+    id: str
+    name: str
+    write_only: bool = False
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class Version:
+    number: int
+    active: bool = False
+    locked: bool = False
+    comment: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    domains: list[Domain] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    dictionaries: list[DictionaryRef] = field(default_factory=list)
+
+    def domain(self, name: str) -> Domain | None:
+        return next((d for d in self.domains if d.name == name), None)
+
+    def dictionary(self, name: str) -> DictionaryRef | None:
+        return next((d for d in self.dictionaries if d.name == name), None)
+
+
+@dataclass
+class Item:
+    value: str
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class Service:
+    id: str
+    name: str
+    logic: str  #: which service logic runs for it: ``legacy``, ``warehouse`` or ``files``
+    comment: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+    versions: list[Version] = field(default_factory=list)
+    #: dictionary id -> item key -> item (versionless)
+    items: dict[str, dict[str, Item]] = field(default_factory=dict)
+
+    def version(self, number: int) -> Version | None:
+        return next((v for v in self.versions if v.number == number), None)
+
+    @property
+    def active_version(self) -> Version | None:
+        return next((v for v in self.versions if v.active), None)
+
+    def dictionary_items(self, version: Version, name: str) -> dict[str, Item] | None:
+        ref = version.dictionary(name)
+        return None if ref is None else self.items.get(ref.id, {})
+
+
+@dataclass
+class BackendFaults:
+    """Health and fault injection for one backend (an origin, or the shield hop)."""
+
+    healthy: bool = True
+    error_rate: float = 0.0  #: 0..1, fraction of fetches that fail
+    status: int = 503  #: status of an injected failure
+    latency_ms: int = 0  #: added to every fetch
+    seed: int | None = None  #: None: the lab's seed
+
+
+@dataclass
+class ApiFaults:
+    """Fault injection for the control-plane API (Fastly paths only, not ``/lab``)."""
+
+    error_rate: float = 0.0  #: fraction answered with one of ``error_statuses``
+    error_statuses: list[int] = field(default_factory=lambda: [500, 502, 503])
+    timeout_rate: float = 0.0  #: fraction that hang ``timeout_seconds`` then close
+    timeout_seconds: float = 30.0
+    slow_rate: float = 0.0  #: fraction answered after ``slow_ms``
+    slow_ms: int = 2000
+    seed: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.error_rate > 0 or self.timeout_rate > 0 or self.slow_rate > 0
+
+
+BACKENDS = ("shield", "object_store", "conveyor", "warehouse_app", "legacy_app")
+
+
+@dataclass
+class LabState:
+    scenario: str
+    token: str
+    customer_id: str
+    public_scheme: str = "http"
+    services: list[Service] = field(default_factory=list)
+    backends: dict[str, BackendFaults] = field(
+        default_factory=lambda: {name: BackendFaults() for name in BACKENDS}
+    )
+    api_faults: ApiFaults = field(default_factory=ApiFaults)
+
+    def service(self, service_id: str) -> Service | None:
+        return next((s for s in self.services if s.id == service_id), None)
+
+    def service_by_name(self, name: str) -> Service | None:
+        return next((s for s in self.services if s.name == name), None)
+
+    def claims(self) -> dict[str, Service]:
+        """The hostname registry: each domain of an active version -> its service."""
+        registry: dict[str, Service] = {}
+        for service in self.services:
+            active = service.active_version
+            if active is not None:
+                for domain in active.domains:
+                    registry.setdefault(domain.name.lower(), service)
+        return registry
+
+    def clone(self) -> LabState:
+        return copy.deepcopy(self)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format"] = FORMAT
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabState:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"unsupported lab state format {data.get('format')!r}")
+        services = []
+        for s in data["services"]:
+            versions = [
+                Version(
+                    number=v["number"],
+                    active=v["active"],
+                    locked=v["locked"],
+                    comment=v.get("comment", ""),
+                    created_at=v.get("created_at", ""),
+                    updated_at=v.get("updated_at", ""),
+                    domains=[Domain(**d) for d in v["domains"]],
+                    settings=dict(v["settings"]),
+                    dictionaries=[DictionaryRef(**d) for d in v["dictionaries"]],
+                )
+                for v in s["versions"]
+            ]
+            items = {
+                dict_id: {key: Item(**item) for key, item in entries.items()}
+                for dict_id, entries in s.get("items", {}).items()
+            }
+            services.append(
+                Service(
+                    id=s["id"],
+                    name=s["name"],
+                    logic=s["logic"],
+                    comment=s.get("comment", ""),
+                    created_at=s.get("created_at", ""),
+                    updated_at=s.get("updated_at", ""),
+                    versions=versions,
+                    items=items,
+                )
+            )
+        backends = {name: BackendFaults(**b) for name, b in data.get("backends", {}).items()}
+        for name in BACKENDS:
+            backends.setdefault(name, BackendFaults())
+        return cls(
+            scenario=data["scenario"],
+            token=data["token"],
+            customer_id=data["customer_id"],
+            public_scheme=data.get("public_scheme", "http"),
+            services=services,
+            backends=backends,
+            api_faults=ApiFaults(**data.get("api_faults", {})),
+        )
