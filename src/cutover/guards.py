@@ -18,7 +18,7 @@ that is not ``hold``. The rules, in order of precedence (``docs/guards.md`` has 
 3. **Baseline** (``policy.baseline`` and a preflight ``baseline_rate``): a second,
    fail-only sequential test of ``q = baseline_rate + baseline_margin`` against
    ``q + (p1 - p0)``, same alpha: fails when the rate is credibly above the tolerated
-   ``q``.
+   ``q`` (skipped when ``q`` is 0 or 1).
 4. Otherwise **hold**: fewer than ``min_samples`` results (zero included) never pass.
 
 A result counts as a failure when ``not reason.passed``. A ``flaky`` result (passed only
@@ -185,8 +185,11 @@ class Guard:
         )
         self.baseline_sprt: SprtBounds | None = None
         if policy.baseline and baseline_rate is not None:
+            # A tolerated rate of 0 (perfect preflight, margin 0) would make every failure
+            # infinite evidence, i.e. zero tolerance for all reasons; that is what
+            # `zero_tolerance` is for, so the comparison is skipped (and so is it at >= 1).
             q0 = baseline_rate + policy.baseline_margin
-            if q0 < 1:
+            if 0 < q0 < 1:
                 q1 = min(q0 + (policy.unacceptable_rate - policy.acceptable_rate), (q0 + 1) / 2)
                 self.baseline_sprt = SprtBounds(
                     q0, q1, policy.false_rollback, policy.missed_failure
