@@ -114,7 +114,9 @@ class Engine:
         kinds = [e.kind for e in events]
         if "rollback_started" in kinds:
             reason = next(e.data.get("reason", "") for e in events if e.kind == "rollback_started")
-            return self._roll_back(f"finishing the interrupted rollback ({reason})", RunExit.ROLLED_BACK)
+            return self._roll_back(
+                f"finishing the interrupted rollback ({reason})", RunExit.ROLLED_BACK
+            )
         baseline = [e for e in events if e.kind == "baseline"]
         if baseline:
             self.baseline = float(baseline[-1].data["rate"])
@@ -188,7 +190,11 @@ class Engine:
         with action:
             prior = action.snapshot()
             self._event(
-                "intent", stage=stage.name, step=number, name=step.name, backend=step.backend,
+                "intent",
+                stage=stage.name,
+                step=number,
+                name=step.name,
+                backend=step.backend,
                 prior=prior,
             )
             record = action.apply(prior)
@@ -199,7 +205,9 @@ class Engine:
         guard = Guard(policy, baseline_rate=self.baseline if policy.baseline else None)
         if not sets:
             decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
-            self._event("guard", stage=label, verdict=decision.verdict.value, reason=decision.reason)
+            self._event(
+                "guard", stage=label, verdict=decision.verdict.value, reason=decision.reason
+            )
             return decision
         reasons: list[Any] = []
         started = self.clock()
@@ -215,16 +223,27 @@ class Engine:
                 return decision
         return guard.on_budget_end(reasons)
 
-    def _round(self, label: str, number: int, results: Sequence[Result], decision: Decision) -> None:
+    def _round(
+        self, label: str, number: int, results: Sequence[Result], decision: Decision
+    ) -> None:
         failed = [r for r in results if not r.ok]
         counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
         self._event(
-            "probe_round", stage=label, round=number, probes=len(results), failed=len(failed),
-            reasons=dict(counts), failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
+            "probe_round",
+            stage=label,
+            round=number,
+            probes=len(results),
+            failed=len(failed),
+            reasons=dict(counts),
+            failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
         )
         self._event(
-            "guard", stage=label, verdict=decision.verdict.value, reason=decision.reason,
-            samples=decision.samples, failures=decision.failures,
+            "guard",
+            stage=label,
+            verdict=decision.verdict.value,
+            reason=decision.reason,
+            samples=decision.samples,
+            failures=decision.failures,
         )
 
     # --- rollback -----------------------------------------------------------------------------
@@ -236,7 +255,8 @@ class Engine:
             self._event("rollback_skipped", reason=reason)
             self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
             return Outcome(
-                RunExit.NEEDS_ATTENTION, jr.NEEDS_ATTENTION,
+                RunExit.NEEDS_ATTENTION,
+                jr.NEEDS_ATTENTION,
                 f"{reason}; automatic rollback is off: run `cutover rollback {self.run_id}`",
                 still,
             )
@@ -253,16 +273,18 @@ class Engine:
                 )
                 failures.append(f"{state.stage}/{state.name}: {exc.message}")
         if failures:
-            return self._attention(
-                f"{reason}; the rollback failed: " + "; ".join(failures)
-            )
+            return self._attention(f"{reason}; the rollback failed: " + "; ".join(failures))
         verify = self.runbook.rollback
         if verify.verify:
-            policy = self.runbook.guard.model_copy(update={"budget": verify.budget, "baseline": False})
+            policy = self.runbook.guard.model_copy(
+                update={"budget": verify.budget, "baseline": False}
+            )
             decision = self._judge("rollback", verify.verify, policy)
             if decision.verdict is not Verdict.PASS:
                 self._event("rollback_unverified", reason=decision.reason)
-                return self._attention(f"{reason}; the rollback could not be verified: {decision.reason}")
+                return self._attention(
+                    f"{reason}; the rollback could not be verified: {decision.reason}"
+                )
         self._event("rollback_verified", reason=reason)
         status = jr.STOPPED if success_code is RunExit.STOPPED else jr.ROLLED_BACK
         if success_code is RunExit.OK:
@@ -288,8 +310,10 @@ class Engine:
         self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
         self._event("needs_attention", message=message, still_applied=still)
         return Outcome(
-            RunExit.NEEDS_ATTENTION, jr.NEEDS_ATTENTION,
-            f"{message}\nfinish with: cutover rollback {self.run_id}", still,
+            RunExit.NEEDS_ATTENTION,
+            jr.NEEDS_ATTENTION,
+            f"{message}\nfinish with: cutover rollback {self.run_id}",
+            still,
         )
 
     def _still_applied(self) -> list[str]:
@@ -312,8 +336,12 @@ class Engine:
             self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
             if found is Reconciled.APPLIED:
                 self._event(
-                    "applied", stage=state.stage, step=state.step, name=state.name,
-                    record={}, reconciled=True,
+                    "applied",
+                    stage=state.stage,
+                    step=state.step,
+                    name=state.name,
+                    record={},
+                    reconciled=True,
                 )
             elif found is Reconciled.NOT_APPLIED:
                 self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
@@ -338,6 +366,8 @@ class Engine:
         if self.stop.is_set():
             raise Interrupted("stopped by the operator")
 
-    def _event(self, kind: str, *, stage: str | None = None, step: int | None = None, **data: Any) -> None:
+    def _event(
+        self, kind: str, *, stage: str | None = None, step: int | None = None, **data: Any
+    ) -> None:
         self.journal.event(self.run_id, kind, stage=stage, step=step, **data)
         self.view(kind, {"stage": stage, "step": step, **data})

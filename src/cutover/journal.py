@@ -174,20 +174,37 @@ class Journal:
         return self._writes
 
     def start_run(
-        self, run_id: str, runbook: str, runbook_path: str, environment: str,
+        self,
+        run_id: str,
+        runbook: str,
+        runbook_path: str,
+        environment: str,
         options: dict[str, Any],
     ) -> None:
         self._write(
             "INSERT INTO runs (id, runbook, runbook_path, environment, status, started_at,"
             " host, pid, user, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                run_id, runbook, runbook_path, environment, RUNNING, now(), socket.gethostname(),
-                os.getpid(), current_user(), redact(json.dumps(options, sort_keys=True)),
+                run_id,
+                runbook,
+                runbook_path,
+                environment,
+                RUNNING,
+                now(),
+                socket.gethostname(),
+                os.getpid(),
+                current_user(),
+                redact(json.dumps(options, sort_keys=True)),
             ),
         )
 
     def event(
-        self, run_id: str, kind: str, *, stage: str | None = None, step: int | None = None,
+        self,
+        run_id: str,
+        kind: str,
+        *,
+        stage: str | None = None,
+        step: int | None = None,
         **data: Any,
     ) -> int:
         """Append one event (one transaction, durable on return)."""
@@ -207,8 +224,7 @@ class Journal:
     def adopt(self, run_id: str) -> None:
         """This process now drives ``run_id`` (resume/rollback after a crash)."""
         self._write(
-            "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL"
-            " WHERE id = ?",
+            "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL WHERE id = ?",
             (RUNNING, socket.gethostname(), os.getpid(), current_user(), run_id),
         )
 
@@ -262,8 +278,12 @@ def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
         key = (event.stage, event.step)
         if event.kind == "intent":
             states[key] = StepState(
-                event.stage, event.step, str(event.data.get("name", "")), "intent",
-                dict(event.data.get("prior") or {}), None,
+                event.stage,
+                event.step,
+                str(event.data.get("name", "")),
+                "intent",
+                dict(event.data.get("prior") or {}),
+                None,
             )
             continue
         state = states.get(key)
@@ -279,8 +299,18 @@ def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
 
 def _run(row: tuple[Any, ...]) -> RunRow:
     return RunRow(
-        row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9],
-        row[10], json.loads(row[11]),
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        json.loads(row[11]),
     )
 
 

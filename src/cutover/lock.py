@@ -84,7 +84,7 @@ class RunLock:
         record = Holder(socket.gethostname(), os.getpid(), current_user(), now(), run_id, command)
         tmp = self.record_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
-        os.replace(tmp, self.record_path)
+        tmp.replace(self.record_path)
 
     def release(self) -> None:
         if self._lock.is_locked:

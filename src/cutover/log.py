@@ -37,6 +37,11 @@ def configure(fmt: LogFormat = "console", level: str = "info") -> None:
     _configured = False
 
 
+def current_format() -> LogFormat:
+    """The log format chosen on the command line."""
+    return _settings[0]
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger, configuring structlog first if needed (lazily: ``--help`` and
     ``validate`` never pay for it)."""

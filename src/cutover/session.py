@@ -62,7 +62,8 @@ class StageProber:
             try:
                 self._specs[name] = list(
                     expand_sets(
-                        {name: probe_set}, bases={name: self.loaded.probe_bases[name]},
+                        {name: probe_set},
+                        bases={name: self.loaded.probe_bases[name]},
                         runner=self.runner,
                     )
                 )

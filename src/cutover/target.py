@@ -93,7 +93,9 @@ def open_target(path: Path, environment: str | None, directory: Path) -> Iterato
         )
     state = lab_state_file(directory, scenario)
     state.parent.mkdir(parents=True, exist_ok=True)
-    with start_lab(scenario, state_file=state, seed=int(seed) if isinstance(seed, int) else 0) as lab:
+    with start_lab(
+        scenario, state_file=state, seed=int(seed) if isinstance(seed, int) else 0
+    ) as lab:
         info = {
             "api_url": lab.api_url,
             "data_address": lab.data_address,
@@ -117,6 +119,38 @@ def attached_lab(directory: Path) -> dict[str, Any] | None:
     if not isinstance(info, dict) or not pid_alive(int(info.get("pid", 0))):
         return None
     return info
+
+
+def publish_endpoint(directory: Path, lab: Any) -> Path:
+    """Write the endpoint file of a served lab (mode 0600: it holds the lab's token)."""
+    path = endpoint_file(directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = {
+        "pid": os.getpid(),
+        "scenario": lab.scenario,
+        "api_url": lab.api_url,
+        "data_address": lab.data_address,
+        "token": lab.token,
+        "service_ids": dict(lab.service_ids),
+        "hostnames": list(lab.hostnames),
+        "resolve": dict(lab.resolve),
+    }
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(info, out)
+    tmp.replace(path)
+    return path
+
+
+def withdraw_endpoint(path: Path) -> None:
+    """Remove an endpoint file, if it is still ours."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(info, dict) and info.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
 
 
 def _export_token(token: str) -> None:

@@ -14,13 +14,14 @@ from hypothesis import strategies as st
 from cutover.lab.hostnames import FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
 from cutover.lab.messages import Request
 from cutover.lab.objectstore import ObjectStore, sign_request
-from cutover.lab.packages import build_sdist, build_wheel, default_catalog, is_hash_path
+from cutover.lab.packages import FLEET_FILES, build_sdist, build_wheel, default_catalog, is_hash_path
 from cutover.lab.service_logic import path_bucket
 
 
 def test_files_are_real_archives_and_deterministic():
     catalog = default_catalog()
-    assert len(catalog.files) == 5
+    assert len(catalog.files) == 5 + FLEET_FILES
+    assert len({f.sha256 for f in catalog.files}) == len(catalog.files)
     for f in catalog.files:
         assert is_hash_path(f.url_path)
         assert f.hash_path == f"{f.sha256[:2]}/{f.sha256[2:4]}/{f.sha256[4:]}/{f.filename}"
@@ -122,3 +123,11 @@ def test_percentage_and_prefixes(world):
     assert redirected == [n for n in names if path_bucket(n) < 50]
     assert 60 < len(redirected) < 140
     assert world.get(f"http://{LEGACY_HOST}/").status_code == 200  # not under a prefix
+
+
+def test_fleet_puts_real_files_in_every_ramp_bucket():
+    """A 1 % ramp must redirect at least one real file, or probes could not see it."""
+    fleet = default_catalog().project("lab-fleet")
+    assert fleet is not None
+    buckets = [path_bucket(f.url_path) for f in fleet.files]
+    assert [sum(b < pct for b in buckets) for pct in (1, 10, 50, 100)] == [1, 24, 101, 200]

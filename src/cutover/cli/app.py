@@ -36,7 +36,10 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import plan, schema, validate  # noqa: F401  (commands register on import)
+    from cutover.cli import journal_views, plan, run, schema, validate  # noqa: F401
+    from cutover.cli.lab import lab_app
+
+    app.add_typer(lab_app, name="lab")
 
 
 _register()

@@ -17,7 +17,14 @@ lab_app = typer.Typer(
     add_completion=False,
 )
 
-_STATE_FILE_HELP = "Share the control-plane state through this file (created if missing)."
+_STATE_FILE_HELP = (
+    "Share the control-plane state through this file (default: lab/<scenario>.json in the"
+    " state directory)."
+)
+_STATE_DIR_HELP = (
+    "State directory (default: $CUTOVER_STATE_DIR or .cutover): commands using this directory"
+    " with an environment that has `lab:` attach to this lab while it runs."
+)
 
 
 @lab_app.command()
@@ -27,6 +34,7 @@ def serve(
     api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8081,
     state_file: Annotated[Path | None, typer.Option(help=_STATE_FILE_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault-injection generators.")] = 0,
+    state_dir: Annotated[Path | None, typer.Option(help=_STATE_DIR_HELP)] = None,
     duration: Annotated[
         float, typer.Option("--for", help="Stop after this many seconds (0 = until stopped).")
     ] = 0.0,
@@ -37,10 +45,16 @@ def serve(
 
     from cutover.errors import CutoverError
     from cutover.lab import SCENARIOS, start_lab
+    from cutover.target import lab_state_file, publish_endpoint, withdraw_endpoint
+    from cutover.target import state_dir as resolve_state_dir
 
     if scenario not in SCENARIOS:
         typer.echo(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}", err=True)
         raise typer.Exit(2)
+    directory = resolve_state_dir(state_dir)
+    if state_file is None:
+        state_file = lab_state_file(directory, scenario)
+        state_file.parent.mkdir(parents=True, exist_ok=True)
     try:
         lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
     except CutoverError as exc:
@@ -55,14 +69,17 @@ def serve(
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    endpoint = publish_endpoint(directory, lab)
     try:
         typer.echo(_banner(lab))
+        typer.echo(f"commands using the state directory {directory} attach to this lab")
         if duration > 0:
             stop.wait(duration)
         else:
             while not stop.wait(0.5):  # until a signal arrives
                 pass
     finally:
+        withdraw_endpoint(endpoint)
         lab.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -110,17 +127,29 @@ def reset(
     scenario: Annotated[
         str | None, typer.Option(help="Scenario to reset to (default: the file's own).")
     ] = None,
+    state_dir: Annotated[Path | None, typer.Option(help=_STATE_DIR_HELP)] = None,
 ) -> None:
-    """Reset a lab state file to its scenario's initial state."""
+    """Reset the lab to its scenario's initial state (a served lab, or its state file)."""
     from cutover.errors import CutoverError
     from cutover.lab import reset_state_file
+    from cutover.target import attached_lab, lab_state_file
+    from cutover.target import state_dir as resolve_state_dir
 
-    if state_file is None:
-        typer.echo(
-            "nothing to reset: a lab without --state-file starts from its scenario every time "
-            "(a running 'cutover lab serve' resets with: POST /lab/reset)"
-        )
+    directory = resolve_state_dir(state_dir)
+    served = attached_lab(directory) if state_file is None else None
+    if served is not None:
+        import httpx
+
+        httpx.post(
+            f"{served['api_url']}/lab/reset", headers={"Fastly-Key": served["token"]}, timeout=10
+        ).raise_for_status()
+        typer.echo(f"the lab served by pid {served['pid']} is reset to its scenario")
         return
+    if state_file is None:
+        state_file = lab_state_file(directory, scenario or "pypi-2018")
+        if not state_file.exists():
+            typer.echo(f"{state_file}: nothing to reset (the lab starts from its scenario)")
+            return
     try:
         written = reset_state_file(state_file, scenario)
     except CutoverError as exc:

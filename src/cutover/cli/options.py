@@ -16,6 +16,12 @@ VarsFileOption = Annotated[
     typer.Option("--vars-file", help="YAML file of variables (above environment vars)"),
 ]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
+StateDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir", help="journal, locks and lab state (default: $CUTOVER_STATE_DIR or .cutover)"
+    ),
+]
 
 
 def overrides(var: list[str] | None, vars_file: list[Path] | None):  # type: ignore[no-untyped-def]

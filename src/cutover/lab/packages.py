@@ -137,12 +137,18 @@ def _module_source(name: str, version: str) -> bytes:
     return f'{doc}\n__version__ = "{version}"\n'.encode()
 
 
-def build_wheel(name: str, version: str, summary: str, tag: str) -> PackageFile:
-    """A real (stored, uncompressed) wheel with METADATA, WHEEL and RECORD."""
+def build_wheel(
+    name: str, version: str, summary: str, tag: str, build: str | None = None
+) -> PackageFile:
+    """A real (stored, uncompressed) wheel with METADATA, WHEEL and RECORD.
+
+    ``build`` is a PEP 427 build tag (it starts with a digit): it makes files of one
+    release distinct, with their own bytes and digests.
+    """
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     members: list[tuple[str, bytes]] = [
-        (f"{module}/__init__.py", _module_source(name, version)),
+        (f"{module}/__init__.py", _module_source(name, version) + _build_line(build)),
         (f"{dist_info}/METADATA", _metadata(name, version, summary)),
         (
             f"{dist_info}/WHEEL",
@@ -161,8 +167,13 @@ def build_wheel(name: str, version: str, summary: str, tag: str) -> PackageFile:
             info = zipfile.ZipInfo(path, date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16
             archive.writestr(info, data)
-    filename = f"{module}-{version}-{tag}-none-any.whl"
+    build_part = f"-{build}" if build else ""
+    filename = f"{module}-{version}{build_part}-{tag}-none-any.whl"
     return PackageFile(name, version, filename, "bdist_wheel", tag, buffer.getvalue())
+
+
+def _build_line(build: str | None) -> bytes:
+    return f'__build__ = "{build}"\n'.encode() if build else b""
 
 
 def build_sdist(name: str, version: str, summary: str) -> PackageFile:
@@ -192,9 +203,27 @@ def build_sdist(name: str, version: str, summary: str) -> PackageFile:
     return PackageFile(name, version, f"{root}.tar.gz", "sdist", "source", packed.getvalue())
 
 
+FLEET_FILES = 200  #: files in the latest release of ``lab-fleet``
+
+
+def fleet_project() -> Project:
+    """A project whose latest release has many files (build tags 1…200).
+
+    A percentage ramp redirects a deterministic share of *paths*: with five files, 1 %
+    of paths is most likely none of them. With 200, a 1 % stage redirects a few real
+    files, as it would among PyPI's millions, so probes can see a 1 % stage misbehave.
+    """
+    summary = "Many builds of one release, for percentage ramps"
+    files = tuple(
+        build_wheel("lab-fleet", "2.0", summary, "py3", build=str(n))
+        for n in range(1, FLEET_FILES + 1)
+    )
+    return Project("lab-fleet", "2.0", summary, files)
+
+
 @cache
 def default_catalog() -> Catalog:
-    """The five files of the pypi-2018 scenario (built once per process)."""
+    """The files of the pypi-2018 scenario (built once per process)."""
     projects = (
         Project(
             "sampleproject",
@@ -220,5 +249,6 @@ def default_catalog() -> Catalog:
             "Says hello from the rehearsal lab",
             (build_sdist("hello-lab", "1.0.0", "Says hello from the rehearsal lab"),),
         ),
+        fleet_project(),
     )
     return Catalog(projects)

@@ -11,9 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from cutover.secrets import redact
+
+
+class Writer(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
 
 
 def format_chain(hops: list[dict[str, Any]], limit: int = 8) -> str:
@@ -24,11 +30,22 @@ def format_chain(hops: list[dict[str, Any]], limit: int = 8) -> str:
     return " → ".join(parts)
 
 
+def format_failure(failure: dict[str, Any], indent: str = "      ") -> list[str]:
+    """A failed probe as text: set, URL, reason (detail), then its hop chain."""
+    detail = f" ({failure['detail']})" if failure.get("detail") else ""
+    lines = [
+        f"{indent}✗ [{failure.get('set')}] {failure.get('url')}: {failure.get('reason')}{detail}"
+    ]
+    if failure.get("hops"):
+        lines.append(f"{indent}  {format_chain(failure['hops'])}")
+    return lines
+
+
 class LineView:
     """One readable line per meaningful event (the default when stdout is not a TTY)."""
 
-    def __init__(self, out: TextIO | None = None, total_stages: int = 0) -> None:
-        self.out = out or sys.stdout
+    def __init__(self, out: Writer | None = None, total_stages: int = 0) -> None:
+        self.out: Writer = out or sys.stdout
         self.total = total_stages
         self.started = time.monotonic()
 
@@ -42,13 +59,8 @@ class LineView:
             self.say(line)
         if kind == "probe_round":
             for failure in data.get("failures", [])[:5]:
-                self.say(
-                    f"      ✗ [{failure.get('set')}] {failure.get('url')}: {failure.get('reason')}"
-                    + (f" ({failure['detail']})" if failure.get("detail") else "")
-                )
-                hops = failure.get("hops") or []
-                if hops:
-                    self.say(f"        {format_chain(hops)}")
+                for text in format_failure(failure):
+                    self.say(text)
 
     def describe(self, kind: str, data: dict[str, Any]) -> str | None:
         stage = data.get("stage")
@@ -82,7 +94,9 @@ class LineView:
                 f" {data.get('failed')} failed{extra}"
             )
         if kind == "guard":
-            return f"{elapsed}   guard: {str(data.get('verdict', '')).upper()} — {data.get('reason')}"
+            return (
+                f"{elapsed}   guard: {str(data.get('verdict', '')).upper()} — {data.get('reason')}"
+            )
         if kind == "stage_passed":
             return f"{elapsed}   stage passed"
         if kind == "stage_failed":
@@ -94,7 +108,8 @@ class LineView:
         if kind == "not_applied":
             return f"{elapsed}   not applied (nothing to undo): {data.get('name')}"
         if kind == "rollback_failed":
-            return f"{elapsed}   ROLLBACK FAILED for {stage} step {data.get('step')}: {data.get('error')}"
+            step = data.get("step")
+            return f"{elapsed}   ROLLBACK FAILED for {stage} step {step}: {data.get('error')}"
         if kind == "rollback_verified":
             return f"{elapsed} rollback verified"
         if kind == "rollback_unverified":
@@ -111,8 +126,8 @@ class LineView:
 class JsonView:
     """JSON lines on stdout, one per event (``--log-format json``)."""
 
-    def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
+    def __init__(self, out: Writer | None = None) -> None:
+        self.out: Writer = out or sys.stdout
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         record = {"event": kind, **{k: v for k, v in data.items() if v is not None}}
@@ -130,8 +145,14 @@ class LiveView:
         self.console = Console()
         self.lines = LineView(_ConsoleWriter(self.console), total_stages)
         self.state: dict[str, Any] = {
-            "runbook": runbook, "stage": "—", "step": "—", "probes": 0, "failed": 0,
-            "guard": "—", "total": total_stages, "index": 0,
+            "runbook": runbook,
+            "stage": "—",
+            "step": "—",
+            "probes": 0,
+            "failed": 0,
+            "guard": "—",
+            "total": total_stages,
+            "index": 0,
         }
         self.started = time.monotonic()
         self.live = Live(self._panel(), console=self.console, refresh_per_second=4, transient=True)
@@ -143,8 +164,14 @@ class LiveView:
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         state = self.state
         if kind == "stage_started":
-            state.update(stage=data.get("stage"), index=int(data.get("index", 0)) + 1,
-                         step="—", probes=0, failed=0, guard="—")
+            state.update(
+                stage=data.get("stage"),
+                index=int(data.get("index", 0)) + 1,
+                step="—",
+                probes=0,
+                failed=0,
+                guard="—",
+            )
         elif kind == "intent":
             state["step"] = f"applying: {data.get('name')}"
         elif kind == "applied":

@@ -109,7 +109,7 @@ class Runbook(Model):
         kinds = {
             name: b.get("kind")
             for name, b in backends.items()
-            if isinstance(b, dict) and b.get("kind") in known
+            if isinstance(b, dict) and isinstance(b.get("kind"), str) and b["kind"] in known
         }
         new_stages = []
         for stage in stages:

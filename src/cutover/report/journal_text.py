@@ -1,0 +1,117 @@
+"""Text views of the journal: status, history, and one run's timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from cutover.journal import RUNNING, EventRow, Journal, RunRow, pid_alive
+from cutover.report.run_view import format_failure
+
+
+def _journal(directory: Path) -> Journal | None:
+    path = directory / "journal.db"
+    return Journal(path) if path.exists() else None
+
+
+def run_state(row: RunRow) -> str:
+    """The status, with ``interrupted`` for a running run whose process is gone."""
+    import socket
+
+    if row.status == RUNNING and row.host == socket.gethostname() and not pid_alive(row.pid):
+        return "interrupted"
+    return row.status
+
+
+def status_lines(directory: Path) -> Iterator[str]:
+    from cutover.target import attached_lab
+
+    lab = attached_lab(directory)
+    if lab is not None:
+        yield f"lab: served by pid {lab['pid']} (scenario {lab['scenario']}) at {lab['api_url']}"
+    journal = _journal(directory)
+    if journal is None:
+        yield f"no runs yet in {directory}"
+        return
+    with journal:
+        open_runs = [r for r in journal.runs(1000) if not r.finished]
+        if not open_runs:
+            yield "no unfinished runs"
+            return
+        for row in open_runs:
+            state = run_state(row)
+            yield (
+                f"{row.id}  {row.runbook} on {row.environment}: {state}"
+                f" (pid {row.pid} on {row.host}, {row.user}, since {row.started_at})"
+            )
+            applied = [s for s in journal.steps(row.id) if s.maybe_applied]
+            for step in applied:
+                yield f"    still applied: {step.stage}/{step.name} ({step.status})"
+            if state in ("interrupted", "needs_attention"):
+                yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
+
+
+def history_lines(directory: Path, limit: int) -> Iterator[str]:
+    journal = _journal(directory)
+    if journal is None:
+        yield f"no runs yet in {directory}"
+        return
+    with journal:
+        rows = journal.runs(limit)
+    yield f"{'run':<22} {'runbook':<18} {'env':<11} {'status':<16} exit  started"
+    for row in rows:
+        code = "" if row.exit_code is None else str(row.exit_code)
+        yield (
+            f"{row.id:<22} {row.runbook:<18} {row.environment:<11} {run_state(row):<16}"
+            f" {code:<5} {row.started_at}"
+        )
+
+
+def show_lines(directory: Path, row: RunRow) -> Iterator[str]:
+    journal = _journal(directory)
+    assert journal is not None
+    with journal:
+        events = journal.events(row.id)
+        steps = journal.steps(row.id)
+    code = "" if row.exit_code is None else f", exit {row.exit_code}"
+    yield f"run {row.id}: {row.runbook} on {row.environment} — {run_state(row)}{code}"
+    yield f"  started {row.started_at} by {row.user}@{row.host} (pid {row.pid})"
+    if row.ended_at:
+        yield f"  ended   {row.ended_at}"
+    yield ""
+    yield "timeline:"
+    for event in events:
+        yield from _event_lines(event)
+    still = [s for s in steps if s.maybe_applied]
+    yield ""
+    if still:
+        yield "still applied:"
+        for s in still:
+            yield f"  - {s.stage}/{s.name} ({s.status})"
+    else:
+        yield "nothing is left applied"
+
+
+def _event_lines(event: EventRow) -> Iterator[str]:
+    d = event.data
+    at = event.at[11:23]
+    where = f"{event.stage}" + (f"[{event.step}]" if event.step is not None else "")
+    if event.kind == "probe_round":
+        yield (
+            f"  {at} {where} probes round {d.get('round')}: {d.get('probes')} probes,"
+            f" {d.get('failed')} failed {d.get('reasons')}"
+        )
+        for failure in d.get("failures", []):
+            yield from format_failure(failure)
+        return
+    if event.kind == "guard":
+        yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
+        return
+    if event.kind == "intent":
+        yield f"  {at} {where} intent: {d.get('name')} (prior: {d.get('prior')})"
+        return
+    if event.kind == "applied":
+        yield f"  {at} {where} applied: {d.get('name')} {d.get('record') or ''}".rstrip()
+        return
+    summary = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("failures",))
+    yield f"  {at} {where} {event.kind}" + (f": {summary}" if summary else "")
