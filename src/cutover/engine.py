@@ -200,8 +200,14 @@ class Engine:
             record = action.apply(prior)
             self._event("applied", stage=stage.name, step=number, name=step.name, record=record)
 
-    def _judge(self, label: str, sets: Sequence[str], policy: GuardPolicy) -> Decision:
-        """Probe rounds until the guard decides, or the budget ends."""
+    def _judge(
+        self, label: str, sets: Sequence[str], policy: GuardPolicy, *, interruptible: bool = True
+    ) -> Decision:
+        """Probe rounds until the guard decides, or the budget ends.
+
+        Verifying a rollback is not interruptible by the first Ctrl-C (that one asked for
+        the rollback); a second Ctrl-C still stops everything at once.
+        """
         guard = Guard(policy, baseline_rate=self.baseline if policy.baseline else None)
         if not sets:
             decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
@@ -212,7 +218,8 @@ class Engine:
         reasons: list[Any] = []
         started = self.clock()
         for number in range(1, MAX_ROUNDS + 1):
-            self._check_stop()
+            if interruptible:
+                self._check_stop()
             results = self.prober.probe(sets)
             reasons.extend(r.reason for r in results)
             decision = guard(reasons)
@@ -279,7 +286,7 @@ class Engine:
             policy = self.runbook.guard.model_copy(
                 update={"budget": verify.budget, "baseline": False}
             )
-            decision = self._judge("rollback", verify.verify, policy)
+            decision = self._judge("rollback", verify.verify, policy, interruptible=False)
             if decision.verdict is not Verdict.PASS:
                 self._event("rollback_unverified", reason=decision.reason)
                 return self._attention(

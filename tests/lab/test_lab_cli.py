@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import cutover
@@ -16,9 +17,19 @@ from cutover.cli.lab import lab_app
 runner = CliRunner()
 
 
-def test_serve_prints_ready_to_paste_commands_and_stops():
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path, monkeypatch):
+    """``lab serve`` keeps its state and endpoint file in the state directory."""
+    monkeypatch.setenv("CUTOVER_STATE_DIR", str(tmp_path / "state"))
+
+
+def test_serve_prints_ready_to_paste_commands_and_stops(tmp_path):
     result = runner.invoke(lab_app, ["serve", "--port", "0", "--api-port", "0", "--for", "0.2"])
     assert result.exit_code == 0, result.output
+    state = tmp_path / "state" / "lab"
+    assert (state / "pypi-2018.json").exists()
+    assert not (state / "endpoint.json").exists()  # withdrawn when the lab stops
+    assert f"commands using the state directory {tmp_path / 'state'} attach" in result.output
     assert "cutover lab: scenario pypi-2018" in result.output
     assert "API token   lab-" in result.output
     assert "--connect-to ::127.0.0.1:" in result.output
@@ -43,10 +54,11 @@ def test_reset_state_file(tmp_path):
     assert json.loads(state_file.read_text())["scenario"] == "pypi-2018"
 
 
-def test_reset_without_state_file_explains():
+def test_reset_without_state_file_explains(tmp_path):
     result = runner.invoke(lab_app, ["reset"])
     assert result.exit_code == 0
-    assert result.output.startswith("nothing to reset")
+    expected = tmp_path / "state" / "lab" / "pypi-2018.json"
+    assert result.output == f"{expected}: nothing to reset (the lab starts from its scenario)\n"
 
 
 def test_cli_module_imports_are_light():

@@ -18,7 +18,8 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_exponential,
+    wait_random,
 )
 
 from cutover.errors import RejectedActionError, TransientActionError
@@ -66,7 +67,7 @@ class ControlPlane:
         """Send one call (with retries); the decoded JSON body, or None for a tolerated 404."""
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1) | stop_after_delay(MAX_RETRY_SECONDS),
-            wait=wait_exponential_jitter(initial=0.1, max=2.0),
+            wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
             retry=retry_if_exception_type(TransientActionError),
             before_sleep=self._log_retry,
             reraise=True,
