@@ -225,7 +225,7 @@ def rest_server() -> Iterator[RestServer]:
         do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _handle  # noqa: N815
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         host, port = server.server_address[:2]
