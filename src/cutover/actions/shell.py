@@ -92,7 +92,7 @@ def run_command(
         _kill_group(proc)
         proc.communicate()
         raise ActionError(
-            f"{redact(_show(args))} did not finish within {timeout:g}s (killed)",
+            f"{_show(args)} did not finish within {timeout:g}s (killed)",
             hint="raise the backend's timeout, or make the command faster",
         ) from None
     return Ran(
@@ -111,10 +111,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _show(argv: Sequence[str]) -> str:
-    """An argument list as the operator would read it (for messages, not for running)."""
+    """An argument list as the operator would read it (for messages, never for running),
+    redacted."""
     import shlex
 
-    return shlex.join(argv)
+    return redact(shlex.join(argv))
 
 
 class ShellAction(Action):
@@ -199,7 +200,7 @@ class ShellAction(Action):
     # -- helpers ---------------------------------------------------------------------------
 
     def _run(self, what: str, argv: Sequence[str]) -> Ran:
-        self._log.info(f"running {what}", argv=redact(_show(argv)))
+        self._log.info(f"running {what}", argv=_show(argv))
         ran = run_command(
             argv, timeout=self.settings.timeout, cwd=self.settings.cwd, env=self.settings.env
         )
