@@ -11,6 +11,7 @@ import pytest
 from cutover.actions.base import _ACTIONS, Reconciled
 from cutover.actions.http import HttpAction, merge_patch, reverse_merge_patch
 from cutover.errors import (
+    ActionError,
     ReadBackError,
     RejectedActionError,
     SecretError,
@@ -207,6 +208,13 @@ def test_token_header_and_its_lazy_resolution(monkeypatch: pytest.MonkeyPatch) -
         action.snapshot()
     assert api.calls[-1].headers["Authorization"] == "Bearer tok-1234567"
     assert api.calls[-1].headers["X-Team"] == "ops"
+
+
+def test_rollback_refuses_a_prior_state_without_a_value() -> None:
+    api = Api()
+    with mocked(api) as action, pytest.raises(ActionError, match="refusing to guess"):
+        action.rollback({}, None)
+    assert api.calls == []
 
 
 def test_registered_for_its_kind() -> None:

@@ -214,3 +214,12 @@ def test_plan_of_an_absent_file_and_of_an_unchanged_one() -> None:
     assert len(same) == 1
     assert not same[0].changes
     assert len(line_changes("f.conf", "x", "x\n")) == 1  # only the final newline differs
+
+
+def test_rollback_refuses_a_prior_state_that_is_not_this_files(tmp_path: Path) -> None:
+    (tmp_path / "route.conf").write_text(LEGACY)
+    action = NginxAction(fake(tmp_path), step(REDIRECT))
+    for prior in ({}, {"file": "/elsewhere.conf", "content": None}):
+        with pytest.raises(ActionError, match="refusing to guess"):
+            action.rollback(prior, None)
+    assert (tmp_path / "route.conf").read_text() == LEGACY

@@ -26,7 +26,7 @@ import httpx
 
 from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
 from cutover.actions.control import ControlPlane
-from cutover.errors import ReadBackError, RejectedActionError
+from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
 from cutover.runbook.backends import HttpSettings, HttpStep, StepBase
 from cutover.runbook.types import Model
@@ -90,7 +90,13 @@ class HttpAction(Action):
         return {"method": self.step.method, "path": self.step.path, "read_path": self.read_path}
 
     def rollback(self, prior: State, record: Record | None) -> None:
-        target = prior.get("value")
+        if "value" not in prior:
+            raise ActionError(
+                f"rollback of {self.step.method} {self.step.path}: the journaled prior state "
+                "has no value; refusing to guess (an absent value would mean DELETE)",
+                hint="restore the setting by hand",
+            )
+        target = prior["value"]
         live = self._get()
         if live == target:
             self._log.info("rollback: the prior value is in place; nothing to do")

@@ -101,7 +101,13 @@ class NginxAction(Action):
         }
 
     def rollback(self, prior: State, record: Record | None) -> None:
-        content = prior.get("content")
+        if "content" not in prior or prior.get("file", str(self.path)) != str(self.path):
+            raise ActionError(
+                f"rollback of {self.path}: the journaled prior state is not this file's "
+                f"({sorted(prior)!r}, file {prior.get('file')!r}); refusing to guess",
+                hint="restore the file by hand from the journal",
+            )
+        content = prior["content"]
         if self._read() != content:
             self._restore(content)
         tested = self._run("test", self.settings.test_command)
