@@ -190,6 +190,10 @@ class ShellStep(StepBase):
     command: list[Text] = Field(min_length=1, description="argument list; never a shell string")
     undo: list[Text] | None = Field(None, description="argument list that reverts `command`")
     irreversible: bool = Field(False, description="declare a step that cannot be undone")
+    check: list[Text] | None = Field(
+        None,
+        description="argument list that reads the state: exit 0 = applied, 1 = not applied",
+    )
 
     @model_validator(mode="after")
     def _undo_required(self) -> ShellStep:

@@ -1,0 +1,243 @@
+"""The ``nginx`` action: one include or map file, written atomically, tested, reloaded.
+
+- **snapshot**: the file's content, or ``None`` when it does not exist;
+- **apply**: write the desired content atomically (a temp file in the same directory,
+  fsync, rename over the old one, keeping its mode and owner), run ``test_command``; if
+  nginx refuses the configuration, put the previous file back and raise
+  :class:`RejectedActionError` with nginx's message (nothing changed: nginx was never
+  reloaded); otherwise run ``reload_command`` and read the file back;
+- **rollback**: write the prior content back (or remove the file if it did not exist), test
+  and reload; it always tests and reloads, even when the file already holds the prior
+  content, so a rollback interrupted between its write and its reload is finished by the
+  next one;
+- **reconcile**: compare the file with the desired and the prior content.
+
+Commands are argument lists run without a shell, each bounded by the backend's timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.shell import Ran, run_command
+from cutover.errors import ActionError, ReadBackError, RejectedActionError
+from cutover.log import get_logger
+from cutover.runbook.backends import NginxSettings, NginxStep, StepBase
+from cutover.runbook.types import Model
+
+DEFAULT_MODE = 0o644
+
+
+class NginxAction(Action):
+    """Manage the one file named by the backend's ``file``."""
+
+    kind = "nginx"
+    settings: NginxSettings
+    step: NginxStep
+
+    def __init__(self, settings: Model, step: StepBase) -> None:
+        if not isinstance(settings, NginxSettings) or not isinstance(step, NginxStep):
+            raise TypeError("NginxAction needs NginxSettings and an NginxStep")
+        super().__init__(settings, step)
+        self.path = Path(settings.file)
+        self._log = get_logger("cutover.actions.nginx").bind(step=step.name, file=str(self.path))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def snapshot(self) -> State:
+        return {"file": str(self.path), "content": self._read()}
+
+    def plan(self, live: State) -> Diff:
+        return Diff(line_changes(str(self.path), live.get("content"), self.step.content))
+
+    def reconcile(self, prior: State, record: Record | None) -> Reconciled:
+        live = self._read()
+        if live == self.step.content:
+            return Reconciled.APPLIED
+        if live == prior.get("content"):
+            return Reconciled.NOT_APPLIED
+        return Reconciled.DRIFTED
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, prior: State) -> Record:
+        previous = self._read()
+        desired = self.step.content
+        self._write(desired)
+        try:
+            tested = self._run("test", self.settings.test_command)
+            if not tested.ok:
+                raise RejectedActionError(
+                    f"nginx refused the new {self.path.name} (file restored, nothing reloaded): "
+                    f"{tested.tail() or f'exit {tested.returncode}'}",
+                    hint="fix the step's content; `nginx -t` shows the same message",
+                )
+            reloaded = self._run("reload", self.settings.reload_command)
+            if not reloaded.ok:
+                raise ActionError(
+                    f"nginx reload failed (file restored): "
+                    f"{reloaded.tail() or f'exit {reloaded.returncode}'}",
+                    hint="is nginx running, and does reload_command reach it?",
+                )
+        except BaseException:
+            # Whatever went wrong (refusal, failed reload, timeout, Ctrl-C): the previous
+            # file goes back before the error travels on.
+            self._restore(previous)
+            raise
+        if self._read() != desired:
+            raise ReadBackError(f"{self.path} does not hold the content just written")
+        self._log.info("applied", sha256=digest(desired))
+        return {
+            "file": str(self.path),
+            "sha256": digest(desired),
+            "previous_sha256": digest(previous),
+        }
+
+    def rollback(self, prior: State, record: Record | None) -> None:
+        if "content" not in prior or prior.get("file", str(self.path)) != str(self.path):
+            raise ActionError(
+                f"rollback of {self.path}: the journaled prior state is not this file's "
+                f"({sorted(prior)!r}, file {prior.get('file')!r}); refusing to guess",
+                hint="restore the file by hand from the journal",
+            )
+        content = prior["content"]
+        if self._read() != content:
+            self._restore(content)
+        tested = self._run("test", self.settings.test_command)
+        if not tested.ok:
+            raise RejectedActionError(
+                f"nginx refuses the restored {self.path.name}: "
+                f"{tested.tail() or f'exit {tested.returncode}'}",
+                hint="nginx still runs the step's configuration; fix the configuration by hand",
+            )
+        reloaded = self._run("reload", self.settings.reload_command)
+        if not reloaded.ok:
+            raise ActionError(
+                f"nginx reload failed during rollback: "
+                f"{reloaded.tail() or f'exit {reloaded.returncode}'}",
+                hint=f"{self.path} holds the prior content; reload nginx by hand",
+            )
+        if self._read() != content:
+            raise ReadBackError(f"{self.path} does not hold the prior content after rollback")
+        self._log.info("rolled back", sha256=digest(content))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _read(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def _restore(self, content: str | None) -> None:
+        if content is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+            _fsync_dir(self.path.parent)
+            self._log.info("file removed")
+        else:
+            self._write(content)
+
+    def _write(self, content: str) -> None:
+        write_atomic(self.path, content)
+        self._log.info("file written", sha256=digest(content))
+
+    def _run(self, what: str, argv: list[str]) -> Ran:
+        ran = run_command(argv, timeout=self.settings.timeout)
+        log = self._log.info if ran.ok else self._log.warning
+        log(f"{what} command finished", returncode=ran.returncode, output=ran.tail() or None)
+        return ran
+
+
+def write_atomic(path: Path, content: str) -> None:
+    """Replace ``path`` with ``content``: temp file beside it, fsync, rename, fsync the dir.
+
+    The temp file is named ``.NAME.XXXX.tmp`` so an ``include dir/*.conf`` never reads it.
+    An existing file's mode (and, when allowed, owner) is kept.
+    """
+    try:
+        old = path.stat()
+        mode, owner = stat.S_IMODE(old.st_mode), (old.st_uid, old.st_gid)
+    except FileNotFoundError:
+        mode, owner = DEFAULT_MODE, None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8"))
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            if owner is not None:
+                with contextlib.suppress(PermissionError):
+                    os.fchown(handle.fileno(), *owner)
+            os.fsync(handle.fileno())
+        Path(tmp).replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            Path(tmp).unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def digest(content: str | None) -> str | None:
+    if content is None:
+        return None
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def line_changes(target: str, before: str | None, after: str | None) -> list[Change]:
+    """A unified-diff-like list of changes: one :class:`Change` per changed line.
+
+    ``target`` is ``FILE:LINE`` (line numbers of the new content); an added line has
+    ``before=None``, a removed one ``after=None``. An unchanged file gives one unchanged
+    :class:`Change` that names its size and digest.
+    """
+    if before == after:
+        summary = None if before is None else _summary(before)
+        return [Change(target, summary, summary)]
+    if before is None or after is None:
+        head = [Change(target, _summary(before), _summary(after))]
+    else:
+        head = []
+    old = (before or "").splitlines()
+    new = (after or "").splitlines()
+    out: list[Change] = list(head)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        width = max(i2 - i1, j2 - j1)
+        for k in range(width):
+            old_line = old[i1 + k] if i1 + k < i2 else None
+            new_line = new[j1 + k] if j1 + k < j2 else None
+            line = j1 + k + 1 if new_line is not None else max(j1, 1)
+            out.append(Change(f"{target}:{line}", old_line, new_line))
+    if len(out) == len(head) and before is not None and after is not None:
+        # Same lines, different bytes (e.g. a trailing newline).
+        out.append(Change(target, _summary(before), _summary(after)))
+    return out
+
+
+def _summary(content: str | None) -> str | None:
+    if content is None:
+        return None
+    lines = len(content.splitlines())
+    short = hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
+    return f"{lines} line{'s' if lines != 1 else ''}, sha256 {short}"
+
+
+register_action("nginx", NginxAction)
