@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,8 +56,13 @@ class FakeResult:
         return self.reason.passed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"set": self.set, "url": self.url, "reason": self.reason.value, "ok": self.ok,
-                "hops": [{"url": self.url, "status": 302}, {"url": self.url, "status": 302}]}
+        return {
+            "set": self.set,
+            "url": self.url,
+            "reason": self.reason.value,
+            "ok": self.ok,
+            "hops": [{"url": self.url, "status": 302}, {"url": self.url, "status": 302}],
+        }
 
 
 class ScriptedProber:
@@ -78,8 +82,13 @@ class ScriptedProber:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, breaks: dict[str, Reason] | None = None,
-                 fail_on: dict[str, set[str]] | None = None, confirm: bool = True) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        breaks: dict[str, Reason] | None = None,
+        fail_on: dict[str, set[str]] | None = None,
+        confirm: bool = True,
+    ) -> None:
         path = tmp_path / "rb.yml"
         path.write_text(RUNBOOK, encoding="utf-8")
         self.runbook = load_runbook(path, environment="lab").model
@@ -93,22 +102,34 @@ class Harness:
         self.confirm = confirm
 
     def action(self, settings: Any, step: Any) -> RecordingAction:
-        return RecordingAction(self.world, {step.name: "on"}, calls=self.calls,
-                               fail_on=self.fail_on.get(step.name), name=step.name)
+        return RecordingAction(
+            self.world,
+            {step.name: "on"},
+            calls=self.calls,
+            fail_on=self.fail_on.get(step.name),
+            name=step.name,
+        )
 
     def engine(self) -> Engine:
         return Engine(
-            self.runbook, self.journal, self.prober,
+            self.runbook,
+            self.journal,
+            self.prober,
             view=lambda kind, data: self.events.append(kind),
-            confirm=lambda stage: self.confirm, actions=self.action, stop=self.stop,
+            confirm=lambda stage: self.confirm,
+            actions=self.action,
+            stop=self.stop,
         )
 
     def start(self, run_id: str = "r1") -> None:
         self.journal.start_run(run_id, "demo", "rb.yml", "lab", {})
 
     def kinds(self, run_id: str = "r1") -> list[tuple[str, str | None, int | None]]:
-        return [(e.kind, e.stage, e.step) for e in self.journal.events(run_id)
-                if e.kind in ("intent", "applied", "rolled_back", "not_applied", "rollback_failed")]
+        return [
+            (e.kind, e.stage, e.step)
+            for e in self.journal.events(run_id)
+            if e.kind in ("intent", "applied", "rolled_back", "not_applied", "rollback_failed")
+        ]
 
 
 def test_a_healthy_run_completes_with_intent_before_every_apply(tmp_path: Path) -> None:
@@ -118,14 +139,22 @@ def test_a_healthy_run_completes_with_intent_before_every_apply(tmp_path: Path) 
     assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
     assert h.world == {"a": "on", "b": "on", "c": "on"}
     assert h.kinds() == [
-        ("intent", "one", 0), ("applied", "one", 0), ("intent", "one", 1), ("applied", "one", 1),
-        ("intent", "two", 0), ("applied", "two", 0),
+        ("intent", "one", 0),
+        ("applied", "one", 0),
+        ("intent", "one", 1),
+        ("applied", "one", 1),
+        ("intent", "two", 0),
+        ("applied", "two", 0),
     ]
     intent = next(e for e in h.journal.events("r1") if e.kind == "intent")
     assert intent.data["prior"] == {"a": None}
     run = h.journal.find_run("r1")
     assert run is not None and (run.status, run.exit_code) == ("completed", 0)
-    assert [c for c in h.calls if c[0] == "apply"] == [("apply", "a"), ("apply", "b"), ("apply", "c")]
+    assert [c for c in h.calls if c[0] == "apply"] == [
+        ("apply", "a"),
+        ("apply", "b"),
+        ("apply", "c"),
+    ]
 
 
 def test_a_loop_fails_the_stage_and_everything_is_rolled_back_newest_first(tmp_path: Path) -> None:
@@ -137,19 +166,27 @@ def test_a_loop_fails_the_stage_and_everything_is_rolled_back_newest_first(tmp_p
     assert "redirect_loop" in outcome.message
     assert h.world == {}
     assert [c for c in h.calls if c[0] == "rollback"] == [
-        ("rollback", "c"), ("rollback", "b"), ("rollback", "a"),
+        ("rollback", "c"),
+        ("rollback", "b"),
+        ("rollback", "a"),
     ]
-    assert h.kinds()[-3:] == [("rolled_back", "two", 0), ("rolled_back", "one", 1),
-                              ("rolled_back", "one", 0)]
+    assert h.kinds()[-3:] == [
+        ("rolled_back", "two", 0),
+        ("rolled_back", "one", 1),
+        ("rolled_back", "one", 0),
+    ]
     assert "rollback_verified" in h.events
-    failed_round = next(e for e in h.journal.events("r1")
-                        if e.kind == "probe_round" and e.data["failed"])
+    failed_round = next(
+        e for e in h.journal.events("r1") if e.kind == "probe_round" and e.data["failed"]
+    )
     assert failed_round.data["reasons"] == {"redirect_loop": 25}
     assert failed_round.data["failures"][0]["hops"][0]["status"] == 302
     assert h.journal.steps("r1")[0].status == "rolled_back"
 
 
-def test_a_rollback_that_fails_needs_attention_and_a_later_rollback_finishes(tmp_path: Path) -> None:
+def test_a_rollback_that_fails_needs_attention_and_a_later_rollback_finishes(
+    tmp_path: Path,
+) -> None:
     h = Harness(tmp_path, breaks={"c": Reason.HTTP_5XX}, fail_on={"b": {"rollback"}})
     h.start()
     outcome = h.engine().run("r1")
@@ -241,6 +278,7 @@ def test_a_rate_failure_is_decided_by_the_guard(tmp_path: Path, reason: Reason) 
     h.start()
     outcome = h.engine().run("r1")
     assert outcome.exit_code == RunExit.ROLLED_BACK
-    guard = [e.data for e in h.journal.events("r1") if e.kind == "guard"
-             and e.data["verdict"] == "fail"]
+    guard = [
+        e.data for e in h.journal.events("r1") if e.kind == "guard" and e.data["verdict"] == "fail"
+    ]
     assert guard[0]["samples"] == 25 and guard[0]["failures"] == 25

@@ -23,12 +23,6 @@ from .conftest import RestServer
 
 SETTING = "/settings/redirect"
 
-# control.py passes tenacity's `initial=`, deprecated since tenacity 9.1 (`multiplier=`):
-# reported to the owner of control.py; ignored here until it changes.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
-)
-
 
 def settings(url: str, **extra: Any) -> HttpSettings:
     return HttpSettings(base_url=url, **extra)

@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from cutover.lab.hostnames import FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
 from cutover.lab.messages import Request
 from cutover.lab.objectstore import ObjectStore, sign_request
-from cutover.lab.packages import FLEET_FILES, build_sdist, build_wheel, default_catalog, is_hash_path
+from cutover.lab.packages import (
+    FLEET_FILES,
+    build_sdist,
+    build_wheel,
+    default_catalog,
+    is_hash_path,
+)
 from cutover.lab.service_logic import path_bucket
 
 
