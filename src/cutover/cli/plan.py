@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.options import EnvOption, VarOption, VarsFileOption, overrides
+from cutover.cli.options import EnvOption, StateDirOption, VarOption, VarsFileOption, overrides
 
 
 @app.command()
@@ -17,15 +17,28 @@ def plan(
     env: EnvOption = "lab",
     var: VarOption = None,
     vars_file: VarsFileOption = None,
+    state_dir: StateDirOption = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="do not read live state (no per-step diffs)")
+    ] = False,
 ) -> None:
-    """Show the rendered stages, steps and probe sets for an environment."""
+    """Show the stages, steps and probe sets, with each step's diff against live state."""
     from cutover.cli.output import exits, say, warn
-    from cutover.report.plan import render_plan
+    from cutover.report.plan import live_diffs, render_plan
     from cutover.runbook.loader import load_runbook
+    from cutover.target import open_target
+    from cutover.target import state_dir as resolve
 
     with exits():
-        loaded = load_runbook(file, environment=env, overrides=overrides(var, vars_file))
+        extra = overrides(var, vars_file)
+        if offline:
+            loaded = load_runbook(file, environment=env, overrides=extra)
+            diffs = None
+        else:
+            with open_target(file, env, resolve(state_dir)) as target:
+                loaded = load_runbook(file, environment=env, overrides=extra, lab=target.lab)
+                diffs = live_diffs(loaded.model)
         for w in loaded.warnings:
             warn(w.render())
-        for line in render_plan(loaded):
+        for line in render_plan(loaded, diffs):
             say(line)

@@ -15,7 +15,42 @@ def describe_step(step: StepBase) -> str:
     return json.dumps(fields, sort_keys=True, separators=(", ", ": "))
 
 
-def render_plan(loaded: Any) -> Iterator[str]:
+StepKey = tuple[str, int]
+
+
+def live_diffs(runbook: Any) -> dict[StepKey, list[str]]:
+    """Each enabled step's changes against live state, read-only, cumulative.
+
+    A later step that touches what an earlier step changes is shown against the earlier
+    step's result (the state the run would meet), not against today's value.
+    """
+    from cutover.actions.base import Change, action_for
+    from cutover.errors import CutoverError
+
+    out: dict[StepKey, list[str]] = {}
+    expected: dict[str, Any] = {}
+    for stage in runbook.stages:
+        if not stage.enabled:
+            continue
+        for number, step in enumerate(stage.steps):
+            key = (stage.name, number)
+            try:
+                with action_for(runbook.backends[step.backend], step) as action:
+                    diff = action.plan(action.snapshot())
+            except CutoverError as exc:
+                out[key] = [f"! live state unavailable: {exc.message}"]
+                continue
+            lines = []
+            for change in diff.changes:
+                before = expected.get(change.target, change.before)
+                shown = Change(change.target, before, change.after)
+                expected[change.target] = change.after
+                lines.append(shown.render())
+            out[key] = lines
+    return out
+
+
+def render_plan(loaded: Any, diffs: dict[StepKey, list[str]] | None = None) -> Iterator[str]:
     runbook = loaded.model
     yield f"runbook {runbook.name} — environment {loaded.environment}"
     if runbook.description:
@@ -31,9 +66,13 @@ def render_plan(loaded: Any) -> Iterator[str]:
         suffix = f"  [{', '.join(flags)}]" if flags else ""
         yield ""
         yield f"stage {index}: {stage.name}{suffix}"
-        for step in stage.steps:
+        for number, step in enumerate(stage.steps):
             yield f"  step  {step.name}  ({step.backend}/{step.kind})"
-            yield f"        {describe_step(step)}"
+            if diffs is None or (stage.name, number) not in diffs:
+                yield f"        {describe_step(step)}"
+            else:
+                for line in diffs[(stage.name, number)]:
+                    yield f"        {line}"
         if stage.settle:
             yield f"  settle {stage.settle:g}s"
         guard = runbook.guard_for(stage)
