@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -84,6 +87,7 @@ class Handler(BaseHTTPRequestHandler):
         origin = f"http://{host}"
         self.server.seen_user_agents.append(self.headers.get("User-Agent", ""))
         self.server.seen_paths.append(self.path)
+        self.server.seen_hosts.append(self.headers.get("Host", ""))
 
         def redirect(location: str | None, status: int = 302) -> None:
             self.send_response(status)
@@ -225,11 +229,16 @@ class MisbehavingServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
+        self.server_names: list[str | None] = []
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[assignment]
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.state = ServerState()
         self.seen_user_agents: list[str] = []
         self.seen_paths: list[str] = []
+        self.seen_hosts: list[str] = []
 
     def handle_error(self, request: object, client_address: object) -> None:
         return  # probes hang up on purpose (size caps, timeouts): not an error here
@@ -243,8 +252,8 @@ class MisbehavingServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def running_server() -> Iterator[MisbehavingServer]:
-    server = MisbehavingServer()
+def running_server(tls: ssl.SSLContext | None = None) -> Iterator[MisbehavingServer]:
+    server = MisbehavingServer(tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                               daemon=True)
     thread.start()
@@ -262,3 +271,15 @@ def refused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def make_certificate(directory: Path, hostname: str) -> tuple[Path, Path]:
+    """A self-signed certificate (and key) for ``hostname``, made with the openssl CLI."""
+    cert, key = directory / f"{hostname}.pem", directory / f"{hostname}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={hostname}", "-addext", f"subjectAltName=DNS:{hostname}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
