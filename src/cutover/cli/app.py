@@ -36,7 +36,7 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import plan, schema, validate  # noqa: F401  (commands register on import)
+    from cutover.cli import check, plan, schema, validate  # noqa: F401  (commands register on import)
 
 
 _register()
