@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 HOSTS = ("a.test", "b.test", "c.test", "files.test", "index.test")
@@ -74,7 +74,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: MisbehavingServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         return
 
     def do_HEAD(self) -> None:
@@ -96,8 +96,12 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def body(data: bytes, status: int = 200, ctype: str = "application/octet-stream",
-                 extra: dict[str, str] | None = None) -> None:
+        def body(
+            data: bytes,
+            status: int = 200,
+            ctype: str = "application/octet-stream",
+            extra: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
@@ -128,7 +132,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/empty-location":
             redirect("", 301)
         elif path == "/to-404":
-            redirect(f"http://b.test/gone", 301)
+            redirect("http://b.test/gone", 301)
         elif path == "/gone":
             body(b"not found\n", 404, "text/plain")
         elif path == "/503":
@@ -248,14 +252,15 @@ class MisbehavingServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
     def resolve(self) -> dict[str, str]:
-        return {host: f"127.0.0.1:{self.port}" for host in HOSTS}
+        return dict.fromkeys(HOSTS, f"127.0.0.1:{self.port}")
 
 
 @contextmanager
 def running_server(tls: ssl.SSLContext | None = None) -> Iterator[MisbehavingServer]:
     server = MisbehavingServer(tls)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server
@@ -277,9 +282,26 @@ def make_certificate(directory: Path, hostname: str) -> tuple[Path, Path]:
     """A self-signed certificate (and key) for ``hostname``, made with the openssl CLI."""
     cert, key = directory / f"{hostname}.pem", directory / f"{hostname}.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", f"/CN={hostname}", "-addext", f"subjectAltName=DNS:{hostname}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={hostname}",
+            "-addext",
+            f"subjectAltName=DNS:{hostname}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return cert, key

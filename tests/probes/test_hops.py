@@ -47,20 +47,34 @@ def test_http_to_https_upgrade_is_fine() -> None:
     result = probe(redirects({"http://a.test/f": (301, "https://a.test/f")}), "http://a.test/f")
     assert result.reason is Reason.OK
     assert [(h.url, h.status) for h in result.hops] == [
-        ("http://a.test/f", 301), ("https://a.test/f", 200)]
+        ("http://a.test/f", 301),
+        ("https://a.test/f", 200),
+    ]
 
 
 def test_downgrade_is_found_before_the_loop_it_starts() -> None:
-    table = {"https://a.test/f": (301, "http://a.test/f"), "http://a.test/f": (301, "https://a.test/f")}
+    table = {
+        "https://a.test/f": (301, "http://a.test/f"),
+        "http://a.test/f": (301, "https://a.test/f"),
+    }
     assert probe(redirects(table), "https://a.test/f").reason is Reason.INSECURE_REDIRECT
 
 
 @pytest.mark.parametrize(
     ("location", "detail"),
     [
-        ("ftp://a.test/x", "refused redirect to scheme 'ftp': ftp://a.test/x (from http://a.test/f)"),
-        ("file:///etc/passwd", "refused redirect to scheme 'file': file:///etc/passwd (from http://a.test/f)"),
-        ("data:text/html,hi", "refused redirect to scheme 'data': data:text/html,hi (from http://a.test/f)"),
+        (
+            "ftp://a.test/x",
+            "refused redirect to scheme 'ftp': ftp://a.test/x (from http://a.test/f)",
+        ),
+        (
+            "file:///etc/passwd",
+            "refused redirect to scheme 'file': file:///etc/passwd (from http://a.test/f)",
+        ),
+        (
+            "data:text/html,hi",
+            "refused redirect to scheme 'data': data:text/html,hi (from http://a.test/f)",
+        ),
     ],
 )
 def test_refused_schemes(location: str, detail: str) -> None:
@@ -102,25 +116,36 @@ def test_every_redirect_status_is_followed_and_300_is_final() -> None:
 def test_loop_detected_even_at_max_redirects_zero() -> None:
     result = probe(redirects({"http://a.test/f": (301, "/f")}), "http://a.test/f", max_redirects=0)
     assert (result.reason, result.detail) == (
-        Reason.REDIRECT_LOOP, "loop of 1 hop(s): http://a.test/f → http://a.test/f")
+        Reason.REDIRECT_LOOP,
+        "loop of 1 hop(s): http://a.test/f → http://a.test/f",
+    )
 
 
 def test_max_redirects_zero_refuses_any_redirect() -> None:
     result = probe(redirects({"http://a.test/f": (301, "/g")}), "http://a.test/f", max_redirects=0)
     assert (result.reason, result.detail) == (
-        Reason.TOO_MANY_REDIRECTS, "more than 0 redirect(s), next http://a.test/g")
+        Reason.TOO_MANY_REDIRECTS,
+        "more than 0 redirect(s), next http://a.test/g",
+    )
 
 
 def test_hop_records_cache_headers() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/f":
-            return httpx.Response(302, headers={"Location": "/g", "X-Served-By": "edge-1",
-                                                "X-Cache": "MISS", "Age": "3"})
+            return httpx.Response(
+                302,
+                headers={"Location": "/g", "X-Served-By": "edge-1", "X-Cache": "MISS", "Age": "3"},
+            )
         return httpx.Response(200, content=b"x", headers={"X-Cache": "HIT, HIT", "Age": "12"})
 
     result = probe(handle, "http://a.test/f")
     first, second = result.hops
-    assert (first.location, first.x_served_by, first.x_cache, first.age) == ("/g", "edge-1", "MISS", "3")
+    assert (first.location, first.x_served_by, first.x_cache, first.age) == (
+        "/g",
+        "edge-1",
+        "MISS",
+        "3",
+    )
     assert (second.location, second.x_cache, second.age) == (None, "HIT, HIT", "12")
     assert result.to_dict()["hops"][0]["location"] == "/g"
 
@@ -131,8 +156,11 @@ def test_hop_records_cache_headers() -> None:
         (httpx.ConnectTimeout("slow"), Reason.TIMEOUT, "connect timed out (timeout 1s) (a.test)"),
         (httpx.ReadTimeout("slow"), Reason.TIMEOUT, "read timed out (timeout 1s) (a.test)"),
         (httpx.ConnectError("refused"), Reason.CONNECT_ERROR, "cannot connect: refused (a.test)"),
-        (httpx.RemoteProtocolError("Server disconnected"), Reason.TRANSFER_ERROR,
-         "RemoteProtocolError: Server disconnected (a.test)"),
+        (
+            httpx.RemoteProtocolError("Server disconnected"),
+            Reason.TRANSFER_ERROR,
+            "RemoteProtocolError: Server disconnected (a.test)",
+        ),
     ],
 )
 def test_transport_errors(exc: Exception, reason: Reason, detail: str) -> None:
@@ -153,7 +181,9 @@ def test_tls_failures_are_tls_error() -> None:
 
     result = probe(handle, "https://a.test/f")
     assert (result.reason, result.detail) == (
-        Reason.TLS_ERROR, "TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED] (a.test)")
+        Reason.TLS_ERROR,
+        "TLS failed: [SSL: CERTIFICATE_VERIFY_FAILED] (a.test)",
+    )
 
 
 def test_status_precedes_host_and_hops() -> None:
@@ -167,8 +197,11 @@ def test_status_precedes_host_and_hops() -> None:
 
 
 def test_hops_precede_final_host() -> None:
-    result = probe(redirects({"http://a.test/f": (301, "http://b.test/f")}), "http://a.test/f",
-                   expect={"final_host": "a.test", "max_hops": 0})
+    result = probe(
+        redirects({"http://a.test/f": (301, "http://b.test/f")}),
+        "http://a.test/f",
+        expect={"final_host": "a.test", "max_hops": 0},
+    )
     assert result.reason is Reason.TOO_MANY_REDIRECTS
 
 
@@ -177,8 +210,11 @@ def test_checksum_precedes_size_and_content_type() -> None:
         return httpx.Response(200, content=b"<html>", headers={"Content-Type": "text/html"})
 
     good = hashlib.sha256(b"wheel").hexdigest()
-    result = probe(handle, "http://a.test/f",
-                   expect={"sha256": good, "size": 5, "content_type": "application/zip"})
+    result = probe(
+        handle,
+        "http://a.test/f",
+        expect={"sha256": good, "size": 5, "content_type": "application/zip"},
+    )
     assert result.reason is Reason.CHECKSUM_MISMATCH
     result = probe(handle, "http://a.test/f", expect={"size": 5, "content_type": "application/zip"})
     assert result.reason is Reason.SIZE_MISMATCH
@@ -203,7 +239,9 @@ def test_custom_headers_override_and_reach_every_hop() -> None:
     seen: list[tuple[str, str | None, str | None]] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
-        seen.append((str(request.url), request.headers.get("x-token"), request.headers.get("user-agent")))
+        seen.append(
+            (str(request.url), request.headers.get("x-token"), request.headers.get("user-agent"))
+        )
         if request.url.path == "/f":
             return httpx.Response(302, headers={"Location": "/g"})
         return httpx.Response(200)
@@ -222,7 +260,9 @@ def test_result_is_json_serialisable() -> None:
     assert data["ok"] is True
     assert data["status"] == 200
     assert [(h["url"], h["status"]) for h in data["hops"]] == [
-        ("http://a.test/f", 302), ("http://a.test/g", 200)]
+        ("http://a.test/f", 302),
+        ("http://a.test/g", 200),
+    ]
     assert data["sha256"] == hashlib.sha256(b"ok").hexdigest()
     assert data["size"] == 2
     assert data["final_url"] == "http://a.test/g"
@@ -241,4 +281,9 @@ def test_runner_with_mock_transport_keeps_order_and_calls_back() -> None:
         results = runner.run(specs, on_result=lambda r: seen.append(r.url))
     assert [r.url for r in results] == [f"http://a.test/{n}" for n in range(50)]
     assert sorted(seen) == sorted(r.url for r in results)
-    assert [r.reason for r in results[:4]] == [Reason.HTTP_5XX, Reason.OK, Reason.OK, Reason.HTTP_5XX]
+    assert [r.reason for r in results[:4]] == [
+        Reason.HTTP_5XX,
+        Reason.OK,
+        Reason.OK,
+        Reason.HTTP_5XX,
+    ]

@@ -29,21 +29,38 @@ def test_healthy_download_is_ok_with_digest_size_and_cache_headers(probe: Any) -
     assert result.attempts == 1
     (hop,) = result.hops
     assert (hop.url, hop.status, hop.x_cache, hop.x_served_by, hop.age) == (
-        "http://a.test/file", 200, "MISS, MISS", "edge-a.test, shield-a.test", "0")
+        "http://a.test/file",
+        200,
+        "MISS, MISS",
+        "edge-a.test, shield-a.test",
+        "0",
+    )
 
 
 @pytest.mark.parametrize(
     ("path", "chain", "cycle"),
     [
-        ("/loop1", ["http://a.test/loop1"], "loop of 1 hop(s): http://a.test/loop1 → http://a.test/loop1"),
-        ("/loop2", ["http://a.test/loop2", "http://b.test/loop2"],
-         "loop of 2 hop(s): http://a.test/loop2 → http://b.test/loop2 → http://a.test/loop2"),
-        ("/loop3", ["http://a.test/loop3", "http://b.test/loop3", "http://c.test/loop3"],
-         "loop of 3 hop(s): http://a.test/loop3 → http://b.test/loop3 → http://c.test/loop3"
-         " → http://a.test/loop3"),
+        (
+            "/loop1",
+            ["http://a.test/loop1"],
+            "loop of 1 hop(s): http://a.test/loop1 → http://a.test/loop1",
+        ),
+        (
+            "/loop2",
+            ["http://a.test/loop2", "http://b.test/loop2"],
+            "loop of 2 hop(s): http://a.test/loop2 → http://b.test/loop2 → http://a.test/loop2",
+        ),
+        (
+            "/loop3",
+            ["http://a.test/loop3", "http://b.test/loop3", "http://c.test/loop3"],
+            "loop of 3 hop(s): http://a.test/loop3 → http://b.test/loop3 → http://c.test/loop3"
+            " → http://a.test/loop3",
+        ),
     ],
 )
-def test_redirect_loops_across_hostnames(probe: Any, path: str, chain: list[str], cycle: str) -> None:
+def test_redirect_loops_across_hostnames(
+    probe: Any, path: str, chain: list[str], cycle: str
+) -> None:
     result = probe(f"http://a.test{path}")
     assert (result.ok, result.reason) == (False, Reason.REDIRECT_LOOP)
     assert urls(result) == chain
@@ -57,7 +74,8 @@ def test_loop_is_found_after_a_cache_busted_first_hop(probe: Any) -> None:
     assert result.reason is Reason.REDIRECT_LOOP
     assert re.fullmatch(r"http://a\.test/loop2\?cutover=[0-9a-f]{32}", result.hops[0].url)
     assert result.detail == (
-        "loop of 2 hop(s): http://b.test/loop2 → http://a.test/loop2 → http://b.test/loop2")
+        "loop of 2 hop(s): http://b.test/loop2 → http://a.test/loop2 → http://b.test/loop2"
+    )
     assert result.url == "http://a.test/loop2"
 
 
@@ -91,7 +109,10 @@ def test_expected_404_is_ok(probe: Any) -> None:
 def test_503(probe: Any) -> None:
     result = probe("http://a.test/503")
     assert (result.reason, result.status, result.detail) == (
-        Reason.HTTP_5XX, 503, "503 from a.test, expected 200")
+        Reason.HTTP_5XX,
+        503,
+        "503 from a.test, expected 200",
+    )
 
 
 def test_other_unexpected_status(probe: Any) -> None:
@@ -100,14 +121,17 @@ def test_other_unexpected_status(probe: Any) -> None:
 
 
 def test_wrong_bytes_is_checksum_mismatch(probe: Any) -> None:
-    result = probe("http://a.test/wrong-bytes", expect={"sha256": ps.BODY_SHA256, "size": len(ps.BODY)})
+    result = probe(
+        "http://a.test/wrong-bytes", expect={"sha256": ps.BODY_SHA256, "size": len(ps.BODY)}
+    )
     assert result.reason is Reason.CHECKSUM_MISMATCH
     assert result.detail == f"sha256 {ps.sha(ps.WRONG)}, expected {ps.BODY_SHA256}"
 
 
 def test_html_error_page_with_200_is_checksum_mismatch(probe: Any) -> None:
-    result = probe("http://a.test/html-error",
-                   expect={"sha256": ps.BODY_SHA256, "size": len(ps.BODY)})
+    result = probe(
+        "http://a.test/html-error", expect={"sha256": ps.BODY_SHA256, "size": len(ps.BODY)}
+    )
     assert (result.reason, result.status) == (Reason.CHECKSUM_MISMATCH, 200)
     assert result.detail.endswith(f"; size {len(ps.HTML_ERROR)}, expected {len(ps.BODY)}")
 
@@ -116,10 +140,13 @@ def test_html_error_page_without_digest_is_content_or_size_mismatch(probe: Any) 
     by_type = probe("http://a.test/html-error", expect={"content_type": "application/octet-stream"})
     assert by_type.reason is Reason.CONTENT_MISMATCH
     assert by_type.detail == (
-        "Content-Type 'text/html; charset=utf-8', expected 'application/octet-stream'")
+        "Content-Type 'text/html; charset=utf-8', expected 'application/octet-stream'"
+    )
     by_size = probe("http://a.test/html-error", expect={"size": len(ps.BODY)})
     assert (by_size.reason, by_size.detail) == (
-        Reason.SIZE_MISMATCH, f"{len(ps.HTML_ERROR)} bytes, expected {len(ps.BODY)}")
+        Reason.SIZE_MISMATCH,
+        f"{len(ps.HTML_ERROR)} bytes, expected {len(ps.BODY)}",
+    )
 
 
 def test_truncated_chunked_body_is_transfer_error(probe: Any) -> None:
@@ -132,7 +159,9 @@ def test_truncated_chunked_body_is_transfer_error(probe: Any) -> None:
 def test_content_length_larger_than_body_is_transfer_error(probe: Any) -> None:
     result = probe("http://a.test/short")
     assert result.reason is Reason.TRANSFER_ERROR
-    assert result.detail.startswith(f"body cut short after {len(ps.BODY) // 2} bytes of {len(ps.BODY)}")
+    assert result.detail.startswith(
+        f"body cut short after {len(ps.BODY) // 2} bytes of {len(ps.BODY)}"
+    )
 
 
 def test_server_that_never_answers_is_timeout(probe: Any) -> None:
@@ -168,10 +197,14 @@ def test_redirect_to_other_schemes_is_refused(probe: Any, path: str, scheme: str
 def test_over_the_size_cap_is_too_large(probe: Any) -> None:
     declared = probe("http://a.test/big", max_bytes=1024 * 1024)
     assert (declared.reason, declared.detail) == (
-        Reason.TOO_LARGE, "Content-Length 2097152 is over the cap of 1048576 bytes")
+        Reason.TOO_LARGE,
+        "Content-Length 2097152 is over the cap of 1048576 bytes",
+    )
     streamed = probe("http://a.test/big-chunked", max_bytes=1024 * 1024)
     assert (streamed.reason, streamed.detail) == (
-        Reason.TOO_LARGE, "body over the cap of 1048576 bytes")
+        Reason.TOO_LARGE,
+        "body over the cap of 1048576 bytes",
+    )
 
 
 def test_over_the_latency_budget_is_slow(probe: Any) -> None:
@@ -184,7 +217,9 @@ def test_over_the_latency_budget_is_slow(probe: Any) -> None:
 def test_wrong_final_host(probe: Any) -> None:
     result = probe("http://a.test/to-b", expect={"final_host": "a.test"})
     assert (result.reason, result.detail) == (
-        Reason.WRONG_FINAL_HOST, "ended on b.test, expected a.test")
+        Reason.WRONG_FINAL_HOST,
+        "ended on b.test, expected a.test",
+    )
     assert urls(result) == ["http://a.test/to-b", "http://b.test/file"]
     by_url = probe("http://a.test/to-b", expect={"final_url": r"^http://a\.test/"})
     assert by_url.reason is Reason.WRONG_FINAL_HOST
@@ -194,14 +229,18 @@ def test_wrong_final_host(probe: Any) -> None:
 def test_max_hops_expectation(probe: Any) -> None:
     result = probe("http://a.test/to-b", expect={"max_hops": 0})
     assert result.reason is Reason.TOO_MANY_REDIRECTS
-    assert result.detail == "1 redirect(s), expected at most 0: http://a.test/to-b → http://b.test/file"
+    assert (
+        result.detail
+        == "1 redirect(s), expected at most 0: http://a.test/to-b → http://b.test/file"
+    )
 
 
 def test_pass_after_a_retry_is_flaky(probe: Any) -> None:
     result = probe("http://a.test/flaky/one", retries=2)
     assert (result.ok, result.reason, result.attempts) == (True, Reason.FLAKY, 2)
-    assert result.detail == ("passed on attempt 2 of 3; attempt 1 failed: "
-                             "http_5xx: 503 from a.test, expected 200")
+    assert result.detail == (
+        "passed on attempt 2 of 3; attempt 1 failed: http_5xx: 503 from a.test, expected 200"
+    )
 
 
 def test_no_silent_retries(probe: Any, server: Any) -> None:
@@ -231,10 +270,18 @@ def test_cache_bust_touches_the_first_url_only(probe: Any) -> None:
 
 
 def test_head_and_user_agent_presets(probe: Any, server: Any) -> None:
-    head = probe("http://a.test/file", method="HEAD", user_agent="curl",
-                 expect={"size": len(ps.BODY), "sha256": ps.BODY_SHA256})
+    head = probe(
+        "http://a.test/file",
+        method="HEAD",
+        user_agent="curl",
+        expect={"size": len(ps.BODY), "sha256": ps.BODY_SHA256},
+    )
     assert (head.reason, head.size, head.sha256, head.method) == (
-        Reason.OK, len(ps.BODY), None, "HEAD")
+        Reason.OK,
+        len(ps.BODY),
+        None,
+        "HEAD",
+    )
     assert server.seen_user_agents[-1] == "curl/8.5.0"
     probe("http://a.test/file", user_agent="my-agent/1")
     assert server.seen_user_agents[-1] == "my-agent/1"
@@ -243,17 +290,23 @@ def test_head_and_user_agent_presets(probe: Any, server: Any) -> None:
 
 
 def test_header_and_body_expectations(probe: Any) -> None:
-    index = probe("http://index.test/simple/sampleproject/", expect={"body": r"files\.test/packages/"})
+    index = probe(
+        "http://index.test/simple/sampleproject/", expect={"body": r"files\.test/packages/"}
+    )
     assert index.reason is Reason.OK
     missing = probe("http://index.test/simple/sampleproject/", expect={"body": "pypi.python.org"})
     assert (missing.reason, missing.detail) == (
-        Reason.CONTENT_MISMATCH, "body does not match 'pypi.python.org'")
+        Reason.CONTENT_MISMATCH,
+        "body does not match 'pypi.python.org'",
+    )
     assert probe("http://a.test/file", expect={"header_present": ["X-Cache"]}).ok
     absent = probe("http://a.test/file", expect={"header_absent": ["Age"]})
     assert (absent.reason, absent.detail) == (Reason.CONTENT_MISMATCH, "header Age is present")
     matches = probe("http://a.test/file", expect={"header_matches": {"X-Cache": "HIT"}})
     assert (matches.reason, matches.detail) == (
-        Reason.CONTENT_MISMATCH, "header X-Cache 'MISS, MISS' does not match 'HIT'")
+        Reason.CONTENT_MISMATCH,
+        "header X-Cache 'MISS, MISS' does not match 'HIT'",
+    )
 
 
 def test_pypi_paths_through_three_hostnames(probe: Any) -> None:

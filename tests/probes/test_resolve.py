@@ -19,8 +19,13 @@ from cutover.runbook.probe_models import ProbeSpec
 
 @pytest.mark.parametrize(
     ("value", "parsed"),
-    [("127.0.0.1:8080", ("127.0.0.1", 8080)), ("127.0.0.1", ("127.0.0.1", None)),
-     ("[::1]:8443", ("::1", 8443)), ("[::1]", ("::1", None)), ("edge-1.example", ("edge-1.example", None))],
+    [
+        ("127.0.0.1:8080", ("127.0.0.1", 8080)),
+        ("127.0.0.1", ("127.0.0.1", None)),
+        ("[::1]:8443", ("::1", 8443)),
+        ("[::1]", ("::1", None)),
+        ("edge-1.example", ("edge-1.example", None)),
+    ],
 )
 def test_parse_address(value: str, parsed: tuple[str, int | None]) -> None:
     assert parse_address(value) == parsed
@@ -28,9 +33,14 @@ def test_parse_address(value: str, parsed: tuple[str, int | None]) -> None:
 
 @pytest.mark.parametrize(
     ("mapping", "message"),
-    [({"a.test": "127.0.0.1:99999"}, "resolve: a.test: '127.0.0.1:99999': port 99999 is out of range"),
-     ({"a.test": "http://x"}, "resolve: a.test: 'http://x' is not address[:port]"),
-     ({"a b": "127.0.0.1"}, "resolve: 'a b' is not a hostname")],
+    [
+        (
+            {"a.test": "127.0.0.1:99999"},
+            "resolve: a.test: '127.0.0.1:99999': port 99999 is out of range",
+        ),
+        ({"a.test": "http://x"}, "resolve: a.test: 'http://x' is not address[:port]"),
+        ({"a b": "127.0.0.1"}, "resolve: 'a b' is not a hostname"),
+    ],
 )
 def test_parse_resolve_errors(mapping: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError) as err:
@@ -69,8 +79,9 @@ def test_tls_through_the_resolve_map_keeps_sni_and_verifies(tls_server: tuple[An
     server, cert = tls_server
     resolve = {"secure.test": f"127.0.0.1:{server.port}"}
     with ProbeRunner(resolve=resolve, ca_bundle=str(cert), concurrency=1) as runner:
-        result = runner.probe(ProbeSpec(url="https://secure.test/file",
-                                        expect={"sha256": ps.BODY_SHA256}), "t")
+        result = runner.probe(
+            ProbeSpec(url="https://secure.test/file", expect={"sha256": ps.BODY_SHA256}), "t"
+        )
     assert (result.reason, result.status) == (Reason.OK, 200)
     assert server.server_names[-1] == "secure.test"
 

@@ -16,15 +16,24 @@ from cutover.runbook.probe_models import ProbeSpec
 
 def test_public_api() -> None:
     assert sorted(cutover.probes.__all__) == [
-        "ExpansionError", "Hop", "ProbeResult", "ProbeRunner", "ProbeTarget", "Reason",
-        "TargetError", "expand_sets", "probe_target", "run_probe",
+        "ExpansionError",
+        "Hop",
+        "ProbeResult",
+        "ProbeRunner",
+        "ProbeTarget",
+        "Reason",
+        "TargetError",
+        "expand_sets",
+        "probe_target",
+        "run_probe",
     ]
 
 
 def test_many_probes_in_order_with_one_callback_at_a_time(server: Any) -> None:
     paths = ["/file", "/503", "/loop2", "/gone"] * 25
-    specs = [("s", ProbeSpec(url=f"http://a.test{p}", expect={"sha256": ps.BODY_SHA256}))
-             for p in paths]
+    specs = [
+        ("s", ProbeSpec(url=f"http://a.test{p}", expect={"sha256": ps.BODY_SHA256})) for p in paths
+    ]
     active = 0
     most = 0
     calls = 0
@@ -43,7 +52,11 @@ def test_many_probes_in_order_with_one_callback_at_a_time(server: Any) -> None:
         results = runner.run(specs, on_result=on_result)
         again = runner.run(specs[:4])  # a runner serves several rounds
     assert [r.reason for r in results[:4]] == [
-        Reason.OK, Reason.HTTP_5XX, Reason.REDIRECT_LOOP, Reason.HTTP_4XX]
+        Reason.OK,
+        Reason.HTTP_5XX,
+        Reason.REDIRECT_LOOP,
+        Reason.HTTP_4XX,
+    ]
     assert [r.reason for r in results] == [r.reason for r in results[:4]] * 25
     assert (calls, most) == (100, 1)
     assert [r.reason for r in again] == [r.reason for r in results[:4]]
@@ -88,8 +101,10 @@ def test_an_interrupt_stops_new_probes_and_propagates() -> None:
         raise KeyboardInterrupt
 
     specs = [("s", ProbeSpec(url=f"http://a.test/{n}")) for n in range(200)]
-    with ProbeRunner(concurrency=2, transport=httpx.MockTransport(handle)) as runner, \
-            pytest.raises(KeyboardInterrupt):
+    with (
+        ProbeRunner(concurrency=2, transport=httpx.MockTransport(handle)) as runner,
+        pytest.raises(KeyboardInterrupt),
+    ):
         runner.run(specs, on_result=on_result)
     assert started < 200
 
@@ -105,5 +120,5 @@ def test_closed_runner_refuses_work() -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="concurrency must be at least 1"):
         ProbeRunner(concurrency=0)
-    with pytest.raises(ValueError, match="resolve: a.test"):
+    with pytest.raises(ValueError, match=r"resolve: a\.test"):
         ProbeRunner(resolve={"a.test": "not an address"})
