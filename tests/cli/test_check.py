@@ -354,3 +354,47 @@ def test_lab_environment_is_unknown_until_the_lab_lands(tmp_path: Path) -> None:
     done = cutover("check", path, "--env", "lab", cwd=tmp_path)
     assert done.returncode == 3
     assert "needs the embedded lab" in done.stderr
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_every_stops_cleanly_on_a_signal(tmp_path: Path, server: Any, signal_name: str) -> None:
+    import signal
+
+    path = checks_file(tmp_path, server, GOOD)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "check",
+            str(path),
+            "--env",
+            "test",
+            "--format",
+            "json",
+            "--every",
+            "30s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdout is not None
+        for _ in range(50):  # header, probes, then the first summary
+            line = process.stdout.readline()
+            if not line or json.loads(line)["type"] == "summary":
+                break
+        assert json.loads(line)["status"] == "OK"
+        process.send_signal(getattr(signal, signal_name))
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0  # the last complete round's status
+    assert out == ""
+    assert err == "interrupted after 1 complete round(s)\n"

@@ -181,7 +181,7 @@ def _rounds(
     from cutover.report.check_round import CheckRound
 
     last: int | None = None
-    number = 0
+    number = completed = 0
     with _stop_on_sigterm(), probe_target(loaded) as target, ProbeRunner(
         resolve=target.resolve, ca_bundle=target.ca_bundle, concurrency=concurrency
     ) as runner:
@@ -205,14 +205,14 @@ def _rounds(
                     results = runner.run(specs)
                     round_ = CheckRound(duration=time.monotonic() - clock,
                                         results=tuple(results), **common)
+                last = int(round_.status)  # the round is complete: its status stands
+                completed += 1
                 emit(round_)
-                last = int(round_.status)
                 if interval is None or (count is not None and number >= count):
                     break
                 time.sleep(max(0.0, interval - (time.monotonic() - clock)))
         except KeyboardInterrupt:
-            warn("interrupted" + (f" after {number - 1} complete round(s)"
-                                  if last is not None else ""))
+            warn("interrupted" + (f" after {completed} complete round(s)" if completed else ""))
             return UNKNOWN if last is None else last
     return UNKNOWN if last is None else last
 
