@@ -41,10 +41,9 @@ class StageProber:
 
     def __init__(self, loaded: Loaded[Any], target: Target, concurrency: int = 16) -> None:
         from cutover.probes import ProbeRunner
+        from cutover.target import probe_settings
 
-        env = loaded.model.environments.get(loaded.environment or "")
-        resolve = {**(env.resolve if env else {}), **target.resolve}
-        ca_bundle = target.ca_bundle or (env.ca_bundle if env else None)
+        resolve, ca_bundle = probe_settings(loaded, target)
         self.loaded = loaded
         self.runner = ProbeRunner(resolve=resolve, ca_bundle=ca_bundle, concurrency=concurrency)
         self._specs: dict[str, list[Any]] = {}
@@ -75,7 +74,7 @@ class StageProber:
 
     def probe(self, sets: Sequence[str]) -> Sequence[Any]:
         specs = [spec for name in sets for spec in self._expanded(name)]
-        return self.runner.run(specs)
+        return list(self.runner.run(specs))
 
     def close(self) -> None:
         self.runner.close()

@@ -50,6 +50,37 @@ class Target:
     lab: dict[str, Any] | None = None  #: the ``{{ lab.* }}`` template context
 
 
+def probe_settings(loaded: Any, target: Target) -> tuple[dict[str, str], str | None]:
+    """The resolve map and CA bundle probes use in ``loaded``'s environment.
+
+    The environment's own ``resolve`` entries win over the lab's; a relative
+    ``ca_bundle`` is relative to the document. Without an environment, probes use real
+    DNS and the system CAs.
+    """
+    from cutover.probes.resolve import parse_resolve
+
+    name = loaded.environment
+    env = loaded.model.environments.get(name) if name is not None else None
+    resolve = dict(target.resolve)
+    if env is None:
+        return resolve, target.ca_bundle
+    where = f"{loaded.source}: environments.{name}"
+    try:
+        parse_resolve(env.resolve)
+    except ValueError as exc:
+        raise InputError(f"{where}.{exc}") from None
+    resolve.update(env.resolve)
+    ca_bundle = target.ca_bundle
+    if env.ca_bundle is not None:
+        path = Path(env.ca_bundle)
+        if not path.is_absolute():
+            path = loaded.source.parent / path
+        if not path.is_file():
+            raise InputError(f"{where}.ca_bundle: no such file {path}")
+        ca_bundle = str(path)
+    return resolve, ca_bundle
+
+
 def lab_settings(path: Path, environment: str | None) -> dict[str, Any] | None:
     """The ``lab:`` mapping of an environment, read before the document is rendered."""
     if environment is None:

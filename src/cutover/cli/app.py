@@ -36,7 +36,7 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import journal_views, plan, run, schema, validate  # noqa: F401
+    from cutover.cli import check, journal_views, plan, run, schema, validate  # noqa: F401
     from cutover.cli.lab import lab_app
 
     app.add_typer(lab_app, name="lab")

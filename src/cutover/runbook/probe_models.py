@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from cutover.reasons import Reason
 from cutover.runbook.environment import Environment
@@ -51,6 +52,26 @@ class Expect(Model):
     )
     body: str | None = Field(None, description="regular expression the body must match")
     latency: Duration | None = Field(None, description="latency budget; over it is `slow`")
+
+    @field_validator("final_url", "body")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        return _compiles(value) if value is not None else None
+
+    @field_validator("header_matches")
+    @classmethod
+    def _patterns(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern in value.values():
+            _compiles(pattern)
+        return value
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+    return pattern
 
 
 class ProbeSpec(Model):

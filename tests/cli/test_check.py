@@ -1,0 +1,400 @@
+"""``cutover check`` end to end, in a subprocess, against the misbehaving loopback server."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _probe_server() -> ModuleType:
+    name = "cutover_tests_probe_server"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "probes" / "probe_server.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+ps = _probe_server()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    with ps.running_server() as running:
+        yield running
+
+
+def checks_file(tmp_path: Path, server: Any, sets: str, extra: str = "") -> Path:
+    resolve = "\n".join(f'      {h}: "127.0.0.1:{server.port}"' for h in ps.HOSTS)
+    path = tmp_path / "checks.yml"
+    path.write_text(
+        "version: 1\nname: smoke\n"
+        f"environments:\n  test:\n    resolve:\n{resolve}\n"
+        "thresholds: {warning: 0.0, critical: 0.5}\n"
+        f"{extra}sets:\n{sets}"
+    )
+    return path
+
+
+GOOD = f"""  files:
+    expand:
+      - url: http://index.test/pypi/sampleproject/json
+        probe: {{expect: {{final_host: files.test, max_hops: 0}}, cache_bust: true}}
+  index:
+    probes:
+      - url: http://index.test/simple/sampleproject/
+        name: simple page
+        expect: {{body: "files\\\\.test/packages/"}}
+      - url: http://a.test/file
+        expect: {{sha256: {ps.BODY_SHA256}, size: {len(ps.BODY)}}}
+"""
+ONE_503 = (
+    GOOD
+    + """      - url: http://a.test/503
+"""
+)
+LOOP = (
+    GOOD
+    + """      - url: http://a.test/loop2
+"""
+)
+MANY_503 = """  bad:
+    probes:
+      - {url: http://a.test/503}
+      - {url: http://a.test/gone}
+      - {url: http://a.test/file}
+"""
+
+
+def cutover(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run(
+        [sys.executable, "-m", "cutover", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_ok_as_json_lines(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, GOOD)
+    done = cutover("check", path, "--env", "test", "--format", "json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0] == {
+        "type": "header",
+        "version": 1,
+        "check": "smoke",
+        "file": str(path),
+        "environment": "test",
+    }
+    probes, summary = lines[1:-1], lines[-1]
+    assert [(p["set"], p["ok"], p["reason"], p["status"]) for p in probes] == [
+        ("files", True, "ok", 200),
+        ("files", True, "ok", 200),
+        ("index", True, "ok", 200),
+        ("index", True, "ok", 200),
+    ]
+    assert probes[3]["sha256"] == ps.BODY_SHA256
+    assert [h["url"] for h in probes[3]["hops"]] == ["http://a.test/file"]
+    assert re.fullmatch(
+        r"http://files\.test/packages/.*\?cutover=[0-9a-f]{32}", probes[0]["hops"][0]["url"]
+    )
+    assert all(isinstance(p["elapsed_ms"], float) for p in probes)
+    assert {k: summary[k] for k in ("type", "status", "exit_code", "total", "failed")} == {
+        "type": "summary",
+        "status": "OK",
+        "exit_code": 0,
+        "total": 4,
+        "failed": 0,
+    }
+
+
+def test_warning_as_junit(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, ONE_503)
+    done = cutover("check", path, "--env", "test", "--format", "junit", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    root = ET.fromstring(done.stdout)
+    assert (root.tag, root.get("tests"), root.get("failures")) == ("testsuites", "5", "1")
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert sorted(suites) == ["files", "index"]
+    cases = suites["index"].findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "simple page",
+        "http://a.test/file",
+        "http://a.test/503",
+    ]
+    failure = cases[2].find("failure")
+    assert failure is not None
+    assert failure.get("type") == "http_5xx"
+    assert failure.get("message") == "http_5xx: 503 from a.test, expected 200"
+    assert failure.text == "http://a.test/503 (503)"
+    assert cases[0].find("failure") is None
+
+
+def test_loop_is_critical_as_nagios(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, LOOP)
+    done = cutover("check", path, "--env", "test", "--format", "nagios", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    match = re.fullmatch(
+        r"CUTOVER (\w+) - (.*) \| probes=(\d+);;;0 failed=(\d+);;;0;\d+ flaky=(\d+);;;0;\d+ "
+        r"failure_rate=([\d.]+)%;0;50;0;100 time=[\d.]+s;;;0\n",
+        done.stdout,
+    )
+    assert match is not None, done.stdout
+    assert match.groups()[:5] == (
+        "CRITICAL",
+        "1 of 5 probes failed (20.0%): redirect_loop 1",
+        "5",
+        "1",
+        "0",
+    )
+    assert match.group(6) == "20.00"
+
+
+def test_failure_rate_critical_as_prometheus_file(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, MANY_503)
+    out = tmp_path / "cutover.prom"
+    done = cutover(
+        "check", path, "--env", "test", "--format", "prometheus", "--output", out, cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    families = {f.name: f for f in text_string_to_metric_families(out.read_text())}
+    success = {s.labels["url"]: s.value for s in families["cutover_probe_success"].samples}
+    assert success == {
+        "http://a.test/503": 0.0,
+        "http://a.test/gone": 0.0,
+        "http://a.test/file": 1.0,
+    }
+    reasons = {
+        (s.labels["url"], s.labels["reason"]) for s in families["cutover_probe_reason"].samples
+    }
+    assert reasons == {
+        ("http://a.test/503", "http_5xx"),
+        ("http://a.test/gone", "http_4xx"),
+        ("http://a.test/file", "ok"),
+    }
+    (status,) = families["cutover_check_status"].samples
+    assert (status.labels, status.value) == ({"check": "smoke"}, 2.0)
+    counts = {s.labels["reason"]: s.value for s in families["cutover_check_probes"].samples}
+    assert (counts["http_5xx"], counts["http_4xx"], counts["ok"], counts["redirect_loop"]) == (
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+    )
+    (ratio,) = families["cutover_check_failure_ratio"].samples
+    assert ratio.value == pytest.approx(2 / 3)
+
+
+def test_thresholds_from_the_command_line(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, MANY_503)
+    relaxed = cutover(
+        "check",
+        path,
+        "--env",
+        "test",
+        "--format",
+        "nagios",
+        "--warning",
+        "70%",
+        "--critical",
+        "0.9",
+        cwd=tmp_path,
+    )
+    assert relaxed.returncode == 0, relaxed.stderr
+    assert relaxed.stdout.startswith("CUTOVER OK - 2 of 3 probes failed (66.7%): ")
+    warning = cutover(
+        "check",
+        path,
+        "--env",
+        "test",
+        "--format",
+        "nagios",
+        "--warning",
+        "0.5",
+        "--critical",
+        "0.9",
+        cwd=tmp_path,
+    )
+    assert warning.returncode == 1
+
+
+def test_table_puts_failures_first_with_their_chain(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, LOOP)
+    done = cutover(
+        "check", path, "--env", "test", "--format", "table", "--set", "index", cwd=tmp_path
+    )
+    assert done.returncode == 2
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("cutover check smoke (env test), round 1: 3 probe(s) in ")
+    assert lines[1].startswith("FAIL   redirect_loop      index")
+    assert lines[2] == (
+        "       loop of 2 hop(s): http://a.test/loop2 → http://b.test/loop2 → http://a.test/loop2"
+    )
+    assert lines[3] == "       1. 301 http://a.test/loop2 → http://b.test/loop2"
+    assert lines[4] == "       2. 301 http://b.test/loop2 → http://a.test/loop2"
+    assert lines[5].startswith("ok     ok ")
+    assert lines[-1] == "CRITICAL - 1 of 3 probes failed (33.3%): redirect_loop 1"
+
+
+def test_every_with_count_repeats(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, MANY_503)
+    done = cutover(
+        "check",
+        path,
+        "--env",
+        "test",
+        "--format",
+        "json",
+        "--every",
+        "10ms",
+        "--count",
+        "3",
+        "--set",
+        "bad",
+        "--warning",
+        "0.9",
+        "--critical",
+        "1",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["type"] for line in lines].count("header") == 1
+    assert [line["round"] for line in lines if line["type"] == "summary"] == [1, 2, 3]
+    assert len([line for line in lines if line["type"] == "probe"]) == 9
+
+
+def test_non_tty_default_is_json(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, GOOD)
+    done = cutover("check", path, "--env", "test", cwd=tmp_path)
+    assert done.returncode == 0
+    assert json.loads(done.stdout.splitlines()[0])["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--format", "xml"],
+            "error: --format 'xml': use one of table, json, junit, prometheus, nagios",
+        ),
+        (["--every", "soon"], "error: --every: 'soon' is not a duration"),
+        (["--count", "2"], "error: --count needs --every"),
+        (["--warning", "lots"], "error: --warning 'lots': write a rate such as 0.05 or 5%"),
+        (["--critical", "150%"], "error: --critical '150%': a rate is between 0 and 1"),
+        (["--set", "filez"], "no probe set named 'filez'\n  hint: did you mean 'files'?"),
+        (["--env", "prod"], "environments: no environment named 'prod'"),
+        (["--bogus"], "No such option: --bogus"),
+    ],
+)
+def test_invalid_input_is_unknown(
+    tmp_path: Path, server: Any, args: list[str], message: str
+) -> None:
+    path = checks_file(tmp_path, server, GOOD)
+    base = ["--env", "test"] if "--env" not in args else []
+    done = cutover("check", path, *base, *args, cwd=tmp_path)
+    assert done.returncode == 3
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_invalid_checks_file_is_unknown_with_location(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, "  x:\n    probes:\n      - url: ftp://nope\n")
+    done = cutover("check", path, "--env", "test", cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stderr == (
+        "checks.yml:15:14: sets.x.probes[0].url: String should match pattern '^https?://'\n"
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_expansion_is_unknown(tmp_path: Path, server: Any) -> None:
+    sets = """  files:
+    expand:
+      - url: http://index.test/pypi/nothing/json
+"""
+    path = checks_file(tmp_path, server, sets)
+    done = cutover("check", path, "--env", "test", "--format", "nagios", cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stdout.startswith(
+        "CUTOVER UNKNOWN - sets.files.expand[0]: http://index.test/pypi/nothing/json answered 404"
+    )
+    assert "error: sets.files.expand[0]:" in done.stderr
+
+
+def test_lab_environment_is_unknown_until_the_lab_lands(tmp_path: Path) -> None:
+    path = tmp_path / "lab.yml"
+    path.write_text(
+        "version: 1\nname: l\nenvironments:\n  lab:\n    lab: {}\n"
+        "sets:\n  s:\n    probes:\n      - url: http://a.test/x\n"
+    )
+    done = cutover("check", path, "--env", "lab", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "needs the embedded lab" in done.stderr
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_every_stops_cleanly_on_a_signal(tmp_path: Path, server: Any, signal_name: str) -> None:
+    import signal
+
+    path = checks_file(tmp_path, server, GOOD)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "check",
+            str(path),
+            "--env",
+            "test",
+            "--format",
+            "json",
+            "--every",
+            "30s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert process.stdout is not None
+        for _ in range(50):  # header, probes, then the first summary
+            line = process.stdout.readline()
+            if not line or json.loads(line)["type"] == "summary":
+                break
+        assert json.loads(line)["status"] == "OK"
+        process.send_signal(getattr(signal, signal_name))
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0  # the last complete round's status
+    assert out == ""
+    assert err == "interrupted after 1 complete round(s)\n"
