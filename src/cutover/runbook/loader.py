@@ -285,9 +285,15 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
             except DocumentError as exc:
                 problems.extend(exc.problems)
                 continue
-            file_vars = doc.data.get("vars", {}) if isinstance(doc.data, dict) else {}
-            merged = {**(file_vars if isinstance(file_vars, dict) else {}), **context}
-            checks, _, _, found = _validate(ChecksFile, doc, None, merged, None)
+            # The included file's vars, then its own profile of this environment (if it has
+            # one), then everything the runbook knows: the runbook wins.
+            envs = doc.data.get("environments") if isinstance(doc.data, dict) else None
+            same = (
+                loaded.environment
+                if isinstance(envs, dict) and loaded.environment in envs
+                else None
+            )
+            checks, _, _, found = _validate(ChecksFile, doc, same, context, context.get("lab"))
             problems.extend(found)
             files[target] = checks
         checks = files[target]
