@@ -71,12 +71,35 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             digest = hashlib.sha256(small).hexdigest()
             throughput(f"{base}/small.bin", digest, n, repeat)
-            rss_child("rss_round", ["--child", "round", "--url", f"{base}/small.bin",
-                                    "--n", str(round_n), "--size", str(SMALL),
-                                    "--sha256", digest])
+            rss_child(
+                "rss_round",
+                [
+                    "--child",
+                    "round",
+                    "--url",
+                    f"{base}/small.bin",
+                    "--n",
+                    str(round_n),
+                    "--size",
+                    str(SMALL),
+                    "--sha256",
+                    digest,
+                ],
+            )
             huge_sha = zeros_sha256(huge)
-            rss_child("rss_huge", ["--child", "huge", "--url", f"{base}/huge.bin",
-                                   "--size", str(huge), "--sha256", huge_sha])
+            rss_child(
+                "rss_huge",
+                [
+                    "--child",
+                    "huge",
+                    "--url",
+                    f"{base}/huge.bin",
+                    "--size",
+                    str(huge),
+                    "--sha256",
+                    huge_sha,
+                ],
+            )
     out("round_probes", round_n)
     out("huge_body_bytes", huge)
 
@@ -115,8 +138,13 @@ def find_nginx() -> str | None:
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for package in ("nginx-light", "nginx"):
-        done = subprocess.run(["apt-get", "install", "-y", "-qq", package], env=env,
-                              capture_output=True, timeout=600, check=False)
+        done = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", package],
+            env=env,
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
         if done.returncode == 0:
             break
     return nginx_path()
@@ -146,21 +174,31 @@ def local_server(prefix: Path, root: Path) -> Iterator[tuple[str, int]]:
         (prefix / "tmp").mkdir()
         conf = prefix / "nginx.conf"
         conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
-        process = subprocess.Popen([nginx, "-p", str(prefix), "-c", str(conf)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [nginx, "-p", str(prefix), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             if wait_listening(port):
-                version = subprocess.run([nginx, "-v"], capture_output=True, text=True,
-                                         check=False).stderr.strip().rsplit("/", 1)[-1]
+                version = (
+                    subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)
+                    .stderr.strip()
+                    .rsplit("/", 1)[-1]
+                )
                 yield f"nginx-{version}", port
                 return
         finally:
             process.terminate()
             process.wait(timeout=10)
-    handler = type("Quiet", (http.server.SimpleHTTPRequestHandler,), {
-        "protocol_version": "HTTP/1.1", "log_message": lambda *a: None})
+    handler = type(
+        "Quiet",
+        (http.server.SimpleHTTPRequestHandler,),
+        {"protocol_version": "HTTP/1.1", "log_message": lambda *a: None},
+    )
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(root)))
+        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(root))
+    )
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -305,8 +343,14 @@ def zeros_sha256(size: int) -> str:
 
 def rss_child(name: str, args: list[str]) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                          env=env, timeout=1800, check=False)
+    done = subprocess.run(
+        [sys.executable, __file__, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"{name}: child failed: {done.stderr.strip()[-2000:]}")
     for line in done.stdout.splitlines():
@@ -337,12 +381,14 @@ def child(args: argparse.Namespace) -> None:
         if args.child == "round":
             spec = ProbeSpec.model_validate({"url": args.url, "expect": expect})
             # distinct specs, as an expanded set would have
-            specs = [("bench", spec.model_copy(update={"name": f"probe-{i}"}))
-                     for i in range(args.n)]
+            specs = [
+                ("bench", spec.model_copy(update={"name": f"probe-{i}"})) for i in range(args.n)
+            ]
             results = runner.run(specs)
         else:
-            spec = ProbeSpec.model_validate({"url": args.url, "expect": expect,
-                                             "max_bytes": args.size, "timeout": 600})
+            spec = ProbeSpec.model_validate(
+                {"url": args.url, "expect": expect, "max_bytes": args.size, "timeout": 600}
+            )
             results = [runner.probe(spec, "bench")]
         took = time.perf_counter() - start
     peak = peak_rss_mb()

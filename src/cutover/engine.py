@@ -47,7 +47,12 @@ class Result(Protocol):
 
 
 class Prober(Protocol):
-    def probe(self, sets: Sequence[str]) -> Sequence[Result]: ...
+    def probe(
+        self,
+        sets: Sequence[str],
+        on_result: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Sequence[Result]: ...
 
 
 View = Callable[[str, dict[str, Any]], None]
@@ -220,7 +225,7 @@ class Engine:
         for number in range(1, MAX_ROUNDS + 1):
             if interruptible:
                 self._check_stop()
-            results = self.prober.probe(sets)
+            results = self.prober.probe(sets, *self._early_stop(guard, reasons, interruptible))
             reasons.extend(r.reason for r in results)
             decision = guard(reasons)
             if decision.verdict is Verdict.HOLD and self.clock() - started >= policy.budget:
@@ -229,6 +234,24 @@ class Engine:
             if decision.verdict is not Verdict.HOLD:
                 return decision
         return guard.on_budget_end(reasons)
+
+    def _early_stop(
+        self, guard: Guard, earlier: Sequence[Any], interruptible: bool
+    ) -> tuple[Callable[[Any], None], threading.Event]:
+        """A round ends early once the guard can already fail (or the operator stops):
+        decide as fast as the evidence allows, e.g. at the first redirect loop."""
+        cancel = threading.Event()
+        tally = guard.tally(earlier)
+
+        def seen(result: Any) -> None:
+            nonlocal tally
+            tally = tally.add(result.reason, guard.zero_tolerance)
+            if guard.decide(tally).verdict is Verdict.FAIL or (
+                interruptible and self.stop.is_set()
+            ):
+                cancel.set()
+
+        return seen, cancel
 
     def _round(
         self, label: str, number: int, results: Sequence[Result], decision: Decision

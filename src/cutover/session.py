@@ -9,7 +9,8 @@ way, so the commands stay thin.
 from __future__ import annotations
 
 import secrets as random_tokens
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,9 +73,14 @@ class StageProber:
                 ) from None
         return self._specs[name]
 
-    def probe(self, sets: Sequence[str]) -> Sequence[Any]:
+    def probe(
+        self,
+        sets: Sequence[str],
+        on_result: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Sequence[Any]:
         specs = [spec for name in sets for spec in self._expanded(name)]
-        return list(self.runner.run(specs))
+        return list(self.runner.run(specs, on_result=on_result, cancel=cancel))
 
     def close(self) -> None:
         self.runner.close()

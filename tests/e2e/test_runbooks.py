@@ -19,9 +19,9 @@ def run_id_of(stdout: str) -> str:
 
 def journal_kinds(state: Path, run_id: str) -> list[tuple[str, str | None]]:
     with sqlite3.connect(state / "journal.db") as db:
-        return list(db.execute(
-            "SELECT kind, stage FROM events WHERE run_id = ? ORDER BY id", (run_id,)
-        ))
+        return list(
+            db.execute("SELECT kind, stage FROM events WHERE run_id = ? ORDER BY id", (run_id,))
+        )
 
 
 def test_the_careful_cutover_completes_in_the_2018_lab(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -32,20 +32,38 @@ def test_the_careful_cutover_completes_in_the_2018_lab(cli, tmp_path: Path) -> N
     assert f"run {run_id}: completed (exit 0)" in proc.stdout
     kinds = journal_kinds(state, run_id)
     passed = [stage for kind, stage in kinds if kind == "stage_passed"]
-    assert passed == ["preflight", "fix-signing-scope", "ramp-1", "ramp-10", "ramp-50",
-                      "ramp-100", "permanent"]
+    assert passed == [
+        "preflight",
+        "fix-signing-scope",
+        "ramp-1",
+        "ramp-10",
+        "ramp-50",
+        "ramp-100",
+        "permanent",
+    ]
     assert [k for k, _ in kinds].count("intent") == [k for k, _ in kinds].count("applied") == 7
     # the lab's world moved on, and the next command sees it (one world across commands)
-    status = cli("check", "checks/pypi-files.yml", "--env", "lab", "--set", "via-legacy-flipped",
-                 "--format", "nagios", "--state-dir", state)
+    status = cli(
+        "check",
+        "checks/pypi-files.yml",
+        "--env",
+        "lab",
+        "--set",
+        "via-legacy-flipped",
+        "--format",
+        "nagios",
+        "--state-dir",
+        state,
+    )
     assert status.returncode == 0, status.stdout + status.stderr
     assert status.stdout.startswith("CUTOVER OK - 202/202 probes passed")
 
 
 def test_without_the_fix_the_first_ramp_loops_and_is_rolled_back(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
-    proc = cli("run", "runbooks/pypi-files.yml", "--yes", "--var", "skip_fix=true",
-               "--state-dir", state)
+    proc = cli(
+        "run", "runbooks/pypi-files.yml", "--yes", "--var", "skip_fix=true", "--state-dir", state
+    )
     assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
     run_id = run_id_of(proc.stdout)
     assert "stage fix-signing-scope: skipped (disabled)" in proc.stdout
@@ -55,14 +73,29 @@ def test_without_the_fix_the_first_ramp_loops_and_is_rolled_back(cli, tmp_path: 
     kinds = journal_kinds(state, run_id)
     assert ("stage_failed", "ramp-1") in kinds
     assert [k for k, _ in kinds][-5:] == [
-        "rollback_started", "rolled_back", "probe_round", "guard", "rollback_verified"]
+        "rollback_started",
+        "rolled_back",
+        "probe_round",
+        "guard",
+        "rollback_verified",
+    ]
     show = cli("show", run_id, "--state-dir", state)
     assert show.returncode == 0
     assert "guard FAIL: redirect_loop seen (zero tolerance)" in show.stdout
     assert "redirect_loop (loop of 2 hop(s)" in show.stdout
     assert show.stdout.rstrip().endswith("nothing is left applied")
-    lab = cli("check", "checks/pypi-files.yml", "--env", "lab", "--set", "files-miss",
-              "--format", "nagios", "--state-dir", state)
+    lab = cli(
+        "check",
+        "checks/pypi-files.yml",
+        "--env",
+        "lab",
+        "--set",
+        "files-miss",
+        "--format",
+        "nagios",
+        "--state-dir",
+        state,
+    )
     assert lab.returncode == 0, lab.stdout  # the legacy configuration is back
 
 

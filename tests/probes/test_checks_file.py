@@ -46,4 +46,7 @@ def test_lab_environment_renders_http() -> None:
     (probe,) = loaded.model.sets["missing"].probes
     assert probe.url.startswith("http://files.pythonhosted.org/packages/00/00/")
     conveyor = [p.url for p in loaded.model.sets["conveyor"].probes]
-    assert conveyor[0] == "http://files.pythonhosted.org/packages/source/d/demo/demo-4.0.0.tar.gz"
+    assert conveyor == [
+        "http://files.pythonhosted.org/packages/source/d/demo/demo-1.3.1.tar.gz",
+        "http://files.pythonhosted.org/packages/py2.py3/d/demo/demo-1.3.1-py2.py3-none-any.whl",
+    ]

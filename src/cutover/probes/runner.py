@@ -98,10 +98,17 @@ class ProbeRunner:
         """Run one probe in the calling thread."""
         return run_probe(self.transport(), spec, set_name)
 
-    def run(self, specs: Specs, on_result: ResultCallback | None = None) -> list[ProbeResult]:
+    def run(
+        self,
+        specs: Specs,
+        on_result: ResultCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[ProbeResult]:
         """Run every ``(set name, spec)``; results come back in the order of ``specs``.
 
         ``on_result`` is called once per finished result, never from two threads at once.
+        When ``cancel`` is set (e.g. by ``on_result``, once the evidence is in), no new probe
+        starts, the ones in flight finish, and only the finished results are returned.
         On KeyboardInterrupt no new probe starts, the ones in flight finish (each bounded by
         its timeout), and the interrupt propagates.
         """
@@ -110,7 +117,7 @@ class ProbeRunner:
             return []
         workers = min(self.concurrency, len(specs))
         callback_lock = threading.Lock()
-        stop = threading.Event()
+        stop = cancel if cancel is not None else threading.Event()
         cursor = iter(range(len(specs)))
         cursor_lock = threading.Lock()
 
