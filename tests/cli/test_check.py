@@ -345,15 +345,27 @@ def test_unreachable_expansion_is_unknown(tmp_path: Path, server: Any) -> None:
     assert "error: sets.files.expand[0]:" in done.stderr
 
 
-def test_lab_environment_is_unknown_until_the_lab_lands(tmp_path: Path) -> None:
+def test_a_lab_environment_starts_the_lab_and_probes_it(tmp_path: Path) -> None:
     path = tmp_path / "lab.yml"
     path.write_text(
         "version: 1\nname: l\nenvironments:\n  lab:\n    lab: {}\n"
-        "sets:\n  s:\n    probes:\n      - url: http://a.test/x\n"
+        "sets:\n  s:\n    probes:\n      - url: http://pypi.org/simple/sampleproject/\n"
+        "        expect: {body: files.pythonhosted.org/packages/}\n"
     )
-    done = cutover("check", path, "--env", "lab", cwd=tmp_path)
-    assert done.returncode == 3
-    assert "needs the embedded lab" in done.stderr
+    done = cutover(
+        "check",
+        path,
+        "--env",
+        "lab",
+        "--format",
+        "nagios",
+        "--state-dir",
+        tmp_path / "state",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("CUTOVER OK - 1/1 probes passed")
+    assert (tmp_path / "state" / "lab" / "pypi-2018.json").exists()
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])

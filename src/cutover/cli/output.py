@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import typer
 
-from cutover.errors import CutoverError, RunExit
+from cutover.errors import CutoverError, DocumentError, RunExit
 
 
 def say(text: str = "") -> None:
@@ -36,12 +36,11 @@ def exits() -> Iterator[None]:
     """Run a command body: a :class:`CutoverError` becomes its message and exit code."""
     try:
         yield
+    except DocumentError as exc:
+        warn(exc.render())  # located problems: FILE:LINE:COL: path: message
+        raise typer.Exit(int(exc.exit_code)) from None
     except CutoverError as exc:
-        warn(
-            exc.render()
-            if "\n" in exc.render() or ":" in exc.message[:60]
-            else f"error: {exc.render()}"
-        )
+        warn(f"error: {exc.render()}")
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:
         warn("interrupted")

@@ -1,0 +1,149 @@
+"""Operating a run: gates without a terminal, Ctrl-C once and twice, plan, status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cutover.errors import RunExit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SLOW_RUNBOOK = """\
+name: slow
+environments:
+  lab:
+    lab: {{scenario: pypi-2018}}
+    vars:
+      fastly_api: "{{{{ lab.api_url }}}}"
+      fastly_token: "env:{{{{ lab.token_env }}}}"
+      legacy: "{{{{ lab.service_ids.legacy }}}}"
+vars: {{scheme: http}}
+backends:
+  cdn: {{kind: fastly, api_url: "{{{{ fastly_api }}}}", token: "{{{{ fastly_token }}}}",
+        services: {{legacy: "{{{{ legacy }}}}"}}}}
+  sh: {{kind: shell}}
+probes:
+  files-hit: {{include: {checks}}}
+stages:
+  - name: flip
+    steps:
+      - {{name: redirect 302, backend: cdn, service: legacy, dictionary: redirects,
+         set: {{mode: "302", percent: 1}}}}
+      - {{name: slow undo, backend: sh, command: ["true"], undo: [sh, -c, "{undo}"]}}
+    settle: 60s
+    probes: [files-hit]
+rollback:
+  verify: [files-hit]
+"""
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "NO_COLOR": "1"}
+
+
+def start(runbook: Path, state: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cutover", "run", str(runbook), "--state-dir", str(state)],
+        cwd=ROOT,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_event(state: Path, kind: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(state / "journal.db") as db:
+                if db.execute("SELECT 1 FROM events WHERE kind = ?", (kind,)).fetchone():
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind!r} event within {timeout}s")
+
+
+def write_runbook(tmp_path: Path, undo: str = "true") -> Path:
+    path = tmp_path / "slow.yml"
+    checks = ROOT / "checks" / "pypi-files.yml"
+    path.write_text(SLOW_RUNBOOK.format(checks=checks, undo=undo), "utf-8")
+    return path
+
+
+def test_a_gate_without_a_terminal_or_yes_is_refused_before_anything_changes(
+    cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    state = tmp_path / "state"
+    proc = cli("run", "runbooks/pypi-files.yml", "--state-dir", state)
+    assert proc.returncode == RunExit.INVALID
+    assert proc.stderr.splitlines()[0] == (
+        "error: stage 'permanent' has `gate: confirm`, and there is no terminal to ask on"
+    )
+    assert "pass --yes to approve gates for automation" in proc.stderr
+    assert cli("history", "--state-dir", state).stdout.splitlines()[1:] == []
+
+
+def test_one_interrupt_rolls_back_cleanly(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state"
+    proc = start(write_runbook(tmp_path), state)
+    try:
+        wait_for_event(state, "applied")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == RunExit.STOPPED, out + err
+    assert "stopping: rolling back what was applied" in err
+    assert "stopped (exit 4)" in out
+    assert "rolled back: redirect 302" in out
+    plan = cli("plan", tmp_path / "slow.yml", "--state-dir", state)
+    assert "~ legacy dictionary redirects[mode]: 'off' → '302'" in plan.stdout
+
+
+def test_a_second_interrupt_stops_at_once_and_says_what_is_applied(
+    cli,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    state = tmp_path / "state"
+    fast = tmp_path / "fast"  # the undo is slow until this file exists
+    proc = start(write_runbook(tmp_path, f"test -f {fast} || sleep 50"), state)
+    try:
+        wait_for_event(state, "applied")
+        proc.send_signal(signal.SIGINT)
+        wait_for_event(state, "rollback_started")
+        time.sleep(0.3)  # the slow undo is running
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == RunExit.NEEDS_ATTENTION, out + err
+    assert "stopped at once (second interrupt)" in out
+    assert "    - flip/redirect 302 (applied)" in out
+    status = cli("status", "--state-dir", state)
+    assert "needs_attention" in status.stdout
+    assert "still applied: flip/redirect 302 (applied)" in status.stdout
+    fast.touch()
+    finish = cli("rollback", "last", "--state-dir", state, timeout=180)
+    assert finish.returncode == RunExit.OK, finish.stdout + finish.stderr
+
+
+def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state"
+    first = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
+    assert first.returncode == RunExit.OK, first.stderr
+    lines = first.stdout.splitlines()
+    assert "        ~ files setting lab.sign_scope: 'every_node' → 'origin_node'" in lines
+    assert "        ~ legacy dictionary redirects[percent]: '100' → '1'" in lines
+    assert "        ~ legacy dictionary redirects[percent]: '1' → '10'" in lines  # cumulative
+    assert "        ~ legacy dictionary redirects[mode]: '302' → '301'" in lines
+    again = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
+    assert again.stdout == first.stdout
