@@ -147,3 +147,74 @@ def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path
     assert "        ~ legacy dictionary redirects[mode]: '302' → '301'" in lines
     again = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
     assert again.stdout == first.stdout
+
+
+def test_json_log_format_prints_one_json_object_per_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    proc = cli(
+        "--log-format",
+        "json",
+        "run",
+        "runbooks/pypi-2018-replay.yml",
+        "--state-dir",
+        tmp_path / "state",
+    )
+    assert proc.returncode == RunExit.ROLLED_BACK, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert events[0]["event"] == "run" and events[0]["runbook"] == "pypi-2018-replay"
+    kinds = [e["event"] for e in events]
+    assert kinds[1] == "run_started"
+    assert "stage_failed" in kinds and "rollback_verified" in kinds
+    assert events[-1] == {
+        "event": "outcome",
+        "run_id": events[0]["run_id"],
+        "status": "rolled_back",
+        "exit_code": 1,
+        "still_applied": [],
+        "message": "stage 'flip-everything': redirect_loop seen (zero tolerance); rolled back,"
+        " verified by probes",
+    }
+    failed = next(e for e in events if e["event"] == "probe_round" and e["failed"])
+    assert failed["failures"][0]["reason"] == "redirect_loop"
+
+
+def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
+    """On a TTY: the rich live panel, and the plain lines above it."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cutover",
+            "run",
+            "runbooks/pypi-2018-replay.yml",
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        cwd=ROOT,
+        env={**env(), "TERM": "xterm", "COLUMNS": "120"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except OSError:
+            break  # the child closed the terminal
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=60) == RunExit.ROLLED_BACK
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "cutover · pypi-2018-replay" in screen  # the panel's title
+    assert "probes" in screen and "guard" in screen
+    assert "ROLLING BACK: stage 'flip-everything'" in screen
+    assert "rolled_back (exit 1)" in screen

@@ -125,7 +125,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "yes": request.yes,
                 },
             )
-            say(f"run {run_id}: {s.runbook.name} on {request.environment}")
+            _announce(run_id, s.runbook.name, request.environment)
         with _view(s, interactive) as view, _signals() as stop:
             engine = Engine(
                 s.runbook,
@@ -187,7 +187,32 @@ def _stopped_at_once(journal: Journal, run_id: str) -> Outcome:
     )
 
 
+def _json_mode() -> bool:
+    from cutover.log import current_format
+
+    return current_format() == "json"
+
+
+def _announce(run_id: str, runbook: str, environment: str) -> None:
+    if _json_mode():
+        JsonView()("run", {"run_id": run_id, "runbook": runbook, "environment": environment})
+    else:
+        say(f"run {run_id}: {runbook} on {environment}")
+
+
 def _report(outcome: Outcome, run_id: str) -> None:
+    if _json_mode():
+        JsonView()(
+            "outcome",
+            {
+                "run_id": run_id,
+                "status": outcome.status,
+                "exit_code": int(outcome.exit_code),
+                "message": outcome.message,
+                "still_applied": outcome.still_applied,
+            },
+        )
+        return
     say("")
     say(f"run {run_id}: {outcome.status} (exit {outcome.exit_code})")
     for line in outcome.message.splitlines():
@@ -201,9 +226,7 @@ def _report(outcome: Outcome, run_id: str) -> None:
 
 @contextmanager
 def _view(s: Session, interactive: bool) -> Iterator[Any]:
-    from cutover.log import current_format
-
-    if current_format() == "json":
+    if _json_mode():
         yield JsonView()
         return
     if interactive:
