@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -97,18 +98,20 @@ def check(
     warn_rate = _rate("--warning", warning)
     crit_rate = _rate("--critical", critical)
     status = _check(
-        file,
-        env,
-        overrides(var, vars_file),
-        sets or [],
-        fmt,
-        output,
-        interval,
-        count,
-        warn_rate,
-        crit_rate,
-        concurrency,
-        state_dir,
+        _Request(
+            file,
+            env,
+            overrides(var, vars_file),
+            sets or [],
+            fmt,
+            output,
+            interval,
+            count,
+            warn_rate,
+            crit_rate,
+            concurrency,
+            state_dir,
+        )
     )
     raise typer.Exit(status)
 
@@ -147,20 +150,25 @@ def _rate(option: str, raw: str | None) -> float | None:
     return value
 
 
-def _check(
-    file: Path,
-    env: str | None,
-    extra: Any,
-    only: list[str],
-    fmt: str,
-    output: Path | None,
-    interval: float | None,
-    count: int | None,
-    warn_rate: float | None,
-    crit_rate: float | None,
-    concurrency: int | None,
-    state_dir: Path | None,
-) -> int:
+@dataclass(frozen=True)
+class _Request:
+    """One ``cutover check`` invocation, options parsed and checked."""
+
+    file: Path
+    env: str | None
+    extra: Any
+    only: list[str]
+    fmt: str
+    output: Path | None
+    interval: float | None
+    count: int | None
+    warn_rate: float | None
+    crit_rate: float | None
+    concurrency: int | None
+    state_dir: Path | None
+
+
+def _check(request: _Request) -> int:
     """Prepare the target (the lab, if any), load, run rounds; every error is UNKNOWN."""
     from cutover.cli.output import warn
     from cutover.errors import CutoverError, DocumentError
@@ -168,21 +176,8 @@ def _check(
     from cutover.target import state_dir as resolve_state_dir
 
     try:
-        with open_target(file, env, resolve_state_dir(state_dir)) as target:
-            return _check_target(
-                file,
-                env,
-                extra,
-                only,
-                fmt,
-                output,
-                interval,
-                count,
-                warn_rate,
-                crit_rate,
-                concurrency,
-                target,
-            )
+        with open_target(request.file, request.env, resolve_state_dir(request.state_dir)) as t:
+            return _check_target(request, t)
     except DocumentError as exc:
         warn(exc.render())
         return UNKNOWN
@@ -191,20 +186,17 @@ def _check(
         return UNKNOWN
 
 
-def _check_target(
-    file: Path,
-    env: str | None,
-    extra: Any,
-    only: list[str],
-    fmt: str,
-    output: Path | None,
-    interval: float | None,
-    count: int | None,
-    warn_rate: float | None,
-    crit_rate: float | None,
-    concurrency: int | None,
-    target: Any,
-) -> int:
+def _check_target(request: _Request, target: Any) -> int:
+    file, env, extra, only, fmt, output = (
+        request.file,
+        request.env,
+        request.extra,
+        request.only,
+        request.fmt,
+        request.output,
+    )
+    interval, count, concurrency = request.interval, request.count, request.concurrency
+    warn_rate, crit_rate = request.warn_rate, request.crit_rate
     from cutover.cli.output import warn
     from cutover.errors import CutoverError
     from cutover.runbook.loader import load_checks

@@ -63,64 +63,58 @@ class LineView:
                     self.say(text)
 
     def describe(self, kind: str, data: dict[str, Any]) -> str | None:
-        stage = data.get("stage")
+        """The line for one event, or None for events shown only in the journal."""
         elapsed = f"{time.monotonic() - self.started:6.1f}s"
-        if kind == "run_started":
-            return f"{elapsed} run started: {data.get('runbook')} ({data.get('stages')} stages)"
-        if kind == "resumed":
-            return f"{elapsed} resuming the run"
+        fields = {k: "" if v is None else v for k, v in data.items()}
         if kind == "stage_started":
             index = int(data.get("index", 0)) + 1
             of = f"/{self.total}" if self.total else ""
-            return f"{elapsed} stage {index}{of}: {stage}"
-        if kind == "stage_skipped":
-            return f"{elapsed} stage {stage}: skipped (disabled)"
-        if kind == "gate_approved":
-            return f"{elapsed}   gate approved"
-        if kind == "gate_declined":
-            return f"{elapsed}   gate declined"
-        if kind == "applied":
-            how = " (found applied while reconciling)" if data.get("reconciled") else ""
-            return f"{elapsed}   applied: {data.get('name')}{how}"
-        if kind == "apply_failed":
-            return f"{elapsed}   step failed: {data.get('error')}"
+            return f"{elapsed} stage {index}{of}: {data.get('stage')}"
         if kind == "probe_round":
             reasons = ", ".join(
                 f"{k} ×{v}" for k, v in sorted(data.get("reasons", {}).items()) if k != "ok"
             )
-            extra = f" ({reasons})" if reasons else ""
-            return (
-                f"{elapsed}   probes round {data.get('round')}: {data.get('probes')} probes,"
-                f" {data.get('failed')} failed{extra}"
-            )
+            fields["extra"] = f" ({reasons})" if reasons else ""
+        if kind == "applied":
+            fields["how"] = " (found applied while reconciling)" if data.get("reconciled") else ""
         if kind == "guard":
-            return (
-                f"{elapsed}   guard: {str(data.get('verdict', '')).upper()} — {data.get('reason')}"
-            )
-        if kind == "stage_passed":
-            return f"{elapsed}   stage passed"
-        if kind == "stage_failed":
-            return f"{elapsed}   STAGE FAILED: {data.get('reason')}"
-        if kind == "rollback_started":
-            return f"{elapsed} ROLLING BACK: {data.get('reason')}"
-        if kind == "rolled_back":
-            return f"{elapsed}   rolled back: {data.get('name')}"
-        if kind == "not_applied":
-            return f"{elapsed}   not applied (nothing to undo): {data.get('name')}"
-        if kind == "rollback_failed":
-            step = data.get("step")
-            return f"{elapsed}   ROLLBACK FAILED for {stage} step {step}: {data.get('error')}"
-        if kind == "rollback_verified":
-            return f"{elapsed} rollback verified"
-        if kind == "rollback_unverified":
-            return f"{elapsed} ROLLBACK NOT VERIFIED: {data.get('reason')}"
-        if kind == "reconciled":
-            return f"{elapsed}   reconciled {stage} step {data.get('step')}: {data.get('found')}"
-        if kind == "interrupted":
-            return f"{elapsed} interrupted: {data.get('reason')}"
-        if kind == "run_completed":
-            return f"{elapsed} run completed"
-        return None
+            fields["verdict"] = str(data.get("verdict", "")).upper()
+        template = _LINES.get(kind)
+        if template is None:
+            return None
+        return f"{elapsed} " + template.format_map(_Fields(fields))
+
+
+class _Fields(dict[str, Any]):
+    """Missing fields format as empty text."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+#: One line per event kind; indented lines belong to the current stage.
+_LINES = {
+    "run_started": "run started: {runbook} ({stages} stages)",
+    "resumed": "resuming the run",
+    "stage_skipped": "stage {stage}: skipped (disabled)",
+    "gate_approved": "  gate approved",
+    "gate_declined": "  gate declined",
+    "applied": "  applied: {name}{how}",
+    "apply_failed": "  step failed: {error}",
+    "probe_round": "  probes round {round}: {probes} probes, {failed} failed{extra}",
+    "guard": "  guard: {verdict} — {reason}",
+    "stage_passed": "  stage passed",
+    "stage_failed": "  STAGE FAILED: {reason}",
+    "rollback_started": "ROLLING BACK: {reason}",
+    "rolled_back": "  rolled back: {name}",
+    "not_applied": "  not applied (nothing to undo): {name}",
+    "rollback_failed": "  ROLLBACK FAILED for {stage} step {step}: {error}",
+    "rollback_verified": "rollback verified",
+    "rollback_unverified": "ROLLBACK NOT VERIFIED: {reason}",
+    "reconciled": "  reconciled {stage} step {step}: {found}",
+    "interrupted": "interrupted: {reason}",
+    "run_completed": "run completed",
+}
 
 
 class JsonView:
