@@ -30,7 +30,7 @@ from cutover.runbook.backends import StepBase
 from cutover.runbook.models import GuardPolicy, Runbook, Stage
 from cutover.runbook.types import Model
 
-MAX_FAILED_CHAINS = 20  #: failed probe chains kept per round in the journal
+MAX_FAILED_CHAINS = 1000  #: failed results (with their chains) kept per round in the journal
 MAX_ROUNDS = 10_000  #: a stage never probes more rounds than this, whatever its budget
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from cutover.journal import RUNNING, EventRow, Journal, RunRow, pid_alive
 from cutover.report.run_view import format_failure
 
+SHOWN_FAILURES = 10  #: failed probes shown per round (the journal keeps them all)
+
 
 def _journal(directory: Path) -> Journal | None:
     path = directory / "journal.db"
@@ -101,8 +103,11 @@ def _event_lines(event: EventRow) -> Iterator[str]:
             f"  {at} {where} probes round {d.get('round')}: {d.get('probes')} probes,"
             f" {d.get('failed')} failed {d.get('reasons')}"
         )
-        for failure in d.get("failures", []):
+        failures = d.get("failures", [])
+        for failure in failures[:SHOWN_FAILURES]:
             yield from format_failure(failure)
+        if len(failures) > SHOWN_FAILURES:
+            yield f"      … and {len(failures) - SHOWN_FAILURES} more failed probes in this round"
         return
     if event.kind == "guard":
         yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
