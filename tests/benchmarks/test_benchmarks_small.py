@@ -1,0 +1,48 @@
+"""Every benchmark runs, small, and prints the figures its issue asks for (no time asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def figures(script: str, *args: str) -> dict[str, str]:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+
+
+def test_guard_stats_meets_its_targets_small() -> None:
+    out = figures("guard_stats.py", "--stages", "300")
+    assert out["target.false_rollback_le_0.001"] == "ok"
+    assert out["target.full_failure_decided_le_10_probes"] == "ok"
+    assert int(out["probe.fail1.probes_max"]) <= 10
+
+
+def test_lab_throughput_prints_hits_and_misses() -> None:
+    out = figures("lab_throughput.py", "--seconds", "0.5", "--max-requests", "400")
+    rates = sorted(k for k in out if "_per_s_" in k)
+    assert rates == [
+        "hits_per_s_16_clients",
+        "hits_per_s_1_client",
+        "misses_per_s_16_clients",
+        "misses_per_s_1_client",
+    ]
+    assert float(out["hits_per_s_1_client"]) > 0 and float(out["misses_per_s_1_client"]) > 0
+    assert [out[k] for k in sorted(k for k in out if "_failed_" in k)] == ["0", "0", "0", "0"]
+
+
+def test_time_to_safety_measures_both_runbooks() -> None:
+    out = figures("time_to_safety.py", "--runs", "1")
+    assert out["no_fix_runs"] == "1" and out["replay_runs"] == "1"
+    assert float(out["no_fix_median_seconds_to_safety"]) > 0
+    assert int(out["replay_median_probes_to_decide"]) >= 1
