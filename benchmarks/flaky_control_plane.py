@@ -3,7 +3,7 @@
 Prints ``name=value`` lines. Each run:
 
 1. resets a lab served in its own process (``cutover lab serve``) to the 2018 state, and
-   turns its API fault injection on, seeded (``--seed`` × 1000 + run index): by default
+   turns its API fault injection on, seeded (``--seed`` * 1000 + run index): by default
    20 % of API calls answer 500/502/503, 10 % hang past the client timeout and are
    dropped, 10 % answer late. Every other run, "late" is later than the client's timeout:
    the lab has done the write, the client never hears it and retries (a lost answer).
@@ -45,7 +45,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
 
-import faults_helpers as h  # noqa: E402
+import faults_helpers as h
 
 #: version steps of runbooks/pypi-files.yml per service: at most this many activations
 VERSION_STEPS = {"files": 1, "legacy": 1, "warehouse": 0}
