@@ -109,7 +109,11 @@ class Engine:
         self.run_id = run_id
         self.journal.adopt(run_id)
         self._event("resumed")
-        steps = self._reconcile()
+        try:
+            steps = self._reconcile()
+        except ActionError as exc:
+            self._event("reconcile_failed", error=exc.message)
+            return self._attention(f"cannot tell from live state what is applied: {exc.message}")
         events = self.journal.events(run_id)
         kinds = [e.kind for e in events]
         if "rollback_started" in kinds:
@@ -132,7 +136,11 @@ class Engine:
         """Roll back every applied step of a run (after a crash, or by choice)."""
         self.run_id = run_id
         self.journal.adopt(run_id)
-        self._reconcile()
+        try:
+            self._reconcile()
+        except ActionError as exc:
+            # the rollback reconciles each step again, and records what it cannot undo
+            self._event("reconcile_failed", error=exc.message)
         return self._roll_back(reason, RunExit.OK)
 
     # --- the stage loop -----------------------------------------------------------------------
