@@ -1,8 +1,8 @@
 """Helpers shared by the flaky-control-plane, failed-rollback and concurrency tests.
 
 Not a test module (pytest collects ``test_*.py`` only) and not a package: the tests run
-under ``--import-mode=importlib``, so they load this file by path with :func:`load`
-below, and ``benchmarks/flaky_control_plane.py`` puts this directory on ``sys.path``.
+under ``--import-mode=importlib``, so they load this file by path, and
+``benchmarks/flaky_control_plane.py`` puts this directory on ``sys.path``.
 
 - :class:`LabProcess`: ``cutover lab serve`` in its own process (its own session, so
   :meth:`LabProcess.stop` ends it and nothing else), attached to a state directory; the
@@ -19,7 +19,6 @@ below, and ``benchmarks/flaky_control_plane.py`` puts this directory on ``sys.pa
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -31,7 +30,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx
@@ -46,18 +44,6 @@ START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 
 T = TypeVar("T")
-
-
-def load(name: str, path: Path) -> ModuleType:
-    """Import a module by path once (``--import-mode=importlib`` has no package here)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
