@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from cutover.engine import ROLLBACK_ATTEMPTS
 from cutover.errors import RunExit
 
 
@@ -69,14 +70,16 @@ def status_lines(state: Path) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("refusal", "error", "retries"),
+    ("refusal", "error", "attempts"),
     [
-        (503, "answered 503", 2),  # transient: retried (retries: 2), then given up
-        (403, "refused: 403 Service unavailable: lab fault injection", 0),  # never retried
+        # transient: each call retried (retries: 2), the undo tried ROLLBACK_ATTEMPTS times
+        (503, "answered 503", ROLLBACK_ATTEMPTS),
+        # a refusal: never retried
+        (403, "refused: 403 Service unavailable: lab fault injection", 1),
     ],
 )
 def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
-    lab: Any, state: Path, refusal: int, error: str, retries: int
+    lab: Any, state: Path, refusal: int, error: str, attempts: int
 ) -> None:
     initial = h.fingerprint(lab.state())
     legacy = lab.info["service_ids"]["legacy"]
@@ -96,13 +99,15 @@ def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
         f"    - {STEP} (rollback_failed)",
         f"  details: cutover show {run_id}",
     ]
-    assert proc.stderr.count("control-plane call failed; retrying") == retries
+    retries = 2 if refusal >= 500 else 0
+    assert proc.stderr.count("control-plane call failed; retrying") == retries * attempts
 
     events = h.events(state, run_id)
-    assert [(e.kind, e.stage, e.step) for e in events][-5:] == [
+    assert [(e.kind, e.stage, e.step) for e in events][-4 - attempts :] == [
         ("stage_failed", "flip", None),
         ("rollback_started", None, None),
         ("rolled_back", "flip", 1),  # the shell undo: the outage begins
+        *[("rollback_retry", "flip", 0)] * (attempts - 1),
         ("rollback_failed", "flip", 0),
         ("needs_attention", None, None),
     ]
@@ -175,8 +180,10 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
     assert f"  finish with: cutover rollback {run_id}" in refused.stdout
     assert f"    - {STEP} (rollback_failed)" in refused.stdout
     kinds = [e.kind for e in h.events(state, run_id)]
-    assert kinds[-4:] == ["reconcile_failed", "rollback_started", "rollback_failed",
-                          "needs_attention"]  # fmt: skip
+    assert kinds[-3 - ROLLBACK_ATTEMPTS :] == [
+        "reconcile_failed", "rollback_started", *["rollback_retry"] * (ROLLBACK_ATTEMPTS - 1),
+        "rollback_failed", "needs_attention",
+    ]  # fmt: skip
     assert h.run_row(state, run_id)["status"] == "needs_attention"
 
     lab.clear_faults()
