@@ -174,6 +174,16 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
     assert [(e.kind, e.step) for e in h.events(state, run_id)][-1] == ("intent", 0)
 
     lab.api_faults(error_rate=1.0, error_statuses=[503], seed=1)
+    # resume cannot tell what is applied: it stops there, applying nothing
+    resumed = h.cutover("resume", run_id, "--yes", "--state-dir", state, timeout=180)
+    assert resumed.returncode == RunExit.NEEDS_ATTENTION, resumed.stdout + resumed.stderr
+    assert "  cannot tell from live state what is applied: fastly: GET " in resumed.stdout
+    assert f"  finish with: cutover rollback {run_id}" in resumed.stdout
+    assert [e.kind for e in h.events(state, run_id)][-3:] == [
+        "resumed", "reconcile_failed", "needs_attention",
+    ]  # fmt: skip
+    assert h.run_row(state, run_id)["status"] == "needs_attention"
+
     refused = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert refused.returncode == RunExit.NEEDS_ATTENTION, refused.stdout + refused.stderr
     assert f"run {run_id}: needs_attention (exit 3)" in refused.stdout
