@@ -191,12 +191,13 @@ def run_all(
     results: list[Result] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
+    stopping = threading.Event()  # Ctrl-C: finish the runs in flight, stop every lab
 
     def worker(number: int) -> None:
         state_dir = workdir / f"lab{number}"
         try:
             with h.served_lab(state_dir, seed=base_seed) as lab:
-                while True:
+                while not stopping.is_set():
                     try:
                         plan = todo.get_nowait()
                     except queue.Empty:
@@ -212,8 +213,14 @@ def run_all(
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(max(1, jobs))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        stopping.set()
+        for thread in threads:
+            thread.join()
+        raise
     if errors:
         raise errors[0]
     return sorted(results, key=lambda r: r.plan.index)
