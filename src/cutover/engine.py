@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from cutover import journal as jr
 from cutover.actions.base import Action, Reconciled, action_for
-from cutover.errors import ActionError, CutoverError, InputError, RunExit
+from cutover.errors import ActionError, CutoverError, InputError, RunExit, TransientActionError
 from cutover.guards import Decision, Guard, Verdict
 from cutover.journal import Journal, StepState
 from cutover.runbook.backends import StepBase
@@ -32,6 +32,9 @@ from cutover.runbook.types import Model
 
 MAX_FAILED_CHAINS = 1000  #: failed results (with their chains) kept per round in the journal
 MAX_ROUNDS = 10_000  #: a stage never probes more rounds than this, whatever its budget
+#: a step's undo is tried this many times (each with its backend's full retry budget) while
+#: its failure is transient: undo is idempotent, and giving up leaves the change live
+ROLLBACK_ATTEMPTS = 3
 
 
 class Result(Protocol):
@@ -114,7 +117,11 @@ class Engine:
         self.run_id = run_id
         self.journal.adopt(run_id)
         self._event("resumed")
-        steps = self._reconcile()
+        try:
+            steps = self._reconcile()
+        except ActionError as exc:
+            self._event("reconcile_failed", error=exc.message)
+            return self._attention(f"cannot tell from live state what is applied: {exc.message}")
         events = self.journal.events(run_id)
         kinds = [e.kind for e in events]
         if "rollback_started" in kinds:
@@ -137,7 +144,11 @@ class Engine:
         """Roll back every applied step of a run (after a crash, or by choice)."""
         self.run_id = run_id
         self.journal.adopt(run_id)
-        self._reconcile()
+        try:
+            self._reconcile()
+        except ActionError as exc:
+            # the rollback reconciles each step again, and records what it cannot undo
+            self._event("reconcile_failed", error=exc.message)
         return self._roll_back(reason, RunExit.OK)
 
     # --- the stage loop -----------------------------------------------------------------------
@@ -296,7 +307,7 @@ class Engine:
             if not state.maybe_applied:
                 continue
             try:
-                self._undo(state)
+                self._undo_persistently(state)
             except (ActionError, InputError) as exc:
                 self._event(
                     "rollback_failed", stage=state.stage, step=state.step, error=exc.message
@@ -322,6 +333,22 @@ class Engine:
         self.journal.set_status(self.run_id, status, success_code)
         verified = "verified by probes" if verify.verify else "not verified (no probe sets)"
         return Outcome(success_code, status, f"{reason}; rolled back, {verified}")
+
+    def _undo_persistently(self, state: StepState) -> None:
+        for attempt in range(1, ROLLBACK_ATTEMPTS + 1):
+            try:
+                self._undo(state)
+                return
+            except TransientActionError as exc:
+                if attempt == ROLLBACK_ATTEMPTS:
+                    raise
+                self._event(
+                    "rollback_retry",
+                    stage=state.stage,
+                    step=state.step,
+                    attempt=attempt,
+                    error=exc.message,
+                )
 
     def _undo(self, state: StepState) -> None:
         step = self._step_model(state)

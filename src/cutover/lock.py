@@ -92,12 +92,31 @@ class RunLock:
             self._lock.release()
 
     def force_unlock(self) -> Holder | None:
-        """Remove the holder record and the lock file; returns the removed holder."""
+        """Remove the holder record and the lock file; returns the removed holder.
+
+        Refused while the holder is alive on this host and still holds the lock: removing
+        the file under it would let a second run start beside the first.
+        """
         holder = self.holder()
+        if holder is not None and holder.alive is True and self._held_elsewhere():
+            raise LockHeldError(
+                f"will not force the lock of {holder.describe()}: that process is alive on"
+                " this host",
+                hint=f"stop it first (Ctrl-C in its terminal, or `kill {holder.pid}`: it rolls"
+                " back); --force-unlock is for a holder that is gone, e.g. on another host",
+            )
         self.record_path.unlink(missing_ok=True)
         self.lock_path.unlink(missing_ok=True)
         self._lock = FileLock(self.lock_path, timeout=0)
         return holder
+
+    def _held_elsewhere(self) -> bool:
+        try:
+            self._lock.acquire()
+        except Timeout:
+            return True
+        self._lock.release()
+        return False
 
     def __enter__(self) -> RunLock:
         return self

@@ -1,0 +1,256 @@
+"""One run at a time per (runbook, environment), and a dead holder handled safely.
+
+A real ``cutover run`` of ``runbooks/hold-open.yml`` (one applied step, then a ten-minute
+settle) holds the lock; the tests wait for its holder record and its ``applied`` journal
+row (polling, bounded), never for a fixed time. The lab is served in its own process, so
+its state outlives a holder killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib.util import module_from_spec, spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from cutover.errors import RunExit
+
+
+def _helpers() -> ModuleType:
+    """``faults_helpers.py`` beside this file (no package under ``--import-mode=importlib``)."""
+    name = "cutover_reliability_faults_helpers"
+    if name not in sys.modules:
+        spec = spec_from_file_location(name, Path(__file__).with_name("faults_helpers.py"))
+        assert spec is not None and spec.loader is not None
+        sys.modules[name] = module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
+h: Any = _helpers()
+HOLD = Path(__file__).with_name("runbooks") / "hold-open.yml"
+STEP = "change/retarget the inactive legacy redirect"
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def lab(state: Path) -> Iterator[Any]:
+    with h.served_lab(state) as served:
+        yield served
+
+
+class Holder:
+    """A ``cutover run`` of the hold-open runbook in its own session (killable as a group)."""
+
+    def __init__(self, state: Path, out: Path) -> None:
+        self.state = state
+        self.out = out
+        with out.open("wb") as sink:
+            self.proc = subprocess.Popen(
+                h.cutover_argv("run", HOLD, "--env", "lab", "--yes", "--state-dir", state),
+                cwd=h.ROOT,
+                env=h.cli_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def output(self) -> str:
+        return self.out.read_text(encoding="utf-8", errors="replace")
+
+    def holding(self) -> dict[str, Any]:
+        """Wait until the lock record names this run and its step is journaled ``applied``."""
+        record = self.state / "locks" / "hold-open--lab.holder.json"
+
+        def ready() -> dict[str, Any] | None:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the holder exited early:\n{self.output()}")
+            try:
+                holder = json.loads(record.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            if holder["run_id"] not in h.run_ids(self.state):
+                return None
+            kinds = [e.kind for e in h.events(self.state, holder["run_id"])]
+            return dict(holder) if "applied" in kinds else None
+
+        return dict(h.wait_for("the holder's lock and applied step", ready, 90))
+
+    def kill(self) -> None:
+        h.kill_group(self.proc, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def holders(tmp_path: Path, state: Path) -> Iterator[list[Holder]]:
+    started: list[Holder] = []
+    yield started
+    for holder in started:
+        if holder.proc.poll() is None:
+            holder.kill()
+
+
+def start(holders: list[Holder], state: Path, tmp_path: Path) -> Holder:
+    holder = Holder(state, tmp_path / f"holder{len(holders)}.out")
+    holders.append(holder)
+    return holder
+
+
+def describe(info: dict[str, Any]) -> str:
+    return (
+        f"run {info['run_id']} (run) by {info['user']}@{info['host']}, pid {info['pid']},"
+        f" since {info['started_at']}"
+    )
+
+
+def test_a_second_run_is_refused_with_the_holders_details(
+    lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
+) -> None:
+    initial = h.fingerprint(lab.state())
+    holder = start(holders, state, tmp_path)
+    info = holder.holding()
+    run_id = info["run_id"]
+    assert info["pid"] == holder.proc.pid
+    assert info["host"] == socket.gethostname()
+    assert info["user"] == getpass.getuser()
+    assert info["command"] == "run"
+    assert info["started_at"][:4].isdigit() and info["started_at"].endswith("+00:00")
+
+    second = h.cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
+    assert second.returncode == RunExit.INVALID, second.stdout + second.stderr
+    assert f"this runbook and environment are locked by {describe(info)}" in second.stderr
+    assert "use --force-unlock" in second.stderr  # the hint, for a holder on another host
+    assert second.stdout == ""
+    assert h.run_ids(state) == [run_id]  # the refused run wrote nothing
+
+    # nor can another terminal roll the live run back behind its back
+    rollback = h.cutover("rollback", run_id, "--state-dir", state, timeout=120)
+    assert rollback.returncode == RunExit.INVALID
+    assert f"locked by {describe(info)}" in rollback.stderr
+
+    # --force-unlock does not take the lock from a holder alive on this host
+    forced = h.cutover(
+        "run", HOLD, "--env", "lab", "--yes", "--force-unlock", "--state-dir", state, timeout=120
+    )
+    assert forced.returncode == RunExit.INVALID, forced.stdout + forced.stderr
+    assert (
+        f"will not force the lock of {describe(info)}: that process is alive on this host"
+        in forced.stderr
+    )
+    assert f"`kill {info['pid']}`" in forced.stderr
+    assert h.run_ids(state) == [run_id]
+    assert holder.proc.poll() is None and holder.holding() == info
+
+    # the holder, asked to stop, rolls back cleanly and releases the lock
+    holder.proc.send_signal(signal.SIGTERM)
+    assert holder.proc.wait(timeout=120) == RunExit.STOPPED, holder.output()
+    assert f"run {run_id}: stopped (exit 4)" in holder.output()
+    assert h.fingerprint(lab.state()) == initial
+    assert not (state / "locks" / "hold-open--lab.holder.json").exists()
+    assert h.cutover("status", "--state-dir", state).stdout.splitlines()[-1] == (
+        "no unfinished runs"
+    )
+
+
+def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_first(
+    lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
+) -> None:
+    initial = h.fingerprint(lab.state())
+    holder = start(holders, state, tmp_path)
+    info = holder.holding()
+    run_id, pid, host, user = info["run_id"], info["pid"], info["host"], info["user"]
+    holder.kill()
+    changed = h.fingerprint(lab.state())
+    assert changed["legacy"]["dictionaries"]["redirects"]["target_host"] == (
+        "files.pythonhosted.org"
+    )
+    assert (state / "locks" / "hold-open--lab.holder.json").exists()  # a stale record
+
+    status = h.cutover("status", "--state-dir", state)
+    assert status.returncode == 0
+    lines = status.stdout.splitlines()
+    assert lines[1].startswith(
+        f"{run_id}  hold-open on lab: interrupted (pid {pid} on {host}, {user}, since "
+    )
+    assert lines[2:] == [
+        f"    still applied: {STEP} (applied)",
+        f"    next: cutover resume {run_id}   or   cutover rollback {run_id}",
+    ]
+
+    # a new run detects the dead holder, and does not start over its applied step
+    again = h.cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
+    assert again.returncode == RunExit.INVALID, again.stdout + again.stderr
+    assert f"the previous holder of this lock died: {describe(info)}" in again.stderr
+    assert (
+        f"run {run_id} (running, pid {pid} on {host}) did not finish and may still have"
+        f" applied: {STEP}" in again.stderr
+    )
+    assert f"finish it first: `cutover resume {run_id}` or `cutover rollback {run_id}`" in (
+        again.stderr
+    )
+    assert again.stdout == ""
+    assert h.run_ids(state) == [run_id]
+    assert h.fingerprint(lab.state()) == changed  # nothing was touched
+
+    # the operator finishes the interrupted run; then a new run starts
+    rollback = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    assert rollback.returncode == RunExit.OK, rollback.stdout + rollback.stderr
+    assert f"run {run_id}: rolled_back (exit 0)" in rollback.stdout
+    assert h.fingerprint(lab.state()) == initial
+    kinds = [(e.kind, e.stage, e.step) for e in h.events(state, run_id)]
+    assert kinds[-1] == ("rollback_verified", None, None)
+    assert ("rolled_back", "change", 0) in kinds
+    assert [k for k, _, _ in kinds].count("applied") == 1
+    assert h.run_row(state, run_id)["status"] == "rolled_back"
+
+    fresh = h.cutover(
+        "run", HOLD, "--env", "lab", "--yes", "--var", "settle=0s", "--state-dir", state,
+        timeout=180,
+    )  # fmt: skip
+    assert fresh.returncode == RunExit.OK, fresh.stdout + fresh.stderr
+    new_id = h.run_id_of(fresh.stdout)
+    assert f"run {new_id}: completed (exit 0)" in fresh.stdout
+    assert h.run_ids(state) == [run_id, new_id]
+    assert h.fingerprint(lab.state()) == changed
+
+
+def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
+    lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
+) -> None:
+    initial = h.fingerprint(lab.state())
+    holder = start(holders, state, tmp_path)
+    info = holder.holding()
+    run_id = info["run_id"]
+    holder.kill()
+
+    forced = h.cutover(
+        "run", HOLD, "--env", "lab", "--yes", "--force-unlock", "--state-dir", state, timeout=120
+    )
+    assert forced.returncode == RunExit.INVALID, forced.stdout + forced.stderr
+    assert f"removed the lock of {describe(info)}" in forced.stderr
+    assert "previous holder of this lock died" not in forced.stderr  # its record is gone
+    assert f"run {run_id} (running, pid {info['pid']} on {info['host']}) did not finish" in (
+        forced.stderr
+    )
+    assert h.run_ids(state) == [run_id]
+    assert not (state / "locks" / "hold-open--lab.holder.json").exists()
+
+    rollback = h.cutover("rollback", run_id, "--force-unlock", "--state-dir", state, timeout=180)
+    assert rollback.returncode == RunExit.OK, rollback.stdout + rollback.stderr
+    assert "removed the lock" not in rollback.stderr  # nothing left to remove
+    assert h.fingerprint(lab.state()) == initial
+    assert h.run_row(state, run_id)["status"] == "rolled_back"
