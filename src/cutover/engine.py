@@ -269,11 +269,13 @@ class Engine:
             )
         self._event("rollback_started", reason=reason)
         failures: list[str] = []
+        undone: set[str] = set()
         for state in reversed(self.journal.steps(self.run_id)):
             if not state.maybe_applied:
                 continue
             try:
-                self._undo(state)
+                if self._undo(state):
+                    undone.add(state.stage)
             except (ActionError, InputError) as exc:
                 self._event(
                     "rollback_failed", stage=state.stage, step=state.step, error=exc.message
@@ -283,6 +285,7 @@ class Engine:
             return self._attention(f"{reason}; the rollback failed: " + "; ".join(failures))
         verify = self.runbook.rollback
         if verify.verify:
+            self._settle_undone(undone)
             policy = self.runbook.guard.model_copy(
                 update={"budget": verify.budget, "baseline": False}
             )
@@ -300,7 +303,8 @@ class Engine:
         verified = "verified by probes" if verify.verify else "not verified (no probe sets)"
         return Outcome(success_code, status, f"{reason}; rolled back, {verified}")
 
-    def _undo(self, state: StepState) -> None:
+    def _undo(self, state: StepState) -> bool:
+        """Undo one step; False when live state shows it was never applied."""
         step = self._step_model(state)
         action = self._action(step)
         with action:
@@ -308,9 +312,21 @@ class Engine:
                 found = action.reconcile(state.prior, None)
                 if found is Reconciled.NOT_APPLIED:
                     self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
-                    return
+                    return False
             action.rollback(state.prior, state.record)
             self._event("rolled_back", stage=state.stage, step=state.step, name=state.name)
+        return True
+
+    def _settle_undone(self, stages: set[str]) -> None:
+        """Before verifying, wait the longest ``settle`` of the stages just undone.
+
+        An undo takes effect as asynchronously as the apply did (``nginx -s reload``
+        returns before the new workers answer), so probing at once could judge the old
+        configuration. Not interruptible, like the verification itself.
+        """
+        settle = max((s.settle for s in self.runbook.stages if s.name in stages), default=0.0)
+        if settle > 0:
+            time.sleep(settle)
 
     def _attention(self, message: str) -> Outcome:
         still = self._still_applied()
