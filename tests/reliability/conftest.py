@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-JOBS = 3  #: sampled cases run at once (they mostly wait: settle times, probes, a lab)
+JOBS = 5  #: sampled cases run at once (they mostly wait: settle times, probes, a lab)
 
 
 def _load_harness() -> ModuleType:
@@ -49,9 +49,10 @@ class Farm:
     directory under ``root``.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, selected: list[CaseKey]) -> None:
         self.root = root
-        self._refs = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ref")
+        self.selected = selected  #: the cases this pytest session will ask for
+        self._refs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ref")
         self._cases = ThreadPoolExecutor(max_workers=JOBS, thread_name_prefix="case")
         self._ref_futures: dict[str, Future[Any]] = {}
         self._case_futures: dict[CaseKey, Future[Any]] = {}
@@ -74,6 +75,12 @@ class Farm:
         for key in keys:
             if key not in self._case_futures:
                 self._case_futures[key] = self._cases.submit(self._run, key)
+
+    def prefetch_selected(self) -> None:
+        runnable = [
+            k for k in self.selected if not k[0].startswith("nginx") or harness.nginx_binary()
+        ]
+        self.prefetch(runnable)
 
     def _run(self, key: CaseKey) -> Any:
         scenario, label, occurrence, mode = key
@@ -98,9 +105,19 @@ def crash_harness() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+def farm(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Farm]:
     root = tmp_path_factory.mktemp("crash-matrix")
-    farm = Farm(root)
+    selected = [
+        item.callspec.params["key"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.path.parent == Path(__file__).parent
+        and hasattr(item, "callspec")
+        and "key" in item.callspec.params
+    ]
+    farm = Farm(root, selected)
     try:
         yield farm
     finally:
