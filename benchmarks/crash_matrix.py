@@ -27,7 +27,6 @@ sample of the same cases with the same checks.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -627,14 +626,17 @@ class Case:
         return not self.problems
 
 
-def run_case(scenario: Scenario, reference: Reference, boundary: int, mode: str) -> Case:
-    label = (
-        reference.boundaries[boundary - 1] if boundary <= reference.writes else "past the end"
-    )
+def run_case(
+    scenario: Scenario, reference: Reference, boundary: int, mode: str, root: Path | None = None
+) -> Case:
+    """Crash a fresh world's run at ``boundary``, then ``mode``; world and temp dir go."""
+    label = reference.boundaries[boundary - 1] if boundary <= reference.writes else "past the end"
     case = Case(scenario.name, boundary, label, mode)
     started = time.monotonic()
     with (
-        tempfile.TemporaryDirectory(prefix=f"crash-{scenario.name}-{boundary}-{mode}-") as tmp,
+        tempfile.TemporaryDirectory(
+            prefix=f"crash-{scenario.name}-{boundary}-{mode}-", dir=root
+        ) as tmp,
         scenario.world(Path(tmp)) as world,
     ):
         case.initial = world.snapshot()
@@ -663,9 +665,7 @@ def run_case(scenario: Scenario, reference: Reference, boundary: int, mode: str)
 def count_double_applied(case: Case) -> int:
     """Steps journaled ``applied`` more than once, plus unjournaled changes in the world."""
     twice = sum(1 for n in case.journal.count("applied").values() if n > 1)
-    unjournaled = sum(
-        1 for k, v in case.activity.items() if v != case.expected_activity.get(k, v)
-    )
+    unjournaled = sum(1 for k, v in case.activity.items() if v != case.expected_activity.get(k, v))
     return twice + unjournaled
 
 
@@ -781,31 +781,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = args.scenario or list(SCENARIOS)
     modes = args.modes.split(",")
     started = time.monotonic()
-    tempdir = tempfile.gettempdir()
+    with tempfile.TemporaryDirectory(prefix="crash-matrix-") as tmp:
+        return _matrix(names, modes, args.jobs, Path(tmp), started)
+
+
+def _matrix(names: list[str], modes: list[str], jobs: int, root: Path, started: float) -> int:
     references: dict[str, Reference] = {}
     exact = 0
     for name in names:
-        with tempfile.TemporaryDirectory(prefix=f"crash-ref-{name}-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"ref-{name}-", dir=root) as tmp:
             references[name] = reference_run(SCENARIOS[name], Path(tmp))
-        past = run_case(SCENARIOS[name], references[name], references[name].writes + 1, "resume")
+        ref = references[name]
+        past = run_case(SCENARIOS[name], ref, ref.writes + 1, "resume", root)
         # One past the last boundary, the hook never fires: the run ends normally (then
         # `resume` has nothing to do), which shows the count of boundaries is exact.
         if past.crash is not None and past.crash.returncode == references[name].exit_code:
             exact += 1
         else:
             print(f"boundary count not exact for {name}: {past.crash}", file=sys.stderr)
-    jobs = [
-        (SCENARIOS[name], references[name], n, mode)
+    work = [
+        (SCENARIOS[name], references[name], n, mode, root)
         for name in names
         for n in range(1, references[name].writes + 1)
         for mode in modes
     ]
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        cases = list(pool.map(lambda job: run_case(*job), jobs))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        cases = list(pool.map(lambda job: run_case(*job), work))
     for case in cases:
         if not case.ok:
             print(f"FAILED {case.name}:", *case.problems, sep="\n  ", file=sys.stderr)
-    leftovers = processes_mentioning(f"{tempdir}/crash-")
+    leftovers = processes_mentioning(str(root))
     for line in leftovers:
         print(f"leftover process: {line}", file=sys.stderr)
     by_mode = {m: [c for c in cases if c.mode == m] for m in modes}
@@ -816,7 +821,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"cases={len(cases)}")
     for mode, group in by_mode.items():
         print(f"{mode}_ok={sum(c.ok for c in group)}/{len(group)}")
-    print(f"killed_by_sigkill={sum(c.crash is not None and c.crash.returncode == SIGKILLED for c in cases)}")
+    killed = sum(c.crash is not None and c.crash.returncode == SIGKILLED for c in cases)
+    print(f"killed_by_sigkill={killed}")
     print(f"double_applied={sum(c.double_applied for c in cases)}")
     print(f"leftover_processes={len(leftovers)}")
     print(f"seconds={time.monotonic() - started:.1f}")
