@@ -303,11 +303,13 @@ class Engine:
             )
         self._event("rollback_started", reason=reason)
         failures: list[str] = []
+        undone: set[str] = set()
         for state in reversed(self.journal.steps(self.run_id)):
             if not state.maybe_applied:
                 continue
             try:
-                self._undo_persistently(state)
+                if self._undo_persistently(state):
+                    undone.add(state.stage)
             except (ActionError, InputError) as exc:
                 self._event(
                     "rollback_failed", stage=state.stage, step=state.step, error=exc.message
@@ -317,6 +319,7 @@ class Engine:
             return self._attention(f"{reason}; the rollback failed: " + "; ".join(failures))
         verify = self.runbook.rollback
         if verify.verify:
+            self._settle_undone(undone)
             policy = self.runbook.guard.model_copy(
                 update={"budget": verify.budget, "baseline": False}
             )
@@ -334,11 +337,11 @@ class Engine:
         verified = "verified by probes" if verify.verify else "not verified (no probe sets)"
         return Outcome(success_code, status, f"{reason}; rolled back, {verified}")
 
-    def _undo_persistently(self, state: StepState) -> None:
+    def _undo_persistently(self, state: StepState) -> bool:
+        """Undo one step, retrying transient failures; False when it was never applied."""
         for attempt in range(1, ROLLBACK_ATTEMPTS + 1):
             try:
-                self._undo(state)
-                return
+                return self._undo(state)
             except TransientActionError as exc:
                 if attempt == ROLLBACK_ATTEMPTS:
                     raise
@@ -349,8 +352,10 @@ class Engine:
                     attempt=attempt,
                     error=exc.message,
                 )
+        raise AssertionError("unreachable")  # pragma: no cover  (the last attempt raises)
 
-    def _undo(self, state: StepState) -> None:
+    def _undo(self, state: StepState) -> bool:
+        """Undo one step; False when live state shows it was never applied."""
         step = self._step_model(state)
         action = self._action(step)
         with action:
@@ -358,9 +363,21 @@ class Engine:
                 found = action.reconcile(state.prior, None)
                 if found is Reconciled.NOT_APPLIED:
                     self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
-                    return
+                    return False
             action.rollback(state.prior, state.record)
             self._event("rolled_back", stage=state.stage, step=state.step, name=state.name)
+        return True
+
+    def _settle_undone(self, stages: set[str]) -> None:
+        """Before verifying, wait the longest ``settle`` of the stages just undone.
+
+        An undo takes effect as asynchronously as the apply did (``nginx -s reload``
+        returns before the new workers answer), so probing at once could judge the old
+        configuration. Not interruptible, like the verification itself.
+        """
+        settle = max((s.settle for s in self.runbook.stages if s.name in stages), default=0.0)
+        if settle > 0:
+            time.sleep(settle)
 
     def _attention(self, message: str) -> Outcome:
         still = self._still_applied()

@@ -1,0 +1,834 @@
+"""Crash matrix: kill cutover at every journal boundary, then roll back or resume.
+
+For each scenario (a runbook against a world that outlives cutover: a lab served by
+``cutover lab serve`` in its own process, or a real nginx on loopback), an uncrashed
+reference run counts the journal writes W (the run row, every event, the final status).
+Then, for every boundary N = 1 … W and each of two modes, in a fresh world:
+
+1. ``cutover run … --yes`` with ``CUTOVER_TEST_CRASH_AT=N``: it must die by SIGKILL;
+2. ``rollback`` mode: ``cutover rollback last`` → exit 0, the world's settings equal the
+   initial ones exactly, every step that got an ``intent`` ends ``rolled_back`` or
+   ``not_applied``, the run is ``rolled_back``, nothing was applied twice;
+   ``resume`` mode: ``cutover resume last --yes`` → the exit code, final status, final
+   settings, passed stages and applied steps of the uncrashed run (a run whose final
+   status was written before the crash is refused with exit 2: nothing to resume).
+
+Boundary W + 1 is run once per scenario and must not crash: the count is exact.
+
+Prints ``name=value`` lines (counts; ``seconds`` is informational). Usage::
+
+    python benchmarks/crash_matrix.py                 # every boundary of every scenario
+    python benchmarks/crash_matrix.py --jobs 4 --scenario nginx-switch
+
+The test suite (tests/reliability/test_crash_matrix.py) imports this module and runs a
+sample of the same cases with the same checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+PYPI_RUNBOOK = ROOT / "runbooks" / "pypi-files.yml"
+NGINX_RUNBOOK = ROOT / "runbooks" / "nginx-switch.yml"
+
+CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
+SIGKILLED = -signal.SIGKILL
+CLI_TIMEOUT = 240.0  #: seconds, per cutover command (a full pypi-files run takes ~11 s)
+START_TIMEOUT = 30.0  #: seconds for a lab or nginx to come up
+STOP_TIMEOUT = 15.0
+#: `resume` of a run whose final status is already written: nothing to do, exit 2.
+EXIT_NOTHING_TO_DO = 2
+#: Environment variables that must not leak from the caller into a cutover subprocess.
+SCRUBBED = (CRASH_ENV, "CUTOVER_STATE_DIR", "CUTOVER_LAB_TOKEN", "COLUMNS")
+
+
+# --- running cutover ------------------------------------------------------------------------
+
+
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
+    env["NO_COLOR"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Ran:
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def describe(self) -> str:
+        tail = (self.stdout + self.stderr).strip().splitlines()[-8:]
+        return f"`cutover {' '.join(self.args)}` exit {self.returncode}: " + " | ".join(tail)
+
+
+def cutover(*args: str | Path, crash_at: int | None = None, timeout: float = CLI_TIMEOUT) -> Ran:
+    """Run the real CLI in a subprocess (bounded by ``timeout``)."""
+    argv = tuple(str(a) for a in args)
+    extra = {CRASH_ENV: str(crash_at)} if crash_at is not None else None
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover", *argv],
+        cwd=ROOT,
+        env=cli_env(extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Ran(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+# --- the journal, read independently of cutover's own folding -------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    kind: str
+    stage: str | None
+    step: int | None
+    data: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[str, int] | None:
+        return None if self.stage is None or self.step is None else (self.stage, self.step)
+
+    def label(self) -> str:
+        if self.key is not None:
+            return f"{self.kind} {self.stage}/{self.step}"
+        return self.kind if self.stage is None else f"{self.kind} {self.stage}"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    status: str
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class JournalView:
+    runs: tuple[RunRow, ...]
+    events: tuple[Event, ...]
+
+    @property
+    def run(self) -> RunRow | None:
+        return self.runs[0] if self.runs else None
+
+    def kinds(self) -> list[str]:
+        return [e.kind for e in self.events]
+
+    def count(self, kind: str) -> Counter[tuple[str, int]]:
+        return Counter(e.key for e in self.events if e.kind == kind and e.key is not None)
+
+    def final_step_status(self) -> dict[tuple[str, int], str]:
+        """Every step that got an intent → its last intent/applied/undo event kind."""
+        status: dict[tuple[str, int], str] = {}
+        for e in self.events:
+            if e.key is None:
+                continue
+            if e.kind == "intent" or (
+                e.key in status and e.kind in ("applied", "rolled_back", "not_applied")
+            ):
+                status[e.key] = e.kind
+        return status
+
+    def passed(self) -> Counter[str]:
+        return Counter(e.stage or "" for e in self.events if e.kind == "stage_passed")
+
+    def after(self, last_id: int) -> list[Event]:
+        return [e for e in self.events if e.id > last_id]
+
+    @property
+    def last_id(self) -> int:
+        return self.events[-1].id if self.events else 0
+
+
+def read_journal(state_dir: Path) -> JournalView:
+    path = state_dir / "journal.db"
+    if not path.exists():
+        return JournalView((), ())
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        runs = tuple(
+            RunRow(r[0], r[1], r[2])
+            for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
+        )
+        events = tuple(
+            Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
+            for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
+        )
+    finally:
+        db.close()
+    return JournalView(runs, events)
+
+
+# --- worlds: what the runbook changes, living outside the cutover process -------------------
+
+
+class World(Protocol):
+    state_dir: Path
+
+    def run_args(self, extra_vars: Sequence[str]) -> list[str]:
+        """``--env``/``--var`` arguments of ``cutover run`` for this world."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The settings a rollback must restore exactly (comparable across worlds)."""
+
+    def activity(self) -> dict[str, int]:
+        """Counters of changes actually made (versions created, nginx reloads)."""
+
+    def expected_activity(self, start: dict[str, int], journal: JournalView) -> dict[str, int]:
+        """What :meth:`activity` must be if every journaled change happened exactly once."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_closed(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, int(port))) != 0
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not reached within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the one process we started, then SIGKILL it if it does not stop."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+
+class ServedLab:
+    """``cutover lab serve --state-dir DIR --port 0 --api-port 0`` in its own process."""
+
+    def __init__(self, base: Path) -> None:
+        self.state_dir = base / "state"
+        self.log = base / "lab-serve.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+        self.client: httpx.Client | None = None
+
+    def __enter__(self) -> ServedLab:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        endpoint = self.state_dir / "lab" / "endpoint.json"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cutover", "lab", "serve", "--state-dir",
+                 str(self.state_dir), "--port", "0", "--api-port", "0"],
+                cwd=ROOT, env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            wait_for(lambda: self._published(endpoint), "lab endpoint.json")
+            self.client = httpx.Client(
+                base_url=self.info["api_url"],
+                headers={"Fastly-Key": self.info["token"]},
+                timeout=10,
+            )
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _published(self, endpoint: Path) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"lab serve exited {self.proc.returncode}: {self.log.read_text()}")
+        try:
+            info = json.loads(endpoint.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        if info.get("pid") != self.proc.pid:
+            return False
+        self.info = info
+        return True
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.proc is not None:
+            stop_process(self.proc)
+        for address in self.addresses():
+            if not port_closed(address):
+                raise RuntimeError(f"lab port {address} still open after the lab stopped")
+
+    def addresses(self) -> list[str]:
+        if not self.info:
+            return []
+        return [self.info["api_url"].removeprefix("http://"), self.info["data_address"]]
+
+    def run_args(self, extra_vars: Sequence[str]) -> list[str]:
+        return ["--env", "lab", *(a for v in extra_vars for a in ("--var", v))]
+
+    def state(self) -> dict[str, Any]:
+        assert self.client is not None
+        response = self.client.get("/lab/state")
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def snapshot(self) -> dict[str, Any]:
+        return control_plane(self.state())
+
+    def activity(self) -> dict[str, int]:
+        return {f"{s['name']}.versions": len(s["versions"]) for s in self.state()["services"]}
+
+    def expected_activity(self, start: dict[str, int], journal: JournalView) -> dict[str, int]:
+        """A version step creates exactly one version each time it is applied."""
+        names = {sid: name for name, sid in self.info["service_ids"].items()}
+        expected = dict(start)
+        intents = {e.key: e for e in journal.events if e.kind == "intent"}
+        for event in journal.events:
+            if event.kind != "applied" or event.key is None:
+                continue
+            prior = intents[event.key].data.get("prior") or {}
+            if "active_version" in prior:
+                expected[f"{names[prior['service_id']]}.versions"] += 1
+        return expected
+
+
+def control_plane(state: dict[str, Any]) -> dict[str, Any]:
+    """The lab's settings, by service name: active versions, their domains and settings,
+    and every dictionary's items (values only: timestamps change on every write)."""
+    out: dict[str, Any] = {}
+    for service in state["services"]:
+        active = [v for v in service["versions"] if v["active"]]
+        names = {d["id"]: d["name"] for v in service["versions"] for d in v["dictionaries"]}
+        out[service["name"]] = {
+            "active_versions": [v["number"] for v in active],
+            "domains": [sorted(d["name"] for d in v["domains"]) for v in active],
+            "settings": [v["settings"] for v in active],
+            "items": {
+                names.get(did, did): {key: item["value"] for key, item in items.items()}
+                for did, items in service["items"].items()
+            },
+        }
+    return out
+
+
+NGINX_CONF = """\
+daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log notice;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        # The file cutover manages (runbooks/nginx-switch.yml writes it).
+        include {prefix}/managed/*.conf;
+        location /legacy/ {{ return 200 "legacy\\n"; }}
+        location /new/ {{ return 200 "new\\n"; }}
+        location / {{ return 404 "no such backend\\n"; }}
+    }}
+}}
+"""
+
+#: The managed file before any run: both paths redirect to the legacy backend.
+NGINX_LEGACY_ROUTES = """\
+# before the cutover: everything on the legacy backend
+location /files/ {{ return 302 {origin}/legacy$request_uri; }}
+location /simple/ {{ return 302 {origin}/legacy$request_uri; }}
+"""
+
+PROBE_PATHS = ("/files/pkg/sampleproject-1.3.1.tar.gz", "/simple/sampleproject/")
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+
+
+class NginxWorld:
+    """A real nginx (master + 1 worker) on 127.0.0.1 with a temp prefix and state dir."""
+
+    def __init__(self, base: Path) -> None:
+        binary = nginx_binary()
+        if binary is None:
+            raise RuntimeError("no nginx binary (apt-get install nginx-light)")
+        self.binary = binary
+        self.prefix = base / "nginx"
+        self.state_dir = base / "state"
+        self.managed = self.prefix / "managed" / "route.conf"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client: httpx.Client | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def initial_content(self) -> str:
+        return NGINX_LEGACY_ROUTES.format(origin=self.origin)
+
+    def __enter__(self) -> NginxWorld:
+        (self.prefix / "managed").mkdir(parents=True)
+        (self.prefix / "tmp").mkdir()
+        self.state_dir.mkdir(parents=True)
+        self.client = httpx.Client(timeout=5)
+        for attempt in range(3):  # a free port can be taken between probe and bind
+            self.port = free_port()
+            conf = NGINX_CONF.format(prefix=self.prefix, port=self.port)
+            (self.prefix / "nginx.conf").write_text(conf, encoding="utf-8")
+            self.managed.write_text(self.initial_content, encoding="utf-8")
+            self.proc = subprocess.Popen(
+                [self.binary, "-p", str(self.prefix), "-c", "nginx.conf", "-e", "stderr"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                wait_for(self._up, "nginx answering")
+                return self
+            except RuntimeError:
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _up(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            _, err = self.proc.communicate(timeout=STOP_TIMEOUT)
+            raise RuntimeError(f"nginx exited {self.proc.returncode}: {err.decode()[-500:]}")
+        try:
+            return self.answer(PROBE_PATHS[0]).startswith("302 ")
+        except httpx.TransportError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        if self.client is not None:
+            self.client.close()
+
+    def close(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)  # the master; it stops its worker
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+        if self.port and not port_closed(f"127.0.0.1:{self.port}"):
+            raise RuntimeError(f"nginx port {self.port} still open after nginx stopped")
+
+    def run_args(self, extra_vars: Sequence[str]) -> list[str]:
+        pairs = {
+            "nginx_bin": self.binary,
+            "nginx_prefix": str(self.prefix),
+            "nginx_conf": "nginx.conf",
+            "route_file": str(self.managed),
+            "origin": self.origin,
+        }
+        args = ["--env", "local"]
+        for key, value in pairs.items():
+            args += ["--var", f"{key}={value}"]
+        for var in extra_vars:
+            args += ["--var", var.format(origin=self.origin)]
+        return args
+
+    def answer(self, path: str) -> str:
+        """The first hop nginx answers for ``path``: status and Location."""
+        assert self.client is not None
+        response = self.client.get(f"{self.origin}{path}")
+        location = response.headers.get("location", "")
+        return f"{response.status_code} {location}".replace(self.origin, "{origin}").strip()
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            content: str | None = self.managed.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            content = None
+        return {
+            "file": None if content is None else content.replace(self.origin, "{origin}"),
+            "serves": {path: self.answer(path) for path in PROBE_PATHS},
+            "stray_files": sorted(p.name for p in self.managed.parent.iterdir()),
+        }
+
+    def activity(self) -> dict[str, int]:
+        log = (self.prefix / "error.log").read_text(encoding="utf-8", errors="replace")
+        return {"reloads": log.count("signal 1 (SIGHUP) received")}
+
+    def expected_activity(self, start: dict[str, int], journal: JournalView) -> dict[str, int]:
+        """nginx reloads once per apply and once per undo (never for a not_applied step)."""
+        undone = sum(journal.count("rolled_back").values())
+        applied = sum(journal.count("applied").values())
+        return {"reloads": start["reloads"] + applied + undone}
+
+
+# --- scenarios, reference runs and crash cases -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    runbook: Path
+    world: Callable[[Path], Any]  #: base directory → a World context manager
+    vars: tuple[str, ...] = ()  #: extra --var pairs; ``{origin}`` is the world's origin
+    description: str = ""
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("pypi-files", PYPI_RUNBOOK, ServedLab, (), "the careful cutover: completes"),
+        Scenario(
+            "pypi-files-skip-fix",
+            PYPI_RUNBOOK,
+            ServedLab,
+            ("skip_fix=true",),
+            "no fix: ramp-1 loops, automatic rollback (rollback boundaries)",
+        ),
+        Scenario("nginx-switch", NGINX_RUNBOOK, NginxWorld, (), "two include switches"),
+        Scenario(
+            "nginx-switch-broken",
+            NGINX_RUNBOOK,
+            NginxWorld,
+            ("new_target={origin}/missing",),
+            "the new backend 404s: automatic rollback (rollback boundaries)",
+        ),
+    )
+}
+
+
+@dataclass
+class Reference:
+    """An uncrashed run: what every resumed run must end like."""
+
+    scenario: str
+    run: Ran
+    exit_code: int
+    status: str
+    writes: int
+    boundaries: list[str]  #: what journal write N (index N-1) records
+    initial: dict[str, Any]
+    final: dict[str, Any]
+    activity_added: dict[str, int]
+    passed: Counter[str]
+    applied: Counter[tuple[str, int]]
+
+    def boundary(self, label: str, occurrence: int = 1) -> int:
+        """The 1-based journal write N that records ``label`` (its n-th occurrence)."""
+        hits = [n for n, b in enumerate(self.boundaries, 1) if b == label]
+        if len(hits) < occurrence:
+            raise LookupError(f"{self.scenario}: no boundary {label!r} #{occurrence}")
+        return hits[occurrence - 1]
+
+
+def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: after[k] - before.get(k, 0) for k in after}
+
+
+def reference_run(scenario: Scenario, base: Path) -> Reference:
+    with scenario.world(base) as world:
+        initial = world.snapshot()
+        start = world.activity()
+        ran = cutover(
+            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes",
+            "--state-dir", world.state_dir,
+        )  # fmt: skip
+        journal = read_journal(world.state_dir)
+        final = world.snapshot()
+        added = _delta(world.activity(), start)
+    run = journal.run
+    if run is None or ran.returncode not in (0, 1):
+        raise RuntimeError(f"{scenario.name}: the uncrashed run failed: {ran.describe()}")
+    boundaries = ["run row", *(e.label() for e in journal.events), f"status {run.status}"]
+    return Reference(
+        scenario.name,
+        ran,
+        ran.returncode,
+        run.status,
+        len(boundaries),
+        boundaries,
+        initial,
+        final,
+        added,
+        journal.passed(),
+        journal.count("applied"),
+    )
+
+
+@dataclass
+class Case:
+    """One crash at boundary N, then ``rollback`` or ``resume``: what was observed."""
+
+    scenario: str
+    boundary: int
+    label: str
+    mode: str  #: rollback | resume
+    crash: Ran | None = None
+    after: Ran | None = None
+    run_id: str | None = None
+    initial: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, Any] = field(default_factory=dict)
+    activity: dict[str, int] = field(default_factory=dict)
+    expected_activity: dict[str, int] = field(default_factory=dict)
+    crashed: JournalView = field(default_factory=lambda: JournalView((), ()))
+    journal: JournalView = field(default_factory=lambda: JournalView((), ()))
+    problems: list[str] = field(default_factory=list)
+    double_applied: int = 0
+    seconds: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario}@{self.boundary}({self.label})/{self.mode}"
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_case(
+    scenario: Scenario, reference: Reference, boundary: int, mode: str, root: Path | None = None
+) -> Case:
+    """Crash a fresh world's run at ``boundary``, then ``mode``; world and temp dir go."""
+    label = reference.boundaries[boundary - 1] if boundary <= reference.writes else "past the end"
+    case = Case(scenario.name, boundary, label, mode)
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(
+            prefix=f"crash-{scenario.name}-{boundary}-{mode}-", dir=root
+        ) as tmp,
+        scenario.world(Path(tmp)) as world,
+    ):
+        case.initial = world.snapshot()
+        start = world.activity()
+        case.crash = cutover(
+            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes",
+            "--state-dir", world.state_dir, crash_at=boundary,
+        )  # fmt: skip
+        case.crashed = read_journal(world.state_dir)
+        case.run_id = case.crashed.run.id if case.crashed.run else None
+        if mode == "rollback":
+            case.after = cutover("rollback", "last", "--state-dir", world.state_dir)
+        else:
+            case.after = cutover("resume", "last", "--yes", "--state-dir", world.state_dir)
+        case.journal = read_journal(world.state_dir)
+        case.final = world.snapshot()
+        case.activity = world.activity()
+        case.expected_activity = world.expected_activity(start, case.journal)
+    check = check_rollback if mode == "rollback" else check_resume
+    case.problems = check(case, reference)
+    case.double_applied = count_double_applied(case)
+    case.seconds = time.monotonic() - started
+    return case
+
+
+def count_double_applied(case: Case) -> int:
+    """Steps journaled ``applied`` more than once, plus unjournaled changes in the world."""
+    twice = sum(1 for n in case.journal.count("applied").values() if n > 1)
+    unjournaled = sum(1 for k, v in case.activity.items() if v != case.expected_activity.get(k, v))
+    return twice + unjournaled
+
+
+def _common(case: Case) -> list[str]:
+    problems: list[str] = []
+    assert case.crash is not None and case.after is not None
+    if case.crash.returncode != SIGKILLED:
+        problems.append(f"the crashed run did not die by SIGKILL: {case.crash.describe()}")
+    if len(case.journal.runs) > 1:
+        problems.append(f"{len(case.journal.runs)} runs in the journal, expected at most 1")
+    twice = {k: n for k, n in case.journal.count("applied").items() if n > 1}
+    if twice:
+        problems.append(f"steps applied more than once: {twice}")
+    if case.activity != case.expected_activity:
+        problems.append(
+            f"changes made {case.activity} != changes journaled {case.expected_activity}"
+        )
+    return problems
+
+
+def check_rollback(case: Case, reference: Reference) -> list[str]:
+    """Crash, then ``cutover rollback last``: everything back, exactly, and said so."""
+    problems = _common(case)
+    assert case.after is not None
+    run = case.journal.run
+    if case.final != case.initial:
+        problems.append(f"settings after rollback {case.final} != initial {case.initial}")
+    if case.run_id is None:  # the crash came before the run row was committed
+        if case.after.returncode != EXIT_NOTHING_TO_DO or case.journal.events:
+            problems.append(f"no run to roll back, yet: {case.after.describe()}")
+        return problems
+    if case.after.returncode != 0:
+        problems.append(f"rollback did not exit 0: {case.after.describe()}")
+    if f"run {case.run_id}: rolled_back (exit 0)" not in case.after.stdout:
+        problems.append(f"rollback did not report the run rolled back: {case.after.describe()}")
+    if run is None or (run.status, run.exit_code) != ("rolled_back", 0):
+        problems.append(f"run row after rollback: {run}")
+    steps = case.journal.final_step_status()
+    unsettled = {k: s for k, s in steps.items() if s not in ("rolled_back", "not_applied")}
+    if unsettled:
+        problems.append(f"steps neither rolled back nor found not applied: {unsettled}")
+    applied, undone = case.journal.count("applied"), case.journal.count("rolled_back")
+    if applied != undone:
+        problems.append(f"applied {dict(applied)} but rolled back {dict(undone)}")
+    added = case.journal.after(case.crashed.last_id)
+    wrote = [e.label() for e in added if e.kind in ("intent", "applied")]
+    if wrote:
+        problems.append(f"the rollback command applied something: {wrote}")
+    if "rollback_verified" not in [e.kind for e in added]:
+        problems.append("the rollback command did not verify the rollback")
+    return problems
+
+
+def check_resume(case: Case, reference: Reference) -> list[str]:
+    """Crash, then ``cutover resume last``: the run ends as the uncrashed run did."""
+    problems = _common(case)
+    assert case.after is not None
+    run = case.journal.run
+    if case.run_id is None:
+        if case.after.returncode != EXIT_NOTHING_TO_DO or case.final != case.initial:
+            problems.append(f"no run to resume, yet: {case.after.describe()}")
+        return problems
+    finished = case.crashed.run is not None and case.crashed.run.status == reference.status
+    expected = EXIT_NOTHING_TO_DO if finished else reference.exit_code
+    if case.after.returncode != expected:
+        problems.append(f"resume exit {case.after.returncode}, expected {expected}: "
+                        f"{case.after.describe()}")  # fmt: skip
+    if not finished and (
+        f"run {case.run_id}: {reference.status} (exit {reference.exit_code})"
+        not in case.after.stdout
+    ):
+        problems.append(f"resume did not report the reference outcome: {case.after.describe()}")
+    if run is None or (run.status, run.exit_code) != (reference.status, reference.exit_code):
+        problems.append(f"run row after resume: {run}, expected {reference.status}")
+    if case.final != reference.final:
+        problems.append(f"settings after resume {case.final} != uncrashed {reference.final}")
+    if case.journal.passed() != reference.passed:
+        problems.append(f"stages passed {dict(case.journal.passed())} != {dict(reference.passed)}")
+    if case.journal.count("applied") != reference.applied:
+        problems.append(
+            f"steps applied {dict(case.journal.count('applied'))} != {dict(reference.applied)}"
+        )
+    return problems
+
+
+# --- leftovers --------------------------------------------------------------------------------
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Live processes whose command line contains ``text`` (e.g. a temp directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline and int(entry.name) != os.getpid():
+            found.append(f"{entry.name}: {cmdline.strip()}")
+    return found
+
+
+# --- the full matrix ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
+    parser.add_argument("--jobs", type=int, default=3, help="cases run at once")
+    parser.add_argument("--modes", default="rollback,resume")
+    args = parser.parse_args(argv)
+    names = args.scenario or list(SCENARIOS)
+    modes = args.modes.split(",")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="crash-matrix-") as tmp:
+        return _matrix(names, modes, args.jobs, Path(tmp), started)
+
+
+def _matrix(names: list[str], modes: list[str], jobs: int, root: Path, started: float) -> int:
+    references: dict[str, Reference] = {}
+    exact = 0
+    for name in names:
+        with tempfile.TemporaryDirectory(prefix=f"ref-{name}-", dir=root) as tmp:
+            references[name] = reference_run(SCENARIOS[name], Path(tmp))
+        ref = references[name]
+        past = run_case(SCENARIOS[name], ref, ref.writes + 1, "resume", root)
+        # One past the last boundary, the hook never fires: the run ends normally (then
+        # `resume` has nothing to do), which shows the count of boundaries is exact.
+        if past.crash is not None and past.crash.returncode == references[name].exit_code:
+            exact += 1
+        else:
+            print(f"boundary count not exact for {name}: {past.crash}", file=sys.stderr)
+    work = [
+        (SCENARIOS[name], references[name], n, mode, root)
+        for name in names
+        for n in range(1, references[name].writes + 1)
+        for mode in modes
+    ]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        cases = list(pool.map(lambda job: run_case(*job), work))
+    for case in cases:
+        if not case.ok:
+            print(f"FAILED {case.name}:", *case.problems, sep="\n  ", file=sys.stderr)
+    leftovers = processes_mentioning(str(root))
+    for line in leftovers:
+        print(f"leftover process: {line}", file=sys.stderr)
+    by_mode = {m: [c for c in cases if c.mode == m] for m in modes}
+    print(f"matrix_size={sum(r.writes for r in references.values())}")
+    for name, ref in references.items():
+        print(f"boundaries_{name.replace('-', '_')}={ref.writes}")
+    print(f"boundary_count_exact={exact}/{len(names)}")
+    print(f"cases={len(cases)}")
+    for mode, group in by_mode.items():
+        print(f"{mode}_ok={sum(c.ok for c in group)}/{len(group)}")
+    killed = sum(c.crash is not None and c.crash.returncode == SIGKILLED for c in cases)
+    print(f"killed_by_sigkill={killed}")
+    print(f"double_applied={sum(c.double_applied for c in cases)}")
+    print(f"leftover_processes={len(leftovers)}")
+    print(f"seconds={time.monotonic() - started:.1f}")
+    failed = any(not c.ok for c in cases) or leftovers or exact != len(names)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
