@@ -369,13 +369,16 @@ class Engine:
         return True
 
     def _settle_undone(self, stages: set[str]) -> None:
-        """Before verifying, wait the longest ``settle`` of the stages just undone.
+        """Before verifying, wait ``rollback.settle``, by default the longest ``settle`` of
+        the stages just undone.
 
         An undo takes effect as asynchronously as the apply did (``nginx -s reload``
         returns before the new workers answer), so probing at once could judge the old
         configuration. Not interruptible, like the verification itself.
         """
-        settle = max((s.settle for s in self.runbook.stages if s.name in stages), default=0.0)
+        settle = self.runbook.rollback.settle
+        if settle is None:
+            settle = max((s.settle for s in self.runbook.stages if s.name in stages), default=0.0)
         if settle > 0:
             time.sleep(settle)
 

@@ -81,6 +81,11 @@ class RollbackPolicy(Model):
     automatic: bool = Field(True, description="roll back by itself when a guard fails")
     verify: list[str] = Field(default_factory=list, description="probe sets that verify it")
     budget: Duration = Field(60.0, gt=0, description="time the verification may take")
+    settle: Duration | None = Field(
+        None,
+        description="wait after undoing, before verifying (default: the longest `settle` of"
+        " the stages undone)",
+    )
 
 
 class Runbook(Model):
