@@ -114,11 +114,25 @@ def test_a_dead_holder_is_detected_as_stale(tmp_path: Path) -> None:
     lock.release()
 
 
-def test_force_unlock_removes_the_record(tmp_path: Path) -> None:
+def test_force_unlock_removes_a_gone_holders_record_but_not_a_live_one(tmp_path: Path) -> None:
+    live = RunLock(tmp_path, "demo", "lab")
+    live.acquire("r", "run")
+    with pytest.raises(LockHeldError) as info:
+        RunLock(tmp_path, "demo", "lab").force_unlock()
+    assert "that process is alive on this host" in info.value.message
+    live.release()
     lock = RunLock(tmp_path, "demo", "lab")
-    lock.acquire("r", "run")
-    gone = RunLock(tmp_path, "demo", "lab").force_unlock()
-    assert gone is not None and gone.run_id == "r"
+    record = {
+        "host": "elsewhere.example",
+        "pid": 4242,
+        "user": "x",
+        "started_at": "t",
+        "run_id": "far",
+        "command": "run",
+    }
+    lock.record_path.write_text(json.dumps(record), encoding="utf-8")
+    gone = lock.force_unlock()
+    assert gone is not None and gone.run_id == "far"
     assert not lock.record_path.exists()
 
 
