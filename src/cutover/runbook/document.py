@@ -180,8 +180,22 @@ def _parse(text: str, name: str) -> Any:
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Scanner = _bounded_scanner()
     try:
         return yaml.load(text)
+    except _TooDeepError as exc:
+        raise DocumentError(
+            [
+                Problem(
+                    name,
+                    exc.line + 1,
+                    exc.column + 1,
+                    "",
+                    "document is nested too deeply",
+                    hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
+                )
+            ]
+        ) from None
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -229,6 +243,38 @@ def _parse(text: str, name: str) -> Any:
         ) from None
     except (YAMLError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DocumentError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
+
+
+class _TooDeepError(Exception):
+    """Raised by the scanner at the first collection nested deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(f"nested too deeply at {line + 1}:{column + 1}")
+        self.line = line
+        self.column = column
+
+
+@lru_cache(maxsize=1)
+def _bounded_scanner() -> type:
+    """ruamel's round-trip scanner, refusing nesting deeper than :data:`MAX_DEPTH` as it
+    scans. Without the bound, deep flow nesting (``[[[[…``) costs quadratic time in the
+    scanner (seconds for a few thousand levels) before the composer's recursion fails."""
+    from ruamel.yaml.scanner import RoundTripScanner
+
+    class BoundedScanner(RoundTripScanner):  # type: ignore[misc]
+        def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+            if len(self.flow_context) >= MAX_DEPTH:
+                mark = self.reader.get_mark()
+                raise _TooDeepError(mark.line, mark.column)
+            super().fetch_flow_collection_start(token_class, to_push)
+
+        def add_indent(self, column: int) -> bool:
+            if len(self.indents) >= MAX_DEPTH:
+                mark = self.reader.get_mark()
+                raise _TooDeepError(mark.line, mark.column)
+            return bool(super().add_indent(column))
+
+    return BoundedScanner
 
 
 class _Converter:
