@@ -261,7 +261,7 @@ def _bounded_scanner() -> type:
     scanner (seconds for a few thousand levels) before the composer's recursion fails."""
     from ruamel.yaml.scanner import RoundTripScanner
 
-    class BoundedScanner(RoundTripScanner):  # type: ignore[misc]
+    class BoundedScanner(RoundTripScanner):
         def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
             if len(self.flow_context) >= MAX_DEPTH:
                 mark = self.reader.get_mark()
