@@ -283,6 +283,11 @@ class _Converter:
     def __init__(self, positions: Positions) -> None:
         self.positions = positions
         self.nodes = 0
+        #: collections already converted, by node id: (value, values counted, height).
+        #: An alias of one is counted, not walked again, so a bomb is refused in time
+        #: proportional to the document, not to its expansion.
+        self.done: dict[int, tuple[Any, int, int]] = {}
+        self.height = 0
 
     def convert(self, node: Any) -> Any:
         self.positions.values[()] = (1, 1)
@@ -294,48 +299,69 @@ class _Converter:
     def _convert(self, node: Any, path: PathKey) -> Any:
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-        self.nodes += 1
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            self._count(1, path, 0)
+            self.height = 0
+            return _scalar(node)
+        seen = self.done.get(id(node))
+        if seen is not None:  # an alias of a collection converted before
+            value, size, height = seen
+            self._count(size, path, height)
+            self.height = height
+            return value
+        before = self.nodes
+        self._count(1, path, 0)
+        value, tallest = self._collection(node, path)
+        self.height = tallest + 1
+        self.done[id(node)] = (value, self.nodes - before, self.height)
+        return value
+
+    def _count(self, size: int, path: PathKey, height: int) -> None:
+        self.nodes += size
         if self.nodes > MAX_NODES:
             raise self._fail(
                 path,
                 f"document expands to more than {MAX_NODES:,} values",
                 "anchors and aliases that multiply (a 'YAML bomb') are refused",
             )
-        if len(path) > MAX_DEPTH:
+        if len(path) + height > MAX_DEPTH:
             raise self._fail(
                 path,
                 "document is nested too deeply",
                 f"a runbook needs far fewer than {MAX_DEPTH} levels",
             )
-        if isinstance(node, CommentedMap):
-            return self._mapping(node, path)
-        if isinstance(node, CommentedSeq):
-            out_list: list[Any] = []
-            for index, item in enumerate(node):
-                child = (*path, index)
-                line_col = _item_position(node, index)
-                if line_col:
-                    self.positions.values[child] = line_col
-                out_list.append(self._convert(item, child))
-            return out_list
-        return _scalar(node)
 
-    def _mapping(self, node: Any, path: PathKey) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in node:
-            if not isinstance(key, str | int | float | bool) or key is None:
-                raise self._fail(
-                    path, f"mapping key {key!r} is not a plain scalar", "use a plain string key"
-                )
-            name = str(key)
-            child = (*path, name)
-            key_pos, value_pos = _key_positions(node, key)
-            if key_pos:
-                self.positions.keys[child] = key_pos
-            if value_pos:
-                self.positions.values[child] = value_pos
-            out[name] = self._convert(node[key], child)
-        return out
+    def _collection(self, node: Any, path: PathKey) -> tuple[Any, int]:
+        """The converted collection and the height of its tallest child."""
+        from ruamel.yaml.comments import CommentedMap
+
+        tallest = 0
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key in node:
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    raise self._fail(
+                        path, f"mapping key {key!r} is not a plain scalar", "use a plain string key"
+                    )
+                name = str(key)
+                child = (*path, name)
+                key_pos, value_pos = _key_positions(node, key)
+                if key_pos:
+                    self.positions.keys[child] = key_pos
+                if value_pos:
+                    self.positions.values[child] = value_pos
+                out[name] = self._convert(node[key], child)
+                tallest = max(tallest, self.height)
+            return out, tallest
+        out_list: list[Any] = []
+        for index, item in enumerate(node):
+            child = (*path, index)
+            line_col = _item_position(node, index)
+            if line_col:
+                self.positions.values[child] = line_col
+            out_list.append(self._convert(item, child))
+            tallest = max(tallest, self.height)
+        return out_list, tallest
 
 
 def _key_positions(node: Any, key: Any) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
