@@ -602,7 +602,7 @@ def run_case(case: Case, workspace: Workspace) -> Outcome:
                 if errors:
                     outcome.accepted = False
                 outcome.problems.extend(p for p in result if isinstance(p, Problem))
-    except Exception:  # noqa: BLE001  (counting tracebacks is the point)
+    except Exception:
         outcome.error = traceback.format_exc()
     finally:
         path.unlink(missing_ok=True)
