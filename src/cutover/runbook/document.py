@@ -177,6 +177,7 @@ def _parse(text: str, name: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
@@ -225,6 +226,24 @@ def _parse(text: str, name: str) -> Any:
                     "",
                     f"YAML syntax: {what}",
                     hint="check indentation and quoting around this position",
+                )
+            ]
+        ) from None
+    except ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        position = exc.position if isinstance(exc.position, int) else 0
+        before = text[:position]
+        line = before.count("\n") + 1
+        column = position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else 0
+        raise DocumentError(
+            [
+                Problem(
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+                    hint="remove it, or write it as an escape in a double-quoted string",
                 )
             ]
         ) from None
