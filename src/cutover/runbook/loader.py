@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cutover.errors import DocumentError, Problem, VariableError
-from cutover.runbook.document import Document, PathKey, load_document
+from cutover.runbook.document import Document, PathKey, display_name, load_document
 from cutover.runbook.problems import did_you_mean, problems_from_validation
 from cutover.runbook.render import Renderer, is_template
 
@@ -280,6 +280,15 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         target = (base / probe_set.include).resolve()
         if target not in files:
             files[target] = None
+            if not target.is_file():  # located at the `include:` that names it
+                problems.append(
+                    positions.problem(
+                        ("probes", name, "include"),
+                        f"{probe_set.include}: no such file",
+                        hint=f"the path is relative to the runbook's folder, {display_name(base)}",
+                    )
+                )
+                continue
             try:
                 doc = load_document(target)
             except DocumentError as exc:
