@@ -49,10 +49,26 @@ def resolve(reference: str) -> str:
 
 
 def remember(value: str) -> None:
-    """Treat ``value`` as secret from now on (e.g. a token learnt at run time)."""
-    if len(value) >= _MIN_LENGTH:
-        with _lock:
-            _known.add(value)
+    """Treat ``value`` as secret from now on (e.g. a token learnt at run time).
+
+    Its escaped spellings are remembered too: an error message quoting the value as
+    bytes (``Illegal header value b'tok\\n'``) or a JSON text (``"t\\u00f6k"``) does not
+    contain the value itself. So is the value without surrounding white space (a token
+    from an environment variable often ends with a newline)."""
+    if len(value) < _MIN_LENGTH:
+        return
+    import json
+
+    spellings = {
+        value,
+        value.strip(),
+        repr(value)[1:-1],
+        repr(value.encode("utf-8", "surrogatepass"))[2:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    with _lock:
+        _known.update(s for s in spellings if len(s) >= _MIN_LENGTH)
 
 
 def redact(text: str) -> str:
