@@ -320,3 +320,29 @@ def test_status_names_the_run_needing_attention_without_the_secret(captured: Cap
     status = captured.outputs["status-1.stdout"]
     assert "canary on test: needs_attention" in status
     assert "still applied: shell-first/a command that prints the token" in status
+
+
+@pytest.mark.parametrize(
+    ("suffix", "shown"),
+    [
+        # httpx refuses the header and quotes it as bytes: b'CANARY-…\n'
+        ("\n", f"Illegal header value b'Bearer {REDACTED}'"),
+        # httpx cannot encode the header at all
+        ("-\u00e9", "a request header (the token?) holds a character that is not ASCII"),
+    ],
+)
+def test_a_token_httpx_refuses_is_not_quoted_back(
+    leaky: str, tmp_path: Path, suffix: str, shown: str
+) -> None:
+    (tmp_path / "canary.yml").write_text(runbook(leaky), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", CANARY_TOKEN=CANARY + suffix)
+    proc = subprocess.run(
+        [PY, "-m", "cutover", "--log-format", "json", "run", "canary.yml", "--env", "test",
+         "--yes", "--var", "fastly_on=false", "--state-dir", "state"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
+    assert _leaks({"stdout": proc.stdout, "stderr": proc.stderr}, CANARY) == []
+    assert shown in proc.stdout + proc.stderr
+    files = Captured({}, [tmp_path / "state"]).files()
+    assert [name for name, data in files.items() if CANARY.encode() in data] == []
