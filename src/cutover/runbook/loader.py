@@ -277,10 +277,18 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = base
         if not probe_set.include:
             continue
-        target = (base / probe_set.include).resolve()
+        try:
+            target = (base / probe_set.include).resolve()
+        except (OSError, ValueError):  # a NUL byte, a symlink loop
+            problems.append(
+                positions.problem(
+                    ("probes", name, "include"), f"{probe_set.include!r} is not a usable path"
+                )
+            )
+            continue
         if target not in files:
             files[target] = None
-            if not target.is_file():  # located at the `include:` that names it
+            if not _is_file(target):  # located at the `include:` that names it
                 problems.append(
                     positions.problem(
                         ("probes", name, "include"),
@@ -322,6 +330,13 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = target.parent
     loaded.model = runbook.model_copy(update={"probes": sets})
     return problems
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
 
 
 __all__ = ["Loaded", "VarOverrides", "check_runbook", "load_checks", "load_runbook"]
