@@ -156,6 +156,8 @@ ODD_TEXT = [
     "env:",
     "file:/etc/shadow",
     "../../../../etc/passwd",
+    "a\x00b",
+    "x" * 5000,
     "a" * 300,
 ]
 
@@ -637,14 +639,14 @@ def main(argv: list[str] | None = None) -> int:
             findings = []
             if outcome.error is not None:
                 tracebacks += 1
-                findings.append(("traceback", outcome.error.strip().splitlines()[-1]))
+                findings.append(("traceback", outcome.error.strip().splitlines()[-1][:200]))
             elif outcome.accepted:
                 accepted += 1
             else:
                 rejected += 1
             if outcome.unlocated:
                 unlocated += 1
-                findings.append(("unlocated", outcome.unlocated[0].splitlines()[0]))
+                findings.append(("unlocated", outcome.unlocated[0].splitlines()[0][:200]))
             if outcome.slowest_call * 1000 > args.slow_ms:
                 slow += 1
                 findings.append(("slow", f"{outcome.slowest_call * 1000:.0f}ms"))

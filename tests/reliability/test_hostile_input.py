@@ -147,6 +147,15 @@ CASES = {
         [(6, 16, "probes.p.include", "nope.yml: no such file",
           "the path is relative to the runbook's folder, .")],
     ),
+    "include_nul": (
+        (HEAD + 'probes:\n  p: {include: "a\\0b"}\nstages:\n  - name: s\n').encode(),
+        [(6, 16, "probes.p.include", "'a\\x00b' is not a usable path", None)],
+    ),
+    "include_name_too_long": (
+        (HEAD + "probes:\n  p: {include: " + "x" * 5000 + "}\nstages:\n  - name: s\n").encode(),
+        [(6, 16, "probes.p.include", "x" * 5000 + ": no such file",
+          "the path is relative to the runbook's folder, .")],
+    ),
 }  # fmt: skip
 
 
