@@ -20,6 +20,7 @@ from typing import Any
 from cutover.errors import CutoverError, RunExit
 from cutover.journal import Journal
 from cutover.runbook.loader import Loaded, VarOverrides, load_runbook
+from cutover.secrets import preload
 from cutover.target import Target, open_target
 
 
@@ -116,6 +117,7 @@ def open_session(
     """Target prepared, runbook loaded, journal open; everything closed on exit."""
     with open_target(path, environment, directory) as target:
         loaded = load_runbook(path, environment=environment, overrides=overrides, lab=target.lab)
+        preload(loaded.model)
         journal = Journal(directory / "journal.db")
         try:
             yield Session(directory, loaded, target, journal)

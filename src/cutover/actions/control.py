@@ -43,12 +43,18 @@ class ControlPlane:
     ) -> None:
         self.name = name
         self.retries = retries
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Accept": "application/json", **dict(headers or {})},
-            timeout=timeout,
-            transport=transport,
-        )
+        try:
+            self._client = httpx.Client(
+                base_url=base_url.rstrip("/"),
+                headers={"Accept": "application/json", **dict(headers or {})},
+                timeout=timeout,
+                transport=transport,
+            )
+        except UnicodeEncodeError:  # the message names no value: it may be a token
+            raise RejectedActionError(
+                f"{name}: a request header (the token?) holds a character that is not ASCII",
+                hint="check the secret's value for a stray or non-ASCII character",
+            ) from None
         self._log = get_logger("cutover.control")
 
     def close(self) -> None:

@@ -26,6 +26,7 @@ def plan(
     from cutover.cli.output import exits, say, warn
     from cutover.report.plan import live_diffs, render_plan
     from cutover.runbook.loader import load_runbook
+    from cutover.secrets import preload
     from cutover.target import open_target
     from cutover.target import state_dir as resolve
 
@@ -33,10 +34,12 @@ def plan(
         extra = overrides(var, vars_file)
         if offline:
             loaded = load_runbook(file, environment=env, overrides=extra)
+            preload(loaded.model)
             diffs = None
         else:
             with open_target(file, env, resolve(state_dir)) as target:
                 loaded = load_runbook(file, environment=env, overrides=extra, lab=target.lab)
+                preload(loaded.model)
                 diffs = live_diffs(loaded.model)
         for w in loaded.warnings:
             warn(w.render())

@@ -21,7 +21,7 @@ from typing import Any
 
 from cutover.errors import DocumentError, Problem
 
-MAX_BYTES = 4 * 1024 * 1024  #: a runbook is a page of YAML; 4 MiB is generous
+MAX_BYTES = 1024 * 1024  #: a runbook is a page of YAML; 1 MiB is 200 times the shipped one
 MAX_DEPTH = 64  #: deeper nesting is never a runbook
 MAX_NODES = 200_000  #: after alias expansion
 
@@ -177,11 +177,26 @@ def _parse(text: str, name: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.constructor import DuplicateKeyError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
+    yaml.Scanner = _bounded_scanner()
     try:
         return yaml.load(text)
+    except _TooDeepError as exc:
+        raise DocumentError(
+            [
+                Problem(
+                    name,
+                    exc.line + 1,
+                    exc.column + 1,
+                    "",
+                    "document is nested too deeply",
+                    hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
+                )
+            ]
+        ) from None
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -214,6 +229,24 @@ def _parse(text: str, name: str) -> Any:
                 )
             ]
         ) from None
+    except ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        position = exc.position if isinstance(exc.position, int) else 0
+        before = text[:position]
+        line = before.count("\n") + 1
+        column = position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else 0
+        raise DocumentError(
+            [
+                Problem(
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+                    hint="remove it, or write it as an escape in a double-quoted string",
+                )
+            ]
+        ) from None
     except RecursionError:
         raise DocumentError(
             [
@@ -231,12 +264,49 @@ def _parse(text: str, name: str) -> Any:
         raise DocumentError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
 
 
+class _TooDeepError(Exception):
+    """Raised by the scanner at the first collection nested deeper than :data:`MAX_DEPTH`."""
+
+    def __init__(self, line: int, column: int) -> None:
+        super().__init__(f"nested too deeply at {line + 1}:{column + 1}")
+        self.line = line
+        self.column = column
+
+
+@lru_cache(maxsize=1)
+def _bounded_scanner() -> type:
+    """ruamel's round-trip scanner, refusing nesting deeper than :data:`MAX_DEPTH` as it
+    scans. Without the bound, deep flow nesting (``[[[[…``) costs quadratic time in the
+    scanner (seconds for a few thousand levels) before the composer's recursion fails."""
+    from ruamel.yaml.scanner import RoundTripScanner
+
+    class BoundedScanner(RoundTripScanner):
+        def fetch_flow_collection_start(self, token_class: Any, to_push: str) -> None:
+            if len(self.flow_context) >= MAX_DEPTH:
+                mark = self.reader.get_mark()
+                raise _TooDeepError(mark.line, mark.column)
+            super().fetch_flow_collection_start(token_class, to_push)
+
+        def add_indent(self, column: int) -> bool:
+            if len(self.indents) >= MAX_DEPTH:
+                mark = self.reader.get_mark()
+                raise _TooDeepError(mark.line, mark.column)
+            return bool(super().add_indent(column))
+
+    return BoundedScanner
+
+
 class _Converter:
     """ruamel round-trip nodes → plain data, recording positions, within bounds."""
 
     def __init__(self, positions: Positions) -> None:
         self.positions = positions
         self.nodes = 0
+        #: collections already converted, by node id: (value, values counted, height).
+        #: An alias of one is counted, not walked again, so a bomb is refused in time
+        #: proportional to the document, not to its expansion.
+        self.done: dict[int, tuple[Any, int, int]] = {}
+        self.height = 0
 
     def convert(self, node: Any) -> Any:
         self.positions.values[()] = (1, 1)
@@ -248,48 +318,69 @@ class _Converter:
     def _convert(self, node: Any, path: PathKey) -> Any:
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-        self.nodes += 1
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            self._count(1, path, 0)
+            self.height = 0
+            return _scalar(node)
+        seen = self.done.get(id(node))
+        if seen is not None:  # an alias of a collection converted before
+            value, size, height = seen
+            self._count(size, path, height)
+            self.height = height
+            return value
+        before = self.nodes
+        self._count(1, path, 0)
+        value, tallest = self._collection(node, path)
+        self.height = tallest + 1
+        self.done[id(node)] = (value, self.nodes - before, self.height)
+        return value
+
+    def _count(self, size: int, path: PathKey, height: int) -> None:
+        self.nodes += size
         if self.nodes > MAX_NODES:
             raise self._fail(
                 path,
                 f"document expands to more than {MAX_NODES:,} values",
                 "anchors and aliases that multiply (a 'YAML bomb') are refused",
             )
-        if len(path) > MAX_DEPTH:
+        if len(path) + height > MAX_DEPTH:
             raise self._fail(
                 path,
                 "document is nested too deeply",
                 f"a runbook needs far fewer than {MAX_DEPTH} levels",
             )
-        if isinstance(node, CommentedMap):
-            return self._mapping(node, path)
-        if isinstance(node, CommentedSeq):
-            out_list: list[Any] = []
-            for index, item in enumerate(node):
-                child = (*path, index)
-                line_col = _item_position(node, index)
-                if line_col:
-                    self.positions.values[child] = line_col
-                out_list.append(self._convert(item, child))
-            return out_list
-        return _scalar(node)
 
-    def _mapping(self, node: Any, path: PathKey) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in node:
-            if not isinstance(key, str | int | float | bool) or key is None:
-                raise self._fail(
-                    path, f"mapping key {key!r} is not a plain scalar", "use a plain string key"
-                )
-            name = str(key)
-            child = (*path, name)
-            key_pos, value_pos = _key_positions(node, key)
-            if key_pos:
-                self.positions.keys[child] = key_pos
-            if value_pos:
-                self.positions.values[child] = value_pos
-            out[name] = self._convert(node[key], child)
-        return out
+    def _collection(self, node: Any, path: PathKey) -> tuple[Any, int]:
+        """The converted collection and the height of its tallest child."""
+        from ruamel.yaml.comments import CommentedMap
+
+        tallest = 0
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            for key in node:
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    raise self._fail(
+                        path, f"mapping key {key!r} is not a plain scalar", "use a plain string key"
+                    )
+                name = str(key)
+                child = (*path, name)
+                key_pos, value_pos = _key_positions(node, key)
+                if key_pos:
+                    self.positions.keys[child] = key_pos
+                if value_pos:
+                    self.positions.values[child] = value_pos
+                out[name] = self._convert(node[key], child)
+                tallest = max(tallest, self.height)
+            return out, tallest
+        out_list: list[Any] = []
+        for index, item in enumerate(node):
+            child = (*path, index)
+            line_col = _item_position(node, index)
+            if line_col:
+                self.positions.values[child] = line_col
+            out_list.append(self._convert(item, child))
+            tallest = max(tallest, self.height)
+        return out_list, tallest
 
 
 def _key_positions(node: Any, key: Any) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cutover.errors import DocumentError, Problem, VariableError
-from cutover.runbook.document import Document, PathKey, load_document
+from cutover.runbook.document import Document, PathKey, display_name, load_document
 from cutover.runbook.problems import did_you_mean, problems_from_validation
 from cutover.runbook.render import Renderer, is_template
 
@@ -277,9 +277,26 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = base
         if not probe_set.include:
             continue
-        target = (base / probe_set.include).resolve()
+        try:
+            target = (base / probe_set.include).resolve()
+        except (OSError, ValueError):  # a NUL byte, a symlink loop
+            problems.append(
+                positions.problem(
+                    ("probes", name, "include"), f"{probe_set.include!r} is not a usable path"
+                )
+            )
+            continue
         if target not in files:
             files[target] = None
+            if not _is_file(target):  # located at the `include:` that names it
+                problems.append(
+                    positions.problem(
+                        ("probes", name, "include"),
+                        f"{probe_set.include}: no such file",
+                        hint=f"the path is relative to the runbook's folder, {display_name(base)}",
+                    )
+                )
+                continue
             try:
                 doc = load_document(target)
             except DocumentError as exc:
@@ -313,6 +330,13 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = target.parent
     loaded.model = runbook.model_copy(update={"probes": sets})
     return problems
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte
+        return False
 
 
 __all__ = ["Loaded", "VarOverrides", "check_runbook", "load_checks", "load_runbook"]

@@ -8,7 +8,9 @@ list, so ``percent: "{{ ramp }}"`` stays an integer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +31,123 @@ def is_template(text: str) -> bool:
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
 
-    return SandboxedEnvironment(
+    return _bounded_sandbox()(
         undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
     )
+
+
+MAX_RANGE_ITEMS = 1_000_000  #: items all ``range()`` calls of one template may produce
+_range_budget: ContextVar[int] = ContextVar("cutover_range_budget", default=MAX_RANGE_ITEMS)
+MAX_POWER_BITS = 100_000  #: ``a ** b`` whose result would need more bits is refused
+_WIDTH = re.compile(r"\d{7,}")  #: a format width of a million characters or more
+
+
+def _too_big(value: Any) -> bool:
+    """A number or a sized value that would let a template build a huge value."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) > MAX_RENDERED
+    if isinstance(value, str | bytes | list | tuple | dict):
+        return len(value) > MAX_RENDERED
+    return False
+
+
+@lru_cache(maxsize=1)
+def _bounded_sandbox() -> type[SandboxedEnvironment]:
+    """jinja2's immutable sandbox, also bounded in the memory and CPU a template may use.
+
+    The stock sandbox refuses attribute walking (``__class__``, ``__globals__``…) and
+    ranges over 100,000 items, but happily computes ``9 ** (9 ** 9)`` (forever),
+    ``'a' * 10 ** 9`` (a gigabyte), ``'{:>999999999}'.format(1)`` or
+    ``'x' | center(10 ** 9)``. Here the arithmetic operators, every call, every filter and
+    namespace assignment refuse operands that would build values over
+    :data:`MAX_RENDERED`, with a :class:`~jinja2.exceptions.SecurityError` the renderer
+    reports as a located problem. ``lipsum`` is gone: a runbook has no use for it.
+    """
+    import functools
+
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+    from jinja2.utils import Namespace
+
+    def refuse(what: str) -> SecurityError:
+        return SecurityError(f"{what} would build a value over {MAX_RENDERED:,} characters")
+
+    def check_arguments(what: str, args: Any, kwargs: Mapping[str, Any]) -> None:
+        if any(_too_big(a) for a in (*args, *kwargs.values())):
+            raise refuse(what)
+
+    def check_format(what: str, template: Any) -> None:
+        if isinstance(template, str) and _WIDTH.search(template):
+            raise refuse(what)
+
+    class BoundedNamespace(Namespace):
+        def __setitem__(self, name: str, value: Any) -> None:
+            if _too_big(value):
+                raise refuse(f"namespace attribute {name!r}")
+            super().__setitem__(name, value)
+
+    def bounded_filter(name: str, func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_arguments(f"filter {name!r}", args[1:], kwargs)  # args[0]: value or env
+            if name == "format":
+                check_format("filter 'format'", args[0] if args else None)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    class BoundedSandbox(ImmutableSandboxedEnvironment):
+        intercepted_binops = frozenset({"*", "**", "%", "+"})
+
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            self.filters = {k: bounded_filter(k, f) for k, f in self.filters.items()}
+            self.globals.pop("lipsum", None)
+            self.globals["namespace"] = BoundedNamespace
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            seqs = (str, list, tuple)
+            if operator == "**" and _power_bits(left, right) > MAX_POWER_BITS:
+                raise SecurityError(f"{left} ** {right} needs more than {MAX_POWER_BITS:,} bits")
+            if operator == "*" and _repeated_length(left, right) > MAX_RENDERED:
+                raise refuse("repeating a value")
+            if (
+                operator == "+"
+                and isinstance(left, seqs)
+                and isinstance(right, seqs)
+                and len(left) + len(right) > MAX_RENDERED
+            ):
+                raise refuse("adding these values")
+            if operator == "%" and isinstance(left, str):
+                check_format("'%' formatting", left)
+                check_arguments(
+                    "'%' formatting", right if isinstance(right, tuple) else (right,), {}
+                )
+            return super().call_binop(context, operator, left, right)
+
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+            name = getattr(__obj, "__name__", None) or getattr(__obj, "name", None) or "call"
+            check_arguments(f"{name}()", args, kwargs)
+            if __obj is safe_range:  # nested loops multiply: one budget per rendering
+                items = len(safe_range(*args))
+                left = _range_budget.get() - items
+                if left < 0:
+                    raise SecurityError(
+                        f"ranges over more than {MAX_RANGE_ITEMS:,} items in one template"
+                    )
+                _range_budget.set(left)
+            return super().call(__context, __obj, *args, **kwargs)
+
+        def wrap_str_format(self, value: Any) -> Any:
+            name = getattr(value, "__name__", None)
+            if name in ("format", "format_map"):
+                check_format(f"{name}()", getattr(value, "__self__", None))
+            return super().wrap_str_format(value)
+
+    return BoundedSandbox
 
 
 class Renderer:
@@ -63,6 +177,7 @@ class Renderer:
         from jinja2.exceptions import SecurityError
 
         env = _environment()
+        _range_budget.set(MAX_RANGE_ITEMS)
         whole = text.strip()
         single = whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1
         try:
@@ -74,7 +189,7 @@ class Renderer:
                     return value
                 rendered = str(value)
             else:
-                rendered = env.from_string(text).render(**self.context)
+                rendered = _render_bounded(env, text, self.context)
         except UndefinedError as exc:
             name = _undefined_name(str(exc.message or ""))
             hint = did_you_mean(name, self.context) if name else None
@@ -98,6 +213,33 @@ class Renderer:
 
     def _problem(self, path: PathKey, message: str, hint: str | None) -> None:
         self.problems.append(self.positions.problem(path, message, hint=hint))
+
+
+def _power_bits(base: Any, exponent: Any) -> int:
+    """About how many bits ``base ** exponent`` needs (0 when it is not an integer power)."""
+    if type(base) is not int or type(exponent) is not int or exponent <= 0 or abs(base) < 2:
+        return 0
+    return abs(base).bit_length() * exponent
+
+
+def _repeated_length(left: Any, right: Any) -> int:
+    """The length of ``left * right`` when it repeats a sequence (0 otherwise)."""
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and type(times) is int:
+            return len(seq) * times
+    return 0
+
+
+def _render_bounded(env: SandboxedEnvironment, text: str, context: Mapping[str, Any]) -> str:
+    """Render, streaming: stop as soon as the output is over :data:`MAX_RENDERED`."""
+    parts: list[str] = []
+    size = 0
+    for chunk in env.from_string(text).generate(**context):
+        size += len(chunk)
+        if size > MAX_RENDERED:
+            return "".join(parts) + chunk  # over the limit: the caller reports it
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _undefined_name(message: str) -> str | None:

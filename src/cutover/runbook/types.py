@@ -22,7 +22,10 @@ def parse_duration(value: Any) -> Any:
     if isinstance(value, bool):
         return value  # let pydantic reject it
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond a float: pydantic only reports ValueError
+            raise ValueError("this number of seconds is out of range") from None
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:

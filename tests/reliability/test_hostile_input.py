@@ -1,0 +1,202 @@
+"""Hostile input: the loader answers every document with success or located problems.
+
+A seeded sample of ``benchmarks/fuzz_loader.py`` runs every time (the full script feeds
+10,000 inputs; docs/reliability.md quotes its figures), then one explicit case per hostile
+family pins the exact message and location, and the CLI is run on a few of them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from cutover.errors import DocumentError
+from cutover.runbook.document import MAX_BYTES, parse_document
+from cutover.runbook.loader import check_runbook
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = 300
+
+
+def _fuzz() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "fuzz_loader", ROOT / "benchmarks" / "fuzz_loader.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["fuzz_loader"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+fuzz = _fuzz()
+
+
+def test_a_seeded_sample_has_no_traceback_and_every_rejection_is_located(tmp_path: Path) -> None:
+    workspace = fuzz.Workspace(tmp_path)
+    cases = fuzz.generate(seed=6, count=SAMPLE)
+    assert set(Counter(c.family for c in cases)) == set(fuzz.FAMILIES)
+    tracebacks, unlocated, rejected = [], [], 0
+    for case in cases:
+        outcome = fuzz.run_case(case, workspace)
+        if outcome.error is not None:
+            tracebacks.append((case.family, outcome.error.splitlines()[-1]))
+        if outcome.unlocated:
+            unlocated.append((case.family, outcome.unlocated[0]))
+        rejected += not outcome.accepted
+    assert tracebacks == []
+    assert unlocated == []
+    assert rejected > SAMPLE // 2  # the sample is hostile: most of it must be refused
+
+
+HEAD = "version: 1\nname: x\nenvironments:\n  test: {}\n"
+
+
+def _bomb() -> bytes:
+    lines = ["vars:", "  a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    for i in range(6):
+        name, prev = chr(98 + i), chr(97 + i)
+        lines.append(f"  {name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    return (HEAD + "\n".join(lines) + "\n").encode()
+
+
+HINT_DEEP = "a runbook needs far fewer than 64 levels"
+HINT_UTF8 = "save the file as UTF-8"
+CASES = {
+    "bomb": (
+        _bomb(),
+        [(10, 6, "vars.f[0]", "document expands to more than 200,000 values",
+          "anchors and aliases that multiply (a 'YAML bomb') are refused")],
+    ),
+    "deep_flow": (
+        (HEAD + "vars: " + "[" * 100 + "]" * 100 + "\n").encode(),
+        [(5, 71, "", "document is nested too deeply", HINT_DEEP)],
+    ),
+    "deep_flow_unclosed": (
+        (HEAD + "vars: " + "{a: " * 100_000).encode(),
+        [(5, 263, "", "document is nested too deeply", HINT_DEEP)],
+    ),
+    "deep_block": (
+        (HEAD + "stages:\n  " + "- " * 100 + "x\n").encode(),
+        [(6, 129, "", "document is nested too deeply", HINT_DEEP)],
+    ),
+    "huge": (
+        b"name: " + b"x" * MAX_BYTES,
+        [(1, 1, "", "file is 1,048,582 bytes; the limit is 1,048,576",
+          "split it, or move data into a checks data file")],
+    ),
+    "utf8_truncated": (
+        (HEAD + "vars: {a: caf").encode() + b"\xc3" + b"}\n",
+        [(5, 14, "", "invalid UTF-8 (byte 0xc3)", HINT_UTF8)],
+    ),
+    "utf8_surrogate": (
+        HEAD.encode() + b"desc\xed\xa0\x80: 1\n",
+        [(5, 5, "", "invalid UTF-8 (byte 0xed)", HINT_UTF8)],
+    ),
+    "utf8_first_byte": (
+        b"\xff" + HEAD.encode(),
+        [(1, 1, "", "invalid UTF-8 (byte 0xff)", HINT_UTF8)],
+    ),
+    "dupkeys": (
+        (HEAD + "vars:\n  a: 1\n  b: 2\n  a: 3\n").encode(),
+        [(8, 3, "", 'duplicate key: found duplicate key "a" with value "3" (original value: "1")',
+          "each key may appear once per mapping; remove one")],
+    ),
+    "tabs": (
+        (HEAD + "vars:\n\ta: 1\n").encode(),
+        [(6, 1, "",
+          "YAML syntax: while scanning for the next token found character '\\t' that cannot "
+          "start any token",
+          "check indentation and quoting around this position")],
+    ),
+    "nul": (
+        (HEAD + "description: a\x00b\n").encode(),
+        [(5, 15, "",
+          "character U+0000 is not allowed in YAML (special characters are not allowed)",
+          "remove it, or write it as an escape in a double-quoted string")],
+    ),
+    "bidi_escaped": (
+        (HEAD + 'stages:\n  - name: s\n    gate: "\\u202econfirm"\n').encode(),
+        [(7, 11, "stages[0].gate", "invalid value '\\u202econfirm'", "expected 'confirm'")],
+    ),
+    "wrong_types": (
+        (HEAD + "guard: {min_samples: many}\nstages:\n  - name: s\n    settle: 1y\n").encode(),
+        [(5, 22, "guard.min_samples",
+          "Input should be a valid integer, unable to parse string as an integer", None),
+         (8, 13, "stages[0].settle", "'1y' is not a duration; write e.g. 500ms, 2s, 1.5m or 1h",
+          None)],
+    ),
+    "huge_integer": (
+        (HEAD + "stages:\n  - name: s\n    settle: 1" + "0" * 400 + "\n").encode(),
+        [(7, 13, "stages[0].settle", "this number of seconds is out of range", None)],
+    ),
+    "template": (
+        (HEAD + 'stages:\n  - name: "{{ nope }}"\n').encode(),
+        [(6, 11, "stages[0].name", "template: 'nope' is undefined",
+          "define it in `vars`, the environment's `vars`, --vars-file or --var key=value")],
+    ),
+    "missing_include": (
+        (HEAD + "probes:\n  p: {include: nope.yml}\nstages:\n  - name: s\n").encode(),
+        [(6, 16, "probes.p.include", "nope.yml: no such file",
+          "the path is relative to the runbook's folder, .")],
+    ),
+    "include_nul": (
+        (HEAD + 'probes:\n  p: {include: "a\\0b"}\nstages:\n  - name: s\n').encode(),
+        [(6, 16, "probes.p.include", "'a\\x00b' is not a usable path", None)],
+    ),
+    "include_name_too_long": (
+        (HEAD + "probes:\n  p: {include: " + "x" * 5000 + "}\nstages:\n  - name: s\n").encode(),
+        [(6, 16, "probes.p.include", "x" * 5000 + ": no such file",
+          "the path is relative to the runbook's folder, .")],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("family", list(CASES))
+def test_each_hostile_family_is_a_located_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str
+) -> None:
+    raw, expected = CASES[family]
+    monkeypatch.chdir(tmp_path)
+    path = Path(f"{family}.yml")
+    path.write_bytes(raw)
+    try:
+        problems = check_runbook(path)
+    except DocumentError as exc:
+        problems = exc.problems
+    found = [(p.line, p.column, p.path, p.message, p.hint) for p in problems]
+    assert found == expected
+    assert {p.file for p in problems} == {f"{family}.yml"}
+
+
+def test_parse_document_takes_raw_bytes_and_names_them() -> None:
+    with pytest.raises(DocumentError) as caught:
+        parse_document(b"a: 1\nb: \xfe\n", "stdin.yml")
+    assert caught.value.render() == (
+        "stdin.yml:2:4: (document): invalid UTF-8 (byte 0xfe)\n  hint: save the file as UTF-8"
+    )
+
+
+@pytest.mark.parametrize("family", ["bomb", "deep_flow_unclosed", "utf8_surrogate", "nul", "huge"])
+def test_validate_exits_2_with_the_location_and_no_traceback(tmp_path: Path, family: str) -> None:
+    raw, expected = CASES[family]
+    (tmp_path / f"{family}.yml").write_bytes(raw)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), NO_COLOR="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cutover", "validate", f"{family}.yml"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    line, column, path, message, _ = expected[0]
+    assert proc.stderr.splitlines()[0] == (
+        f"{family}.yml:{line}:{column}: {path or '(document)'}: {message}"
+    )
+    assert proc.stdout == ""
