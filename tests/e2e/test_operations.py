@@ -40,6 +40,7 @@ stages:
     probes: [files-hit]
 rollback:
   verify: [files-hit]
+  settle: 0s  # the long settle only holds the run open
 """
 
 
