@@ -119,36 +119,34 @@ def _load_document(path: Path) -> Document:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DocumentError(
-            [Problem(name, 1, 1, "", "file not found", hint="check the path")]
-        ) from None
+        raise _located(name, 1, 1, "file not found", hint="check the path") from None
     except OSError as exc:
-        raise DocumentError(
-            [Problem(name, 1, 1, "", f"cannot read file: {exc.strerror}")]
-        ) from None
+        raise _located(name, 1, 1, f"cannot read file: {exc.strerror}") from None
     return parse_document(raw, name, path)
 
 
 def parse_document(raw: bytes, name: str, path: Path | None = None) -> Document:
     """Parse YAML bytes (``name`` is used in messages)."""
     if len(raw) > MAX_BYTES:
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    1,
-                    1,
-                    "",
-                    f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}",
-                    hint="split it, or move data into a checks data file",
-                )
-            ]
+        raise _located(
+            name,
+            1,
+            1,
+            f"file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}",
+            hint="split it, or move data into a checks data file",
         )
     text = _decode(raw, name)
     node = _parse(text, name)
     positions = Positions(name)
     data = _Converter(positions).convert(node)
     return Document(path or Path(name), data, positions)
+
+
+def _located(
+    name: str, line: int, column: int, message: str, *, hint: str | None = None
+) -> DocumentError:
+    """A document-level problem (no YAML path yet) at ``line:column``."""
+    return DocumentError([Problem(name, line, column, "", message, hint=hint)])
 
 
 def _decode(raw: bytes, name: str) -> str:
@@ -158,17 +156,12 @@ def _decode(raw: bytes, name: str) -> str:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         column = exc.start - (before.rfind(b"\n") + 1) + 1
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    line,
-                    column,
-                    "",
-                    f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                    hint="save the file as UTF-8",
-                )
-            ]
+        raise _located(
+            name,
+            line,
+            column,
+            f"invalid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            hint="save the file as UTF-8",
         ) from None
     return text.removeprefix("\ufeff")
 
@@ -185,49 +178,34 @@ def _parse(text: str, name: str) -> Any:
     try:
         return yaml.load(text)
     except _TooDeepError as exc:
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    exc.line + 1,
-                    exc.column + 1,
-                    "",
-                    "document is nested too deeply",
-                    hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
-                )
-            ]
+        raise _located(
+            name,
+            exc.line + 1,
+            exc.column + 1,
+            "document is nested too deeply",
+            hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
         ) from None
     except DuplicateKeyError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         key = (exc.problem or "").strip()
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    line,
-                    column,
-                    "",
-                    f"duplicate key: {key}",
-                    hint="each key may appear once per mapping; remove one",
-                )
-            ]
+        raise _located(
+            name,
+            line,
+            column,
+            f"duplicate key: {key}",
+            hint="each key may appear once per mapping; remove one",
         ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(x for x in (exc.context, exc.problem) if x) or "invalid YAML"
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    line,
-                    column,
-                    "",
-                    f"YAML syntax: {what}",
-                    hint="check indentation and quoting around this position",
-                )
-            ]
+        raise _located(
+            name,
+            line,
+            column,
+            f"YAML syntax: {what}",
+            hint="check indentation and quoting around this position",
         ) from None
     except ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
         position = exc.position if isinstance(exc.position, int) else 0
@@ -235,33 +213,23 @@ def _parse(text: str, name: str) -> Any:
         line = before.count("\n") + 1
         column = position - (before.rfind("\n") + 1) + 1
         char = exc.character if isinstance(exc.character, int) else 0
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    line,
-                    column,
-                    "",
-                    f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
-                    hint="remove it, or write it as an escape in a double-quoted string",
-                )
-            ]
+        raise _located(
+            name,
+            line,
+            column,
+            f"character U+{char:04X} is not allowed in YAML ({exc.reason})",
+            hint="remove it, or write it as an escape in a double-quoted string",
         ) from None
     except RecursionError:
-        raise DocumentError(
-            [
-                Problem(
-                    name,
-                    1,
-                    1,
-                    "",
-                    "document is nested too deeply",
-                    hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
-                )
-            ]
+        raise _located(
+            name,
+            1,
+            1,
+            "document is nested too deeply",
+            hint=f"a runbook needs far fewer than {MAX_DEPTH} levels",
         ) from None
     except (YAMLError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise DocumentError([Problem(name, 1, 1, "", f"YAML error: {exc}")]) from None
+        raise _located(name, 1, 1, f"YAML error: {exc}") from None
 
 
 class _TooDeepError(Exception):
