@@ -132,6 +132,10 @@ class TransientActionError(ActionError):
 class RejectedActionError(ActionError):
     """A refusal (4xx, validation failure): retrying would not help."""
 
+    def __init__(self, message: str, *, hint: str | None = None, status: int | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status  #: the HTTP status of the refusal, when there was one
+
 
 class ReadBackError(ActionError):
     """An action wrote, but reading the value back shows something else."""

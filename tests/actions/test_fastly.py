@@ -146,3 +146,41 @@ def test_transient_errors_are_retried_until_the_write_lands(lab: LabHandle) -> N
         prior = action.snapshot()
         action.apply(prior)
         assert action.reconcile(prior, None) is Reconciled.APPLIED
+
+
+def test_a_domain_whose_add_was_answered_late_is_not_a_failure(lab: LabHandle) -> None:
+    """A retried POST domain whose first attempt landed meets 409: the domain is there."""
+    step = FastlyStep(
+        name="add",
+        backend="cdn",
+        service="files",
+        version=FastlyVersionChange(add_domains=["downloads.example.test"]),
+    )
+    with FastlyAction(settings(lab), step) as action:
+        prior = action.snapshot()
+        original = action.api.request
+        posted: list[str] = []
+
+        def lose_the_first_answer(method: str, path: str, **kw: Any) -> Any:
+            result = original(method, path, **kw)
+            if method == "POST" and path.endswith("/domain") and not posted:
+                posted.append(path)
+                return original(method, path, **kw)  # the retry: 409 Duplicate record
+            return result
+
+        action.api.request = lose_the_first_answer  # type: ignore[method-assign]
+        record = action.apply(prior)
+        assert posted and record["new_version"] == prior["active_version"] + 1
+        assert "downloads.example.test" in action.snapshot()["domains"]
+
+
+def test_other_refusals_when_adding_a_domain_still_fail(lab: LabHandle) -> None:
+    step = FastlyStep(
+        name="add",
+        backend="cdn",
+        service="files",
+        version=FastlyVersionChange(add_domains=[""]),
+    )
+    with FastlyAction(settings(lab), step) as action, pytest.raises(RejectedActionError) as info:
+        action.apply(action.snapshot())
+    assert info.value.status == 400

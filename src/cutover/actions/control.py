@@ -106,7 +106,7 @@ class ControlPlane:
             raise TransientActionError(f"{self.name}: {where} answered {status}")
         if status >= 400:
             raise RejectedActionError(
-                f"{self.name}: {where} refused: {status} {_message(response)}"
+                f"{self.name}: {where} refused: {status} {_message(response)}", status=status
             )
         if not response.content:
             return None

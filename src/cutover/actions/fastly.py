@@ -192,7 +192,7 @@ class FastlyAction(Action):
         for name in change.remove_domains:
             self.api.request("DELETE", f"{version}/domain/{name}", missing_ok=True)
         for name in change.add_domains:
-            self.api.request("POST", f"{version}/domain", data={"name": name})
+            self._add_domain(version, name)
         if change.settings:
             self.api.request("PUT", f"{version}/settings", data=dict(change.settings))
         if change.comment:
@@ -210,6 +210,18 @@ class FastlyAction(Action):
         }:
             raise ReadBackError(f"fastly: version {number} is not active as written")
         return {"prior_version": prior["active_version"], "new_version": number}
+
+    def _add_domain(self, version: str, name: str) -> None:
+        """Add a domain to the draft; a retry whose first attempt landed (its answer was
+        lost) meets ``409 Duplicate record``: the domain is there, which is the goal."""
+        try:
+            self.api.request("POST", f"{version}/domain", data={"name": name})
+        except RejectedActionError as exc:
+            if exc.status != 409:
+                raise
+            found = self.api.request("GET", f"{version}/domain/{name}", missing_ok=True)
+            if found is None:
+                raise
 
     def rollback(self, prior: State, record: Record | None) -> None:
         if "items" in prior:
