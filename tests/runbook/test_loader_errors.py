@@ -307,3 +307,14 @@ def test_included_probe_set_and_missing_set(tmp_path: Path) -> None:
     fixed = write(tmp_path, text.replace("set: smokey", "set: smoke"))
     loaded = load_runbook(fixed, environment="lab")
     assert loaded.model.probes["other"].probes[0].url == "https://x.test/"
+
+
+def test_a_regex_python_only_frowns_at_is_accepted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "name: c\nsets:\n  s:\n    probes:\n      - url: https://x.test/\n"
+        "        expect: {body: '[[a]x'}\n",
+        "checks.yml",
+    )
+    loaded = load_checks(path)  # no FutureWarning escapes (warnings are errors in tests)
+    assert loaded.model.sets["s"].probes[0].expect.body == "[[a]x"
