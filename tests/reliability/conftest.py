@@ -142,3 +142,18 @@ def nginx_world(tmp_path: Path) -> Iterator[Any]:
     with harness.NginxWorld(tmp_path) as world:
         yield world
     assert harness.processes_mentioning(str(tmp_path)) == []
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """The state directory of one test (journal, locks, the lab's endpoint)."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def lab(state: Path) -> Iterator[Any]:
+    """A lab served in its own process; commands attach to it through ``state``."""
+    import faults_helpers
+
+    with faults_helpers.served_lab(state) as served:
+        yield served

@@ -13,43 +13,17 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import pytest
 
 from cutover.errors import RunExit
 
-
-def _helpers() -> ModuleType:
-    """``faults_helpers.py`` beside this file (no package under ``--import-mode=importlib``)."""
-    name = "cutover_reliability_faults_helpers"
-    if name not in sys.modules:
-        spec = spec_from_file_location(name, Path(__file__).with_name("faults_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h: Any = _helpers()
 HOLD = Path(__file__).with_name("runbooks") / "hold-open.yml"
 STEP = "change/retarget the inactive legacy redirect"
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def lab(state: Path) -> Iterator[Any]:
-    with h.served_lab(state) as served:
-        yield served
 
 
 class Holder:

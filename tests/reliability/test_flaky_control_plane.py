@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 from types import ModuleType
@@ -37,17 +36,6 @@ def _load(name: str, path: Path) -> ModuleType:
 
 bench: Any = _load("cutover_flaky_control_plane_benchmark", BENCHMARK)
 h: Any = bench.h  # the helpers the benchmark uses (tests/reliability/faults_helpers.py)
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def lab(state: Path) -> Iterator[Any]:
-    with h.served_lab(state) as served:
-        yield served
 
 
 @pytest.mark.slow

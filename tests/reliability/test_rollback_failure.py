@@ -12,44 +12,17 @@ ends the outage as an operator would wait for one to end.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import pytest
 
 from cutover.engine import ROLLBACK_ATTEMPTS
 from cutover.errors import RunExit
 
-
-def _helpers() -> ModuleType:
-    """``faults_helpers.py`` beside this file (no package under ``--import-mode=importlib``)."""
-    name = "cutover_reliability_faults_helpers"
-    if name not in sys.modules:
-        spec = spec_from_file_location(name, Path(__file__).with_name("faults_helpers.py"))
-        assert spec is not None and spec.loader is not None
-        sys.modules[name] = module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
-
-
-h: Any = _helpers()
-
 RUNBOOK = Path(__file__).with_name("runbooks") / "rollback-refused.yml"
 STEP = "flip/legacy redirect 302 for every path"
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Path:
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def lab(state: Path) -> Iterator[Any]:
-    with h.served_lab(state) as served:
-        yield served
 
 
 def run(state: Path, *extra: str, env: dict[str, str] | None = None) -> Any:
