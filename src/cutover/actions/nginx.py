@@ -72,20 +72,12 @@ class NginxAction(Action):
         desired = self.step.content
         self._write(desired)
         try:
-            tested = self._run("test", self.settings.test_command)
-            if not tested.ok:
-                raise RejectedActionError(
-                    f"nginx refused the new {self.path.name} (file restored, nothing reloaded): "
-                    f"{tested.tail() or f'exit {tested.returncode}'}",
-                    hint="fix the step's content; `nginx -t` shows the same message",
-                )
-            reloaded = self._run("reload", self.settings.reload_command)
-            if not reloaded.ok:
-                raise ActionError(
-                    f"nginx reload failed (file restored): "
-                    f"{reloaded.tail() or f'exit {reloaded.returncode}'}",
-                    hint="is nginx running, and does reload_command reach it?",
-                )
+            self._test_and_reload(
+                refused=f"nginx refused the new {self.path.name} (file restored, nothing reloaded)",
+                refused_hint="fix the step's content; `nginx -t` shows the same message",
+                failed="nginx reload failed (file restored)",
+                failed_hint="is nginx running, and does reload_command reach it?",
+            )
         except BaseException:
             # Whatever went wrong (refusal, failed reload, timeout, Ctrl-C): the previous
             # file goes back before the error travels on.
@@ -100,6 +92,19 @@ class NginxAction(Action):
             "previous_sha256": digest(previous),
         }
 
+    def _test_and_reload(
+        self, *, refused: str, refused_hint: str, failed: str, failed_hint: str
+    ) -> None:
+        """``test_command``, then ``reload_command``; each failure raised with nginx's words."""
+        tested = self._run("test", self.settings.test_command)
+        if not tested.ok:
+            reason = tested.tail() or f"exit {tested.returncode}"
+            raise RejectedActionError(f"{refused}: {reason}", hint=refused_hint)
+        reloaded = self._run("reload", self.settings.reload_command)
+        if not reloaded.ok:
+            reason = reloaded.tail() or f"exit {reloaded.returncode}"
+            raise ActionError(f"{failed}: {reason}", hint=failed_hint)
+
     def rollback(self, prior: State, record: Record | None) -> None:
         if "content" not in prior or prior.get("file", str(self.path)) != str(self.path):
             raise ActionError(
@@ -110,20 +115,12 @@ class NginxAction(Action):
         content = prior["content"]
         if self._read() != content:
             self._restore(content)
-        tested = self._run("test", self.settings.test_command)
-        if not tested.ok:
-            raise RejectedActionError(
-                f"nginx refuses the restored {self.path.name}: "
-                f"{tested.tail() or f'exit {tested.returncode}'}",
-                hint="nginx still runs the step's configuration; fix the configuration by hand",
-            )
-        reloaded = self._run("reload", self.settings.reload_command)
-        if not reloaded.ok:
-            raise ActionError(
-                f"nginx reload failed during rollback: "
-                f"{reloaded.tail() or f'exit {reloaded.returncode}'}",
-                hint=f"{self.path} holds the prior content; reload nginx by hand",
-            )
+        self._test_and_reload(
+            refused=f"nginx refuses the restored {self.path.name}",
+            refused_hint="nginx still runs the step's configuration; fix the configuration by hand",
+            failed="nginx reload failed during rollback",
+            failed_hint=f"{self.path} holds the prior content; reload nginx by hand",
+        )
         if self._read() != content:
             raise ReadBackError(f"{self.path} does not hold the prior content after rollback")
         self._log.info("rolled back", sha256=digest(content))
