@@ -19,13 +19,14 @@ def test_the_exported_names() -> None:
             "BackendKind",
             "CheckExit",
             "CutoverError",
+            "Model",
             "Reason",
             "RecordingAction",
             "RunExit",
+            "StepBase",
             "VarOverrides",
             "load_checks",
             "load_runbook",
-            "register_action",
             "register_kind",
         ]
     )

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from cutover.actions.base import _ACTIONS, Reconciled
+from cutover.actions.base import Reconciled
 from cutover.actions.shell import ShellAction, run_command
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.runbook.backends import ShellSettings, ShellStep
+from cutover.runbook.kinds import KINDS
 from cutover.runbook.loader import VarOverrides, load_runbook
 from cutover.secrets import remember
 
@@ -214,4 +215,4 @@ def test_check_exit_other_than_0_or_1_is_an_error(tmp_path: Path) -> None:
 
 
 def test_registered_for_its_kind() -> None:
-    assert _ACTIONS["shell"] is ShellAction
+    assert KINDS.get("shell").action_class() is ShellAction

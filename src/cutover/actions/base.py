@@ -16,19 +16,31 @@ An action changes one thing on one backend, reversibly by construction:
 
 States and records are JSON-serialisable mappings (they go into the journal), and never
 hold secrets.
+
+``Action`` is generic over the models of its backend kind's settings and steps
+(``class NginxAction(Action[NginxSettings, NginxStep])``): ``self.settings`` and
+``self.step`` have those types, and the kind (:class:`cutover.runbook.kinds.BackendKind`)
+checks them once, before an action is made. Actions are found through the kind registry,
+like everything a plugin adds; see docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
+
+from typing_extensions import TypeVar
 
 from cutover.runbook.backends import StepBase
 from cutover.runbook.types import Model
+
+#: the settings and step models of an action's kind (``Action[Settings, Step]``)
+SettingsT = TypeVar("SettingsT", bound=Model, default=Model, covariant=True)
+StepT = TypeVar("StepT", bound=StepBase, default=StepBase, covariant=True)
 
 State = dict[str, Any]
 Record = dict[str, Any]
@@ -75,12 +87,12 @@ class Reconciled(StrEnum):
     DRIFTED = "drifted"  #: neither: someone else changed it
 
 
-class Action(ABC):
+class Action(ABC, Generic[SettingsT, StepT]):
     """One step on one backend. Subclasses set :attr:`kind` and implement five methods."""
 
     kind: ClassVar[str]
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
+    def __init__(self, settings: SettingsT, step: StepT) -> None:
         self.settings = settings
         self.step = step
 
@@ -104,7 +116,7 @@ class Action(ABC):
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         """Is the step applied, according to live state?"""
 
-    def close(self) -> None:  # noqa: B027  (optional hook)
+    def close(self) -> None:
         """Release connections."""
 
     def __enter__(self) -> Action:
@@ -114,42 +126,11 @@ class Action(ABC):
         self.close()
 
 
-ActionFactory = Callable[[Model, StepBase], Action]
-
-_ACTIONS: dict[str, ActionFactory] = {}
-_builtins_loaded = False
-
-
-def register_action(kind: str, factory: ActionFactory) -> None:
-    """Register the action for a backend kind; a duplicate is refused."""
-    if kind in _ACTIONS:
-        raise ValueError(f"an action for backend kind {kind!r} is already registered")
-    _ACTIONS[kind] = factory
-
-
 def action_for(settings: Model, step: StepBase) -> Action:
-    """The action that carries out ``step`` on a backend with ``settings``."""
-    _load_builtins()
-    kind = getattr(step, "kind", None)
-    if kind not in _ACTIONS:
-        raise LookupError(f"no action registered for backend kind {kind!r}")
-    return _ACTIONS[kind](settings, step)
+    """The action that carries out ``step`` on a backend with ``settings``: its kind's."""
+    from cutover.runbook.kinds import KINDS
 
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    from importlib import import_module
-    from importlib.metadata import entry_points
-
-    for name in ("fastly", "nginx", "http", "shell"):
-        import_module(f"cutover.actions.{name}")  # each registers itself
-    for entry in entry_points(group="cutover.actions"):
-        factory = entry.load()
-        if entry.name not in _ACTIONS:
-            register_action(entry.name, factory)
+    return KINDS.get(str(getattr(step, "kind", ""))).make_action(settings, step)
 
 
 class RecordingAction(Action):

@@ -20,21 +20,19 @@ from __future__ import annotations
 from typing import Any
 
 from cutover import secrets
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
 from cutover.errors import ReadBackError, RejectedActionError
-from cutover.runbook.backends import FastlySettings, FastlyStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import FastlySettings, FastlyStep
 
 
-class FastlyAction(Action):
+class FastlyAction(Action[FastlySettings, FastlyStep]):
     kind = "fastly"
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        assert isinstance(settings, FastlySettings) and isinstance(step, FastlyStep)
+    def __init__(self, settings: FastlySettings, step: FastlyStep) -> None:
         super().__init__(settings, step)
-        self.config: FastlySettings = settings
-        self.change: FastlyStep = step
+        self.config = settings
+        self.change = step
         self.service_id = settings.services.get(step.service, step.service)
         self._api: ControlPlane | None = None
 
@@ -254,6 +252,3 @@ class FastlyAction(Action):
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-register_action("fastly", FastlyAction)

@@ -24,33 +24,28 @@ from typing import Any
 
 import httpx
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import HttpSettings, HttpStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import HttpSettings, HttpStep
 from cutover.secrets import redact, resolve
 
 SHOW_CHARS = 500  #: how much of a value an error message quotes
 
 
-class HttpAction(Action):
+class HttpAction(Action[HttpSettings, HttpStep]):
     """Read, write and restore one JSON value below the backend's ``base_url``."""
 
     kind = "http"
-    settings: HttpSettings
-    step: HttpStep
 
     def __init__(
         self,
-        settings: Model,
-        step: StepBase,
+        settings: HttpSettings,
+        step: HttpStep,
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not isinstance(settings, HttpSettings) or not isinstance(step, HttpStep):
-            raise TypeError("HttpAction needs HttpSettings and an HttpStep")
         super().__init__(settings, step)
         self.read_path = step.read_path or step.path
         self._transport = transport
@@ -194,6 +189,3 @@ def _show(value: Any) -> str:
     if len(text) > SHOW_CHARS:
         text = text[:SHOW_CHARS] + "…"
     return redact(text)
-
-
-register_action("http", HttpAction)

@@ -25,26 +25,21 @@ import stat
 import tempfile
 from pathlib import Path
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.shell import Ran, run_command
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import NginxSettings, NginxStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import NginxSettings, NginxStep
 
 DEFAULT_MODE = 0o644
 
 
-class NginxAction(Action):
+class NginxAction(Action[NginxSettings, NginxStep]):
     """Manage the one file named by the backend's ``file``."""
 
     kind = "nginx"
-    settings: NginxSettings
-    step: NginxStep
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        if not isinstance(settings, NginxSettings) or not isinstance(step, NginxStep):
-            raise TypeError("NginxAction needs NginxSettings and an NginxStep")
+    def __init__(self, settings: NginxSettings, step: NginxStep) -> None:
         super().__init__(settings, step)
         self.path = Path(settings.file)
         self._log = get_logger("cutover.actions.nginx").bind(step=step.name, file=str(self.path))
@@ -235,6 +230,3 @@ def _summary(content: str | None) -> str | None:
     lines = len(content.splitlines())
     short = hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
     return f"{lines} line{'s' if lines != 1 else ''}, sha256 {short}"
-
-
-register_action("nginx", NginxAction)

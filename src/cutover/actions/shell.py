@@ -22,11 +22,10 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import ShellSettings, ShellStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import ShellSettings, ShellStep
 from cutover.secrets import redact
 
 TAIL_LINES = 20  #: lines of output kept in an error message
@@ -118,16 +117,12 @@ def _show(argv: Sequence[str]) -> str:
     return redact(shlex.join(argv))
 
 
-class ShellAction(Action):
+class ShellAction(Action[ShellSettings, ShellStep]):
     """Run ``command``; roll back with ``undo``; read state with the optional ``check``."""
 
     kind = "shell"
-    settings: ShellSettings
-    step: ShellStep
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        if not isinstance(settings, ShellSettings) or not isinstance(step, ShellStep):
-            raise TypeError("ShellAction needs ShellSettings and a ShellStep")
+    def __init__(self, settings: ShellSettings, step: ShellStep) -> None:
         super().__init__(settings, step)
         self._log = get_logger("cutover.actions.shell").bind(step=step.name)
 
@@ -217,6 +212,3 @@ class ShellAction(Action):
             f"step {self.step.name!r}: check {_show(ran.argv)} exited {ran.returncode} "
             "(0 means applied, 1 not applied)" + (f":\n{ran.tail()}" if ran.tail() else "")
         )
-
-
-register_action("shell", ShellAction)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, create_model, model_validator
 
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
-from cutover.runbook.backends import StepBase, backend_kinds
 from cutover.runbook.environment import Environment
+from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
 from cutover.runbook.types import Duration, Model
 
-if TYPE_CHECKING:
-    Step = StepBase
-    Backend = Model
-else:
-    _kinds = backend_kinds().values()
-    Step = Annotated[Union[tuple(k.step for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
-    Backend = Annotated[Union[tuple(k.settings for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
+#: a step and a backend's settings, of any kind registered when the runbook is validated
+Step = AnyStep
+Backend = AnySettings
 
 
 class GuardPolicy(Model):
@@ -110,7 +106,7 @@ class Runbook(Model):
         stages = data.get("stages")
         if not isinstance(backends, dict) or not isinstance(stages, list):
             return data
-        known = backend_kinds()
+        known = KINDS.names()
         kinds = {
             name: b.get("kind")
             for name, b in backends.items()
