@@ -7,8 +7,9 @@ The public face, small on purpose (everything else is internal)::
     loaded = cutover.load_runbook(Path("runbooks/pypi-files.yml"), environment="lab")
     checks = cutover.load_checks(Path("checks/pypi-files.yml"))
 
-    # a plugin: a backend kind is its settings and step models, its action and a summary
-    # (or declare it in the `cutover.kinds` entry-point group; see docs/plugins.md)
+    # a plugin: a backend kind is its settings and step models (cutover.Model,
+    # cutover.StepBase), its action (cutover.Action: Change, Diff, Reconciled) and a
+    # summary; or declare it in the `cutover.kinds` entry-point group (docs/plugins.md)
     cutover.register_kind(cutover.BackendKind("mycdn", MySettings, MyStep, MyAction, "My CDN"))
 
 Names are imported on first use, so ``import cutover`` (and ``cutover --help``) stays
@@ -28,6 +29,10 @@ _EXPORTS = {
     "VarOverrides": "cutover.runbook.loader",
     "Action": "cutover.actions.base",
     "RecordingAction": "cutover.actions.base",
+    "Change": "cutover.actions.base",
+    "Diff": "cutover.actions.base",
+    "Reconciled": "cutover.actions.base",
+    "StepProblem": "cutover.runbook.backends",
     "BackendKind": "cutover.runbook.kinds",
     "StepBase": "cutover.runbook.backends",
     "Model": "cutover.runbook.types",
@@ -41,13 +46,17 @@ _EXPORTS = {
 __all__ = [
     "Action",
     "BackendKind",
+    "Change",
     "CheckExit",
     "CutoverError",
+    "Diff",
     "Model",
     "Reason",
+    "Reconciled",
     "RecordingAction",
     "RunExit",
     "StepBase",
+    "StepProblem",
     "VarOverrides",
     "__version__",
     "load_checks",
@@ -56,10 +65,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from cutover.actions.base import Action, RecordingAction
+    from cutover.actions.base import Action, Change, Diff, Reconciled, RecordingAction
     from cutover.errors import CheckExit, CutoverError, RunExit
     from cutover.reasons import Reason
-    from cutover.runbook.backends import StepBase
+    from cutover.runbook.backends import StepBase, StepProblem
     from cutover.runbook.kinds import BackendKind, register_kind
     from cutover.runbook.loader import VarOverrides, load_checks, load_runbook
     from cutover.runbook.types import Model
