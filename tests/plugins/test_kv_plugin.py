@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = Path(__file__).resolve().parent  # holds the cutover_kv package
 ORIGINAL = {"color": "red", "status": "200"}
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]  #: tests/conftest.py's `cli`
 
 RUNBOOK = """\
 name: kv-flip
@@ -65,19 +67,14 @@ def site(tmp_path: Path) -> Path:
     return site
 
 
-def cutover(*args: str | Path, path: list[Path]) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_COLOR="1")
-    env["PYTHONPATH"] = os.pathsep.join(map(str, [*path, ROOT / "src"]))
-    env.pop("COLUMNS", None)
-    return subprocess.run(
-        [sys.executable, "-m", "cutover", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+@pytest.fixture
+def cutover(cli: Cli) -> Cli:
+    """The real CLI (tests/conftest.py) with ``path`` (and src) on ``PYTHONPATH``."""
+
+    def run(*args: str | Path, path: list[Path]) -> subprocess.CompletedProcess[str]:
+        return cli(*args, env={"PYTHONPATH": os.pathsep.join(map(str, [*path, ROOT / "src"]))})
+
+    return run
 
 
 class Store:
@@ -126,13 +123,13 @@ def runbook(tmp_path: Path, store: Store) -> Path:
     return path
 
 
-def test_validate_knows_the_plugin_kind(site: Path, runbook: Path) -> None:
+def test_validate_knows_the_plugin_kind(cutover: Cli, site: Path, runbook: Path) -> None:
     proc = cutover("validate", runbook, path=[site, PLUGINS])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(": ok (runbook, 2 stages, 1 steps, environments: local)")
 
 
-def test_without_the_plugin_installed_the_kind_is_unknown(runbook: Path) -> None:
+def test_without_the_plugin_installed_the_kind_is_unknown(cutover: Cli, runbook: Path) -> None:
     proc = cutover("validate", runbook, path=[PLUGINS])  # importable, but not declared
     assert proc.returncode == 2
     assert "backends.store.kind: unknown kind 'kv'" in proc.stderr
@@ -167,7 +164,12 @@ def test_without_the_plugin_installed_the_kind_is_unknown(runbook: Path) -> None
     ids=["step-key", "cross-check", "kind", "settings"],
 )
 def test_plugin_errors_are_located(
-    site: Path, runbook: Path, edit: tuple[str, str], located: str, hint: str | None
+    cutover: Cli,
+    site: Path,
+    runbook: Path,
+    edit: tuple[str, str],
+    located: str,
+    hint: str | None,
 ) -> None:
     text = runbook.read_text()
     assert edit[0] in text
@@ -182,7 +184,7 @@ def test_plugin_errors_are_located(
     assert "Traceback" not in proc.stderr
 
 
-def test_schema_lists_the_plugin_kind(site: Path) -> None:
+def test_schema_lists_the_plugin_kind(cutover: Cli, site: Path) -> None:
     proc = cutover("schema", path=[site, PLUGINS])
     assert proc.returncode == 0, proc.stderr
     schema = json.loads(proc.stdout)
@@ -199,7 +201,10 @@ def test_schema_lists_the_plugin_kind(site: Path) -> None:
 
 
 def test_plan_shows_the_plugin_diff_and_writes_nothing(
-    site: Path, runbook: Path, store: Store
+    cutover: Cli,
+    site: Path,
+    runbook: Path,
+    store: Store,
 ) -> None:
     proc = cutover("plan", runbook, "--env", "local", path=[site, PLUGINS])
     assert proc.returncode == 0, proc.stderr
@@ -208,41 +213,59 @@ def test_plan_shows_the_plugin_diff_and_writes_nothing(
     assert store.read() == ORIGINAL
 
 
-def test_run_completes_with_the_plugin(
-    site: Path, runbook: Path, store: Store, tmp_path: Path
-) -> None:
-    proc = cutover(
-        "run", runbook, "--env", "local", "--state-dir", tmp_path / "state", path=[site, PLUGINS]
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    run_id = proc.stdout.splitlines()[0].split()[1].rstrip(":")
-    assert f"run {run_id}: completed (exit 0)" in proc.stdout
-    assert store.read() == {"color": "blue", "status": "200"}
+INTENT = "paint[0] intent: paint it (prior: {'values': {'color': 'red', 'status': '200'}})"
+APPLIED = "paint[0] applied: paint it {'keys': ['color', 'status']}"
 
 
-def test_a_failing_plugin_step_is_rolled_back_and_verified(
-    site: Path, runbook: Path, store: Store, tmp_path: Path
+@pytest.mark.parametrize(
+    ("extra", "code", "status", "after", "rows"),
+    [
+        ([], 0, "completed", {"color": "blue", "status": "200"}, [INTENT, APPLIED]),
+        (  # the probes see 503s: the plugin's rollback puts the prior values back
+            ["--var", "status=503"],
+            1,
+            "rolled_back",
+            ORIGINAL,
+            [
+                INTENT,
+                APPLIED,
+                "paint[0] rolled_back: name=paint it",
+                "None rollback_verified: reason=stage 'paint'",
+                "nothing is left applied",
+            ],
+        ),
+    ],
+    ids=["completes", "rolls-back"],
+)
+def test_run_with_the_plugin(
+    cutover: Cli,
+    site: Path,
+    runbook: Path,
+    store: Store,
+    tmp_path: Path,
+    extra: list[str],
+    code: int,
+    status: str,
+    after: dict[str, str],
+    rows: list[str],
 ) -> None:
     state = tmp_path / "state"
-    args = ("run", runbook, "--env", "local", "--var", "status=503", "--state-dir", state)
+    args = ("run", runbook, "--env", "local", *extra, "--state-dir", state)
     proc = cutover(*args, path=[site, PLUGINS])
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == code, proc.stdout + proc.stderr
     run_id = proc.stdout.splitlines()[0].split()[1].rstrip(":")
-    assert f"run {run_id}: rolled_back (exit 1)" in proc.stdout
-    assert store.read() == ORIGINAL  # the plugin's rollback put the prior values back
+    assert f"run {run_id}: {status} (exit {code})" in proc.stdout
+    assert store.read() == after
     shown = cutover("show", run_id, "--state-dir", state, path=[site, PLUGINS])
     assert shown.returncode == 0, shown.stderr
-    for row in [  # the journal holds what the plugin read, did and undid
-        "paint[0] intent: paint it (prior: {'values': {'color': 'red', 'status': '200'}})",
-        "paint[0] applied: paint it {'keys': ['color', 'status']}",
-        "paint[0] rolled_back: name=paint it",
-        "None rollback_verified: reason=stage 'paint'",
-    ]:
-        assert row in shown.stdout
-    assert "nothing is left applied" in shown.stdout
+    # the journal holds what the plugin read, did (and undid)
+    assert [row for row in rows if row not in shown.stdout] == []
+    assert ("rolled_back:" in shown.stdout) == (code == 1)
 
 
-def test_a_second_plugin_with_the_same_kind_is_refused(site: Path, runbook: Path) -> None:
+def test_a_second_plugin_with_the_same_kind_is_refused(
+    cutover: Cli, site: Path, runbook: Path
+) -> None:
     copy = site / "kv_copy.py"
     copy.write_text(
         "import dataclasses\nfrom cutover_kv import KIND as _K\n"
@@ -255,7 +278,7 @@ def test_a_second_plugin_with_the_same_kind_is_refused(site: Path, runbook: Path
     assert "Traceback" not in proc.stderr
 
 
-def test_a_plugin_that_fails_to_load_is_named(site: Path, runbook: Path) -> None:
+def test_a_plugin_that_fails_to_load_is_named(cutover: Cli, site: Path, runbook: Path) -> None:
     dist_info(site, "broken", "[cutover.kinds]\nnope = no_such_module_here:KIND\n")
     proc = cutover("validate", runbook, path=[site, PLUGINS])
     assert proc.returncode == 2
