@@ -95,6 +95,10 @@ def run_command(
             f"{_show(args)} did not finish within {timeout:g}s (killed)",
             hint="raise the backend's timeout, or make the command faster",
         ) from None
+    except BaseException:  # anything else while waiting (Ctrl-C, a bug): leave no orphan
+        _kill_group(proc)
+        proc.wait()
+        raise
     return Ran(
         argv=args,
         returncode=proc.returncode,
