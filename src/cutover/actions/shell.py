@@ -98,6 +98,9 @@ def run_command(
     except BaseException:  # anything else while waiting (Ctrl-C, a bug): leave no orphan
         _kill_group(proc)
         proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
         raise
     return Ran(
         argv=args,
