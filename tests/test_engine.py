@@ -669,6 +669,8 @@ OUTCOMES: list[tuple[str, Arrange, str, int, str, list[str]]] = [
         "rolled_back",
         [],
     ),
+    # a crash before the first step: the rollback verifies the world and finishes the run
+    ("rollback after a crash before any step", lambda h, e: None, "rollback", 0, "rolled_back", []),
 ]
 
 

@@ -171,7 +171,8 @@ class Engine:
         return self._drive(start, applied=applied)
 
     def _rollback(self, reason: str) -> Outcome:
-        if not self.journal.steps(self.run_id):
+        found = self.journal.find_run(self.run_id)
+        if found is not None and found.finished and not self.journal.steps(self.run_id):
             return self._unchanged(reason, RunExit.OK)  # before `adopt`: keep its status
         self.journal.adopt(self.run_id)
         try:
@@ -327,7 +328,7 @@ class Engine:
 
     def _roll_back(self, reason: str, success_code: RunExit) -> Outcome:
         """Undo every step that may be applied, newest first, then verify with probes."""
-        if not self.journal.steps(self.run_id):
+        if success_code is not RunExit.OK and not self.journal.steps(self.run_id):
             return self._unchanged(reason, success_code)
         if not self.runbook.rollback.automatic and success_code is RunExit.ROLLED_BACK:
             still = self._still_applied()
@@ -427,19 +428,16 @@ class Engine:
         """No step of this run was ever applied: nothing to undo, nothing to verify.
 
         A failed run (a failed preflight, say) ends ``failed`` with exit 1, a stopped one
-        ``stopped`` with exit 4; ``cutover rollback`` of such a run is a no-op (exit 0)
-        that keeps its final status.
+        ``stopped`` with exit 4; ``cutover rollback`` of such a finished run is a no-op
+        (exit 0) that keeps its status. (An *interrupted* run with nothing applied is
+        rolled back as usual: the rollback verifies the world and finishes the run.)
         """
         self._event("nothing_changed", reason=reason)
         if success_code is RunExit.OK:
             found = self.journal.find_run(self.run_id)
-            if found is not None and found.finished:
-                status = found.status
-            else:  # interrupted before its first step: it ends here
-                status = jr.STOPPED
-                self.journal.set_status(self.run_id, status, RunExit.OK)
+            assert found is not None  # `_rollback` found it finished
             message = "nothing to roll back: no step of this run was ever applied"
-            return Outcome(RunExit.OK, status, message)
+            return Outcome(RunExit.OK, found.status, message)
         status = jr.STOPPED if success_code is RunExit.STOPPED else jr.FAILED
         self.journal.set_status(self.run_id, status, success_code)
         return Outcome(
