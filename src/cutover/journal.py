@@ -68,7 +68,8 @@ COMPLETED = "completed"
 ROLLED_BACK = "rolled_back"
 NEEDS_ATTENTION = "needs_attention"
 STOPPED = "stopped"
-FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED})
+FAILED = "failed"  #: a stage failed before any step was applied: nothing was changed
+FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED, FAILED})
 
 
 def now() -> str:
@@ -268,6 +269,10 @@ class Journal:
     def steps(self, run_id: str) -> list[StepState]:
         """Every step that got an intent, in the order first intended, with its status."""
         return list(fold_steps(self.events(run_id)))
+
+    def still_applied(self, run_id: str) -> list[str]:
+        """``stage/step (status)`` of every step that may still be applied, oldest first."""
+        return [f"{s.stage}/{s.name} ({s.status})" for s in self.steps(run_id) if s.maybe_applied]
 
 
 def fold_steps(events: list[EventRow]) -> Iterator[StepState]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,28 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     )
     with pytest.raises(ActionError, match="killed"):
         run_command([PY, "-c", script], timeout=1, cwd=str(tmp_path))
+    pid = int((tmp_path / "child.pid").read_text())
+    wait_until(lambda: not _running(pid))
+
+
+@pytest.mark.parametrize("error", [OverflowError, KeyboardInterrupt])
+def test_an_unexpected_error_while_waiting_leaves_no_orphan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    """A timeout of 1e50 s once overflowed inside ``communicate`` and left the command
+    running; whatever interrupts the wait (a bug, Ctrl-C), the process group is killed."""
+    script = (
+        "import subprocess, time; child = subprocess.Popen(['sleep', '30']); "
+        "open('child.pid', 'w').write(str(child.pid)); time.sleep(30)"
+    )
+
+    def fail_while_waiting(self: subprocess.Popen[bytes], *args: Any, **kw: Any) -> Any:
+        wait_until(lambda: (tmp_path / "child.pid").exists())
+        raise error("timestamp too large to convert to C _PyTime_t")
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", fail_while_waiting)
+    with pytest.raises(error):
+        run_command([PY, "-c", script], timeout=10, cwd=str(tmp_path))
     pid = int((tmp_path / "child.pid").read_text())
     wait_until(lambda: not _running(pid))
 

@@ -94,6 +94,13 @@ def run_command(
             f"{_show(args)} did not finish within {timeout:g}s (killed)",
             hint="raise the backend's timeout, or make the command faster",
         ) from None
+    except BaseException:  # anything else while waiting (Ctrl-C, a bug): leave no orphan
+        _kill_group(proc)
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        raise
     return Ran(
         argv=args,
         returncode=proc.returncode,

@@ -139,6 +139,8 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 outcome = _dispatch(engine, request.command, run_id)
             except KeyboardInterrupt:
                 outcome = _stopped_at_once(journal, run_id)
+            except Exception as exc:  # the engine's own net failed: e.g. the journal
+                outcome = _crashed(journal, run_id, exc)
     finally:
         prober.close()
     _report(outcome, run_id)
@@ -177,12 +179,40 @@ def _refuse_unfinished(journal: Journal, runbook: str, environment: str) -> None
 
 
 def _stopped_at_once(journal: Journal, run_id: str) -> Outcome:
-    still = [f"{s.stage}/{s.name} ({s.status})" for s in journal.steps(run_id) if s.maybe_applied]
+    if not journal.steps(run_id):  # before the first step: there is nothing to finish
+        journal.set_status(run_id, jr.STOPPED, RunExit.STOPPED)
+        return Outcome(
+            RunExit.STOPPED,
+            jr.STOPPED,
+            "stopped at once (second interrupt); nothing was changed (no step had been applied)",
+        )
+    still = journal.still_applied(run_id)
     journal.set_status(run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
     return Outcome(
         RunExit.NEEDS_ATTENTION,
         jr.NEEDS_ATTENTION,
         f"stopped at once (second interrupt); finish with: cutover rollback {run_id}",
+        still,
+    )
+
+
+def _crashed(journal: Journal, run_id: str, exc: Exception) -> Outcome:
+    """The engine could not even record its own failure (a broken journal, say): exit 3
+    with the command to finish, the traceback in the run's log file, never on screen."""
+    from cutover.log import log_traceback, run_log_path
+
+    logged = log_traceback(run_log_path(journal.path.parent, run_id), "driving the run", exc)
+    message = f"cutover failed unexpectedly: {type(exc).__name__}: {exc} (traceback in {logged})"
+    still: list[str] = []
+    try:
+        still = journal.still_applied(run_id)
+        journal.set_status(run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
+    except Exception as error:  # the journal is what failed
+        message += f"\nthe journal could not be read or updated ({error}): check what is live"
+    return Outcome(
+        RunExit.NEEDS_ATTENTION,
+        jr.NEEDS_ATTENTION,
+        f"{message}\nfinish with: cutover rollback {run_id}",
         still,
     )
 

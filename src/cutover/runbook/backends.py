@@ -13,7 +13,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from cutover.runbook.problems import did_you_mean
-from cutover.runbook.types import Duration, Model, SecretRef, Text
+from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
 PERMANENT_REDIRECTS = frozenset({"301", "308"})
 
@@ -55,7 +55,7 @@ class FastlySettings(Model):
     api_url: str = Field("https://api.fastly.com", description="Fastly API base URL")
     token: SecretRef = Field(description="API token (Fastly-Key), as a secret reference")
     services: dict[str, str] = Field(default_factory=dict, description="friendly name → service ID")
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     retries: int = Field(4, ge=0, le=10, description="attempts after a transient failure")
 
 
@@ -110,7 +110,7 @@ class NginxSettings(Model):
     file: str = Field(description="the include or map file cutover manages")
     test_command: list[str] = Field(default_factory=lambda: ["nginx", "-t"])
     reload_command: list[str] = Field(default_factory=lambda: ["nginx", "-s", "reload"])
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
 
 
 class NginxStep(StepBase):
@@ -130,7 +130,7 @@ class HttpSettings(Model):
     base_url: str = Field(pattern=r"^https?://")
     token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer …`")
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     retries: int = Field(4, ge=0, le=10)
 
 
@@ -166,7 +166,7 @@ class ShellSettings(Model):
     kind: Literal["shell"] = "shell"
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = 60.0
+    timeout: Timeout = 60.0
 
 
 class ShellStep(StepBase):

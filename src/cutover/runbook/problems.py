@@ -141,6 +141,9 @@ def _describe(
     if kind == "enum":
         ctx = err.get("ctx") or {}
         return f"invalid value {err.get('input')!r}", f"expected {ctx.get('expected')}", False
+    if kind == "effective_guard":  # see Runbook._effective_guards
+        ctx = err.get("ctx") or {}
+        return str(err["msg"]), ctx.get("hint"), False
     message = str(err["msg"]).removeprefix("Value error, ")
     return message, None, False
 
