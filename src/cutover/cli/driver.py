@@ -90,6 +90,8 @@ def find_run(option: Path | None, ref: str) -> tuple[Path, RunRow]:
         if found is not None:
             return store, found
     where = ", ".join(str(s) for s in stores)
+    if not any((store / JOURNAL_FILE).exists() for store in stores):
+        raise InputError(f"no journal in {where}", hint="pass --state DIR, or run first")
     raise InputError(
         f"no run {ref!r} in {where}", hint="see `cutover history`, or pass --state DIR"
     )
