@@ -59,7 +59,7 @@ STOP_TIMEOUT = 15.0
 #: `resume` of a run whose final status is already written: nothing to do, exit 2.
 EXIT_NOTHING_TO_DO = 2
 #: Environment variables that must not leak from the caller into a cutover subprocess.
-SCRUBBED = (CRASH_ENV, "CUTOVER_STATE_DIR", "CUTOVER_LAB_TOKEN", "COLUMNS")
+SCRUBBED = (CRASH_ENV, "CUTOVER_STATE", "CUTOVER_STATE_DIR", "CUTOVER_LAB_TOKEN", "COLUMNS")
 
 
 # --- running cutover ------------------------------------------------------------------------

@@ -16,11 +16,9 @@ environment, the process kills itself with SIGKILL right after its N-th journal 
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import signal
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.process import current_user, hostname
 from cutover.secrets import redact
 
 SCHEMA_VERSION = 1
@@ -192,7 +191,7 @@ class Journal:
                 environment,
                 RUNNING,
                 now(),
-                socket.gethostname(),
+                hostname(),
                 os.getpid(),
                 current_user(),
                 redact(json.dumps(options, sort_keys=True)),
@@ -226,7 +225,7 @@ class Journal:
         """This process now drives ``run_id`` (resume/rollback after a crash)."""
         self._write(
             "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL WHERE id = ?",
-            (RUNNING, socket.gethostname(), os.getpid(), current_user(), run_id),
+            (RUNNING, hostname(), os.getpid(), current_user(), run_id),
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -317,23 +316,3 @@ def _run(row: tuple[Any, ...]) -> RunRow:
         row[10],
         json.loads(row[11]),
     )
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
-
-
-def pid_alive(pid: int) -> bool:
-    """Is a process with this pid running on this host?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

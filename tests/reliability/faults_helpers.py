@@ -50,6 +50,7 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("COLUMNS", None)
+    env.pop("CUTOVER_STATE", None)
     env.pop("CUTOVER_STATE_DIR", None)
     env.pop("CUTOVER_TEST_CRASH_AT", None)
     env["NO_COLOR"] = "1"

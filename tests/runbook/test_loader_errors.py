@@ -247,10 +247,11 @@ def test_lint_warnings(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text)
     problems = check_runbook(path)
-    assert [p.severity for p in problems] == ["warning"] * 4
+    assert [p.severity for p in problems] == ["warning"] * 5
     got = [(p.line, p.column, p.path, p.message.split(" ")[0:3]) for p in problems]
     assert got == [
         (1, 1, "rollback", ["rollback", "is", "not"]),
+        (5, 7, "backends.sh", ["shell", "backend", "'sh'"]),  # no lock_key
         (17, 9, "stages[0].steps[0]", ["step", "'redirect'", "sets"]),
         (25, 5, "stages[2].probes", ["stage", "'shell-no-probes'", "changes"]),
         (27, 9, "stages[2].steps[0]", ["step", "'touch'", "has"]),

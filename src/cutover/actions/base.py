@@ -116,6 +116,15 @@ class Action(ABC, Generic[SettingsT, StepT]):
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         """Is the step applied, according to live state?"""
 
+    def target_id(self) -> str | None:
+        """The one thing this step changes, named for the run's locks (see ``cutover.lock``).
+
+        Two steps that can interfere must name the same target, whatever runbook or state
+        directory they come from. None: the kind cannot tell; the step is then locked on
+        its backend within its runbook.
+        """
+        return None
+
     def close(self) -> None:
         """Release connections."""
 

@@ -36,6 +36,12 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         self.service_id = settings.services.get(step.service, step.service)
         self._api: ControlPlane | None = None
 
+    def target_id(self) -> str:
+        """The service at its API: dictionary and version changes both change the service."""
+        from cutover.lock_targets import canonical_url
+
+        return f"fastly service {self.service_id} at {canonical_url(self.config.api_url)}"
+
     @property
     def api(self) -> ControlPlane:
         if self._api is None:

@@ -54,6 +54,12 @@ class HttpAction(Action[HttpSettings, HttpStep]):
             step=step.name, method=step.method, path=step.path
         )
 
+    def target_id(self) -> str:
+        """The setting's URL (``base_url`` + ``path``), scheme and host lower-cased."""
+        from cutover.lock_targets import join_url
+
+        return f"http setting {join_url(self.settings.base_url, self.step.path)}"
+
     # -- reading ---------------------------------------------------------------------------
 
     def snapshot(self) -> State:

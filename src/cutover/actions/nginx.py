@@ -44,6 +44,10 @@ class NginxAction(Action[NginxSettings, NginxStep]):
         self.path = Path(settings.file)
         self._log = get_logger("cutover.actions.nginx").bind(step=step.name, file=str(self.path))
 
+    def target_id(self) -> str:
+        """The managed file's real path: symlinks and relative paths name one file."""
+        return f"nginx file {os.path.realpath(self.path)}"
+
     # -- reading ---------------------------------------------------------------------------
 
     def snapshot(self) -> State:

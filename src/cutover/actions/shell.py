@@ -133,6 +133,11 @@ class ShellAction(Action[ShellSettings, ShellStep]):
         super().__init__(settings, step)
         self._log = get_logger("cutover.actions.shell").bind(step=step.name)
 
+    def target_id(self) -> str | None:
+        """The backend's declared ``lock_key``; commands do not say what they change."""
+        key = self.settings.lock_key
+        return f"shell lock_key {key}" if key else None
+
     # -- reading ---------------------------------------------------------------------------
 
     def snapshot(self) -> State:

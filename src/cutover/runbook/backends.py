@@ -164,6 +164,12 @@ def _mentions_permanent(value: Any) -> bool:
 
 class ShellSettings(Model):
     kind: Literal["shell"] = "shell"
+    lock_key: str | None = Field(
+        None,
+        min_length=1,
+        description="what the commands change, named for the run locks (e.g. `dns:example.org`):"
+        " runs sharing a lock_key never overlap; without one, the backend is locked per runbook",
+    )
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     timeout: Timeout = 60.0
