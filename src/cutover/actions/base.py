@@ -12,7 +12,14 @@ An action changes one thing on one backend, reversibly by construction:
   ``applied``; it is idempotent;
 - :meth:`Action.reconcile` tells, from live state, whether the step is applied, not
   applied, or neither (something else changed it): used by ``resume`` and ``rollback``
-  after a crash, so a step is never applied twice.
+  after a crash, so a step is never applied twice;
+- :meth:`Action.finish` makes the *effect* of a step found applied after a crash live
+  (``resume`` calls it before journaling ``applied``): by default the value reconcile
+  read is the effect and there is nothing to do; the nginx action tests and reloads;
+- :meth:`Action.targets` names each value the step would leave, with its live value,
+  keyed by what it names on the backend (so two steps writing the same value share the
+  key): :meth:`Action.at_target` (skip a step already in place) and the whole-run check
+  of a runbook's final state (``cutover.final_state``) compare them.
 
 States and records are JSON-serialisable mappings (they go into the journal), and never
 hold secrets.
@@ -76,7 +83,8 @@ class Reconciled(StrEnum):
 
 
 class Action(ABC):
-    """One step on one backend. Subclasses set :attr:`kind` and implement five methods."""
+    """One step on one backend. Subclasses set :attr:`kind` and implement five methods
+    (and :meth:`targets`, to be skippable when already in place)."""
 
     kind: ClassVar[str]
 
@@ -103,6 +111,35 @@ class Action(ABC):
     @abstractmethod
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         """Is the step applied, according to live state?"""
+
+    def targets(self, live: State) -> list[Change] | None:
+        """Each value :meth:`apply` would leave: ``Change(key, live value, desired value)``.
+
+        ``key`` names the value on its backend (not the step), so the last step of a
+        runbook writing a key holds its final desired value. None: live state cannot tell
+        (a shell step with no ``check``), so the step is never "already at target"; the
+        default, so an action registered by a plugin is never skipped by mistake.
+        """
+        return None
+
+    def at_target(self, live: State) -> bool | None:
+        """Does ``live`` (a :meth:`snapshot`) already hold everything :meth:`apply` would
+        write? None when live state cannot tell."""
+        found = self.targets(live)
+        if found is None:
+            return None
+        return not any(change.changes for change in found)
+
+    def finish(self, prior: State) -> Record:
+        """After a crash between ``intent`` and ``applied``, with :meth:`reconcile` saying
+        APPLIED: make sure the step's effect is live, and return its record.
+
+        By default the value reconcile read *is* the effect (an API's setting, an edge
+        dictionary item, the active version): nothing to do. An action whose write takes
+        effect only through a further command (nginx: test and reload) overrides this,
+        idempotently.
+        """
+        return {}
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release connections."""
@@ -202,6 +239,9 @@ class RecordingAction(Action):
                 self.world.pop(key, None)
             else:
                 self.world[key] = value
+
+    def targets(self, live: State) -> list[Change] | None:
+        return [Change(f"{self.kind} {k}", live.get(k), v) for k, v in self.desired.items()]
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         live = {k: self.world.get(k) for k in self.desired}
