@@ -193,7 +193,8 @@ class RecordingAction(Action):
     """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
 
     ``world`` maps a key to a value; the step's desired values come from ``desired``.
-    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback"}``) to test failures.
+    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback", "finish"}``) to test
+    failures.
     """
 
     kind = "recording"
@@ -242,6 +243,10 @@ class RecordingAction(Action):
 
     def targets(self, live: State) -> list[Change] | None:
         return [Change(f"{self.kind} {k}", live.get(k), v) for k, v in self.desired.items()]
+
+    def finish(self, prior: State) -> Record:
+        self._call("finish")
+        return {}
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         live = {k: self.world.get(k) for k in self.desired}
