@@ -95,6 +95,13 @@ class ScriptedProber:
         return out
 
 
+class UnreadableAction(RecordingAction):
+    """Like a shell step with no check: live state cannot say whether it is in place."""
+
+    def targets(self, live: dict[str, Any]) -> None:
+        return None
+
+
 class Harness:
     def __init__(
         self,
@@ -102,6 +109,7 @@ class Harness:
         breaks: dict[str, Reason] | None = None,
         fail_on: dict[str, set[str]] | None = None,
         confirm: bool = True,
+        unreadable: set[str] | None = None,
     ) -> None:
         path = tmp_path / "rb.yml"
         path.write_text(RUNBOOK, encoding="utf-8")
@@ -114,9 +122,11 @@ class Harness:
         self.prober = ScriptedProber(self.world, breaks or {})
         self.stop = threading.Event()
         self.confirm = confirm
+        self.unreadable = unreadable or set()  #: steps whose live state cannot be read
 
     def action(self, settings: Any, step: Any) -> RecordingAction:
-        return RecordingAction(
+        kind = UnreadableAction if step.name in self.unreadable else RecordingAction
+        return kind(
             self.world,
             {step.name: "on"},
             calls=self.calls,
@@ -124,7 +134,7 @@ class Harness:
             name=step.name,
         )
 
-    def engine(self) -> Engine:
+    def engine(self, *, again: bool = False) -> Engine:
         return Engine(
             self.runbook,
             self.journal,
@@ -133,6 +143,7 @@ class Harness:
             confirm=lambda stage: self.confirm,
             actions=self.action,
             stop=self.stop,
+            again=again,
         )
 
     def start(self, run_id: str = "r1") -> None:
@@ -260,6 +271,10 @@ def test_resume_after_a_crash_between_intent_and_applied_never_applies_twice(
     assert h.world == {"a": "on", "b": "on", "c": "on"}
     reconciled = [e.data for e in h.journal.events("r1") if e.kind == "reconciled"]
     assert reconciled == [{"found": "applied"}]
+    # the step found applied has its effect made live once, then is journaled applied
+    assert [c for c in h.calls if c[0] == "finish"] == [("finish", "b")]
+    applied_b = [e.data for e in h.journal.events("r1") if e.kind == "applied" and e.step == 1]
+    assert applied_b == [{"name": "b", "record": {}, "reconciled": True}]
 
 
 def test_rollback_after_a_crash_before_the_write_undoes_only_what_was_applied(
@@ -727,3 +742,144 @@ def test_a_journal_that_fails_still_ends_in_exit_3_with_the_command(tmp_path: Pa
     assert lines[1].startswith("the journal could not be read or updated (Cannot operate on a")
     assert lines[-1] == "finish with: cutover rollback r1"
     assert "Boom: disk I/O error" in log.read_text(encoding="utf-8")
+
+
+# --- resume makes a reconciled step's effect live; rollback leaves it to the undo -------------
+
+
+def _crashed_between_intent_and_applied_of_b(h: Harness) -> None:
+    h.journal.event("r1", "stage_passed", stage="preflight")
+    h.journal.event("r1", "intent", stage="one", step=0, name="a", prior={"a": None})
+    h.journal.event("r1", "applied", stage="one", step=0, name="a", record={})
+    h.journal.event("r1", "intent", stage="one", step=1, name="b", prior={"b": None})
+    h.world.update(a="on", b="on")
+
+
+def test_resume_rolls_back_when_the_reconciled_effect_cannot_be_made_live(
+    tmp_path: Path,
+) -> None:
+    """As an uncrashed run whose apply failed: the step is refused, everything undone."""
+    h = Harness(tmp_path, fail_on={"b": {"finish"}})
+    h.start()
+    _crashed_between_intent_and_applied_of_b(h)
+    outcome = h.engine().resume("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.ROLLED_BACK, "rolled_back")
+    assert outcome.message.startswith("step 'b' failed: b: finish refused (recording fake)")
+    assert h.world == {}
+    assert ("apply", "c") not in h.calls
+    failed = [e for e in h.journal.events("r1") if e.kind == "apply_failed"]
+    assert [(e.stage, e.step) for e in failed] == [("one", 1)]
+    assert [s.status for s in h.journal.steps("r1")] == ["rolled_back", "rolled_back"]
+
+
+def test_rollback_after_a_crash_undoes_a_step_found_applied_without_journaling_applied(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    h.start()
+    _crashed_between_intent_and_applied_of_b(h)
+    outcome = h.engine().rollback("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "rolled_back")
+    assert ("finish", "b") not in h.calls  # nothing is made live only to be undone
+    assert h.kinds()[-2:] == [("rolled_back", "one", 1), ("rolled_back", "one", 0)]
+    assert [k for k in h.kinds() if k[0] == "applied"] == [("applied", "one", 0)]
+    assert h.world == {}
+
+
+# --- a second run of a completed runbook changes nothing ---------------------------------------
+
+
+def _events(h: Harness, run_id: str) -> list[tuple[str, str | None, int | None]]:
+    return [(e.kind, e.stage, e.step) for e in h.journal.events(run_id)]
+
+
+def test_a_second_run_of_a_completed_runbook_writes_nothing(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.start("r1")
+    assert h.engine().run("r1").exit_code == RunExit.OK
+    h.calls.clear()
+    rounds = h.prober.rounds
+    h.start("r2")
+    outcome = h.engine().run("r2")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert outcome.message == (
+        "already at target: live state holds the runbook's final state; nothing was written\n"
+        "(pass --again to run the full sequence anyway)"
+    )
+    assert [c for c in h.calls if c[0] != "snapshot"] == []
+    assert h.prober.rounds == rounds
+    assert _events(h, "r2") == [("run_started", None, None), ("already_at_target", None, None)]
+    held = next(e.data for e in h.journal.events("r2") if e.kind == "already_at_target")
+    assert held == {"targets": [f"= recording {k}: 'on' (unchanged)" for k in ("a", "b", "c")]}
+    run = h.journal.find_run("r2")
+    assert run is not None and (run.status, run.exit_code) == ("completed", 0)
+
+
+def test_again_forces_the_full_sequence(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.start("r1")
+    assert h.engine().run("r1").exit_code == RunExit.OK
+    h.calls.clear()
+    h.start("r2")
+    outcome = h.engine(again=True).run("r2")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert [c for c in h.calls if c[0] == "apply"] == [
+        ("apply", "a"),
+        ("apply", "b"),
+        ("apply", "c"),
+    ]
+    kinds = [k for k, _, _ in _events(h, "r2")]
+    assert "already_at_target" not in kinds and "skipped" not in kinds
+    assert kinds.count("intent") == kinds.count("applied") == 3
+
+
+#: what live state holds before the run → the steps skipped, the steps applied
+PARTIAL = [
+    ({"b": "on"}, ["b"], ["a", "c"]),
+    ({"a": "on", "c": "on"}, ["a", "c"], ["b"]),
+    ({"a": "off", "b": "on"}, ["b"], ["a", "c"]),
+]
+
+
+@pytest.mark.parametrize(("live", "skipped", "applied"), PARTIAL)
+def test_steps_already_at_target_are_skipped_and_never_undone(
+    tmp_path: Path, live: dict[str, str], skipped: list[str], applied: list[str]
+) -> None:
+    h = Harness(tmp_path)
+    h.world.update(live)
+    h.start()
+    outcome = h.engine().run("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert [c[1] for c in h.calls if c[0] == "apply"] == applied
+    events = h.journal.events("r1")
+    checked = next(e.data for e in events if e.kind == "final_state_checked")
+    assert checked["holds"] is False and checked["unknown"] == []
+    rows = [(e.data["name"], e.data["reason"]) for e in events if e.kind == "skipped"]
+    reason = "already at target: live state holds what the step would write"
+    assert rows == [(name, reason) for name in skipped]
+    assert [s.name for s in h.journal.steps("r1")] == applied  # a skipped step has no intent
+    # rolling the run back undoes only what it applied: skipped values stay as they were
+    assert h.engine().rollback("r1").exit_code == RunExit.OK
+    assert [c[1] for c in h.calls if c[0] == "rollback"] == applied[::-1]
+    assert h.world == live
+
+
+def test_a_step_whose_state_cannot_be_read_means_the_run_cannot_claim_already_holds(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, unreadable={"b"})
+    h.world.update(a="on", b="on", c="on")
+    h.start()
+    outcome = h.engine().run("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    checked = next(e.data for e in h.journal.events("r1") if e.kind == "final_state_checked")
+    assert checked == {"holds": False, "differs": [], "unknown": ["one/b"]}
+    # a and c are skipped (their live state says so); b cannot be known, so it runs
+    assert [c[1] for c in h.calls if c[0] == "apply"] == ["b"]
+    from cutover.report.run_view import LineView
+
+    line = LineView().describe("final_state_checked", checked)
+    assert line is not None and line.endswith(
+        "cannot tell whether the runbook's final state already holds: live state cannot be"
+        " read for one/b (no check command); running"
+    )

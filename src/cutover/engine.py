@@ -9,7 +9,13 @@ first, and the rollback is verified by probes.
 The engine knows no HTTP or file details: actions change things, the prober observes,
 the journal remembers, the view shows. ``resume`` and ``rollback`` of an interrupted run
 start by reconciling every step that has an ``intent`` but no ``applied`` against live
-state, so no step is ever applied twice.
+state, so no step is ever applied twice; ``resume`` then makes the effect of a step found
+applied live (:meth:`~cutover.actions.base.Action.finish`: nginx tests and reloads).
+
+A run first compares the runbook's final state with live state (``cutover.final_state``):
+when it already holds, the run says so and ends without writing; otherwise each step whose
+live state already equals its target is skipped (journaled ``skipped``, never undone).
+``again`` forces the full sequence.
 
 Nothing unexpected escapes as a traceback: an exception from any action, guard or probe
 code during a stage fails that stage (rollback, verification, exit 1 only if verified);
@@ -32,6 +38,7 @@ from typing import Any, Protocol
 from cutover import journal as jr
 from cutover.actions.base import Action, Reconciled, action_for
 from cutover.errors import ActionError, CutoverError, RunExit, TransientActionError
+from cutover.final_state import final_state
 from cutover.guards import Decision, Guard, Verdict
 from cutover.journal import Journal, StepState
 from cutover.log import log_traceback, run_log_path
@@ -80,6 +87,15 @@ class Interrupted(Exception):
         self.reason = reason
 
 
+class _FinishFailed(Exception):
+    """Making a reconciled step's effect live failed: the run rolls back, as if its apply
+    had failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class Outcome:
     exit_code: int
@@ -102,6 +118,7 @@ class Engine:
         actions: ActionMaker = action_for,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        again: bool = False,
     ) -> None:
         self.runbook = runbook
         self.journal = journal
@@ -111,6 +128,7 @@ class Engine:
         self.make_action = actions
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.again = again  #: run every step, even those already at their target
         self.run_id = ""
         self.baseline: float | None = None
 
@@ -119,6 +137,25 @@ class Engine:
     def run(self, run_id: str) -> Outcome:
         self.run_id = run_id
         return self._safely("running", self._run)
+
+    def _already_at_target(self) -> bool:
+        """Does live state already hold every step's final target? Journaled either way."""
+        try:
+            found = final_state(self.runbook, self._action)
+        except Exception as exc:  # the first step's snapshot will meet it again
+            error = self._error("comparing the final state with live state", exc)
+            self._event("final_state_checked", holds=False, error=error)
+            return False
+        if found.holds:
+            self._event("already_at_target", targets=[c.render() for c in found.targets])
+            return True
+        self._event(
+            "final_state_checked",
+            holds=False,
+            differs=[c.render() for c in found.differs],
+            unknown=found.unknown,
+        )
+        return False
 
     def resume(self, run_id: str) -> Outcome:
         """Finish an interrupted run: reconcile, then continue (or finish its rollback)."""
@@ -140,23 +177,34 @@ class Engine:
 
     def _run(self) -> Outcome:
         self._event("run_started", runbook=self.runbook.name, stages=len(self.runbook.stages))
+        if not self.again and self._already_at_target():
+            self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
+            return Outcome(
+                RunExit.OK,
+                jr.COMPLETED,
+                "already at target: live state holds the runbook's final state; nothing was"
+                " written\n(pass --again to run the full sequence anyway)",
+            )
         return self._drive(0, applied=set())
 
     def _resume(self) -> Outcome:
         run_id = self.run_id
         self.journal.adopt(run_id)
         self._event("resumed")
+        events = self.journal.events(run_id)
+        rolling_back = [e for e in events if e.kind == "rollback_started"]
         try:
-            steps = self._reconcile()
+            steps = self._reconcile(finish=not rolling_back)
+        except _FinishFailed as failed:
+            return self._roll_back(failed.reason, RunExit.ROLLED_BACK)
         except Exception as exc:  # an action's error, or one nobody foresaw
             error = self._error("reconciling", exc)
             self._event("reconcile_failed", error=error)
             return self._attention(f"cannot tell from live state what is applied: {error}")
-        events = self.journal.events(run_id)
-        kinds = [e.kind for e in events]
-        if "rollback_started" in kinds:
-            reason = next(e.data.get("reason", "") for e in events if e.kind == "rollback_started")
+        if rolling_back:
+            reason = rolling_back[0].data.get("reason", "")
             # a rollback the operator asked for (Ctrl-C, a declined gate) still ends as one
+            kinds = {e.kind for e in events}
             code = RunExit.STOPPED if "interrupted" in kinds else RunExit.ROLLED_BACK
             return self._roll_back(f"finishing the interrupted rollback ({reason})", code)
         baseline = [e for e in events if e.kind == "baseline"]
@@ -176,7 +224,7 @@ class Engine:
             return self._unchanged(reason, RunExit.OK)  # before `adopt`: keep its status
         self.journal.adopt(self.run_id)
         try:
-            self._reconcile()
+            self._reconcile(finish=False)
         except Exception as exc:  # an action's error, or one nobody foresaw
             # the rollback reconciles each step again, and records what it cannot undo
             self._event("reconcile_failed", error=self._error("reconciling", exc))
@@ -242,6 +290,15 @@ class Engine:
         action = self._action(step)
         with action:
             prior = action.snapshot()
+            if not self.again and action.at_target(prior):
+                self._event(
+                    "skipped",
+                    stage=stage.name,
+                    step=number,
+                    name=step.name,
+                    reason="already at target: live state holds what the step would write",
+                )
+                return
             self._event(
                 "intent",
                 stage=stage.name,
@@ -470,26 +527,39 @@ class Engine:
 
     # --- reconciliation after a crash ---------------------------------------------------------
 
-    def _reconcile(self) -> list[StepState]:
-        """Settle every step left at ``intent`` by asking live state; never re-apply."""
+    def _reconcile(self, *, finish: bool) -> list[StepState]:
+        """Settle every step left at ``intent`` by asking live state; never re-apply.
+
+        ``finish`` (resume): a step found applied has its effect made live
+        (:meth:`Action.finish`: nginx tests and reloads, since the crash may have come
+        between the write and the reload) before it is journaled ``applied``. Without
+        it (rollback) the step stays at ``intent``: the rollback undoes it.
+        """
         for state in self.journal.steps(self.run_id):
             if state.status != "intent":
                 continue
             step = self._step_model(state)
             with self._action(step) as action:
                 found = action.reconcile(state.prior, None)
-            self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
-            if found is Reconciled.APPLIED:
-                self._event(
-                    "applied",
-                    stage=state.stage,
-                    step=state.step,
-                    name=state.name,
-                    record={},
-                    reconciled=True,
-                )
-            elif found is Reconciled.NOT_APPLIED:
-                self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
+                if found is Reconciled.NOT_APPLIED:
+                    self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                elif found is Reconciled.APPLIED and finish:
+                    try:
+                        record = action.finish(state.prior)
+                    except ActionError as exc:
+                        self._event(
+                            "apply_failed", stage=state.stage, step=state.step, error=exc.message
+                        )
+                        raise _FinishFailed(f"step {state.name!r} failed: {exc.message}") from None
+                    self._event(
+                        "applied",
+                        stage=state.stage,
+                        step=state.step,
+                        name=state.name,
+                        record=record,
+                        reconciled=True,
+                    )
         return self.journal.steps(self.run_id)
 
     # --- helpers ------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ Every text that goes in is passed through :func:`cutover.secrets.redact` first.
 
 A test hook, for crash testing only: with ``CUTOVER_TEST_CRASH_AT=N`` in the
 environment, the process kills itself with SIGKILL right after its N-th journal write
-(1-based), so a test can stop cutover at every journal boundary.
+(1-based), so a test can stop cutover at every journal boundary. The same variable
+also names crash points inside actions (:mod:`cutover.crash_points`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.crash_points import CRASH_ENV
 from cutover.process import current_user, hostname
 from cutover.secrets import redact
 
 SCHEMA_VERSION = 1
-CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

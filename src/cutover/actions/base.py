@@ -12,7 +12,14 @@ An action changes one thing on one backend, reversibly by construction:
   ``applied``; it is idempotent;
 - :meth:`Action.reconcile` tells, from live state, whether the step is applied, not
   applied, or neither (something else changed it): used by ``resume`` and ``rollback``
-  after a crash, so a step is never applied twice.
+  after a crash, so a step is never applied twice;
+- :meth:`Action.finish` makes the *effect* of a step found applied after a crash live
+  (``resume`` calls it before journaling ``applied``): by default the value reconcile
+  read is the effect and there is nothing to do; the nginx action tests and reloads;
+- :meth:`Action.targets` names each value the step would leave, with its live value,
+  keyed by what it names on the backend (so two steps writing the same value share the
+  key): :meth:`Action.at_target` (skip a step already in place) and the whole-run check
+  of a runbook's final state (``cutover.final_state``) compare them.
 
 States and records are JSON-serialisable mappings (they go into the journal), and never
 hold secrets.
@@ -88,7 +95,8 @@ class Reconciled(StrEnum):
 
 
 class Action(ABC, Generic[SettingsT, StepT]):
-    """One step on one backend. Subclasses set :attr:`kind` and implement five methods."""
+    """One step on one backend. Subclasses set :attr:`kind` and implement five methods
+    (and :meth:`targets`, to be skippable when already in place)."""
 
     kind: ClassVar[str]
 
@@ -125,6 +133,35 @@ class Action(ABC, Generic[SettingsT, StepT]):
         """
         return None
 
+    def targets(self, live: State) -> list[Change] | None:
+        """Each value :meth:`apply` would leave: ``Change(key, live value, desired value)``.
+
+        ``key`` names the value on its backend (not the step), so the last step of a
+        runbook writing a key holds its final desired value. None: live state cannot tell
+        (a shell step with no ``check``), so the step is never "already at target"; the
+        default, so an action registered by a plugin is never skipped by mistake.
+        """
+        return None
+
+    def at_target(self, live: State) -> bool | None:
+        """Does ``live`` (a :meth:`snapshot`) already hold everything :meth:`apply` would
+        write? None when live state cannot tell."""
+        found = self.targets(live)
+        if found is None:
+            return None
+        return not any(change.changes for change in found)
+
+    def finish(self, prior: State) -> Record:
+        """After a crash between ``intent`` and ``applied``, with :meth:`reconcile` saying
+        APPLIED: make sure the step's effect is live, and return its record.
+
+        By default the value reconcile read *is* the effect (an API's setting, an edge
+        dictionary item, the active version): nothing to do. An action whose write takes
+        effect only through a further command (nginx: test and reload) overrides this,
+        idempotently.
+        """
+        return {}
+
     def close(self) -> None:
         """Release connections."""
 
@@ -146,7 +183,8 @@ class RecordingAction(Action):
     """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
 
     ``world`` maps a key to a value; the step's desired values come from ``desired``.
-    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback"}``) to test failures.
+    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback", "finish"}``) to test
+    failures.
     """
 
     kind = "recording"
@@ -192,6 +230,13 @@ class RecordingAction(Action):
                 self.world.pop(key, None)
             else:
                 self.world[key] = value
+
+    def targets(self, live: State) -> list[Change] | None:
+        return [Change(f"{self.kind} {k}", live.get(k), v) for k, v in self.desired.items()]
+
+    def finish(self, prior: State) -> Record:
+        self._call("finish")
+        return {}
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         live = {k: self.world.get(k) for k in self.desired}

@@ -10,6 +10,11 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
   on the draft, validate, activate, read back. Rollback activates the previously active
   version, which Fastly keeps unchanged (activated versions are locked).
 
+Reconcile reads the effect itself: a dictionary item read from the API is the value the
+edge serves (versionless), and the active version is what the service runs. Targets: each
+dictionary item (by service, dictionary and key), each domain's presence and each setting
+of the active version (by service).
+
 The token comes from a secret reference and is sent as ``Fastly-Key``; it is never
 logged or journaled. A clone retried after a timeout may leave an extra inactive draft
 version: harmless, never activated.
@@ -237,6 +242,27 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             self.api.request("PUT", f"{self._service()}/version/{target}/activate")
         if self._active_version() != target:
             raise ReadBackError(f"fastly: version {target} did not become active again")
+
+    def targets(self, live: State) -> list[Change] | None:
+        where = f"fastly {self.service_id}"
+        if self.change.dictionary is not None:
+            items = live["items"]
+            return [
+                Change(f"{where} dictionary {self.change.dictionary}[{key}]", items.get(key), value)
+                for key, value in self._desired_items().items()
+            ]
+        change = self.change.version
+        assert change is not None
+        domains = {d.lower() for d in live["domains"]}
+        present = {d.lower(): False for d in change.remove_domains}
+        present.update({d.lower(): True for d in change.add_domains})
+        return [
+            *(Change(f"{where} domain {d}", d in domains, want) for d, want in present.items()),
+            *(
+                Change(f"{where} setting {k}", live["settings"].get(k), v)
+                for k, v in change.settings.items()
+            ),
+        ]
 
     def _live_items(self, prior: State) -> dict[str, str | None]:
         return {key: self._item(prior["dictionary_id"], key) for key in prior["items"]}

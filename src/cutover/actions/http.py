@@ -10,7 +10,10 @@
   not reversible and rollback refuses (unless the value already equals the prior one);
   rollback first reads the live value and does nothing if it already is the prior one,
   so it is idempotent;
-- **reconcile**: the live value against the desired and the prior one.
+- **reconcile**: the live value against the desired and the prior one: the API's
+  answer is the effect, there is nothing further to make live;
+- **targets**: a PUT's whole value; a PATCH's or POST's leaves (each path of the merge
+  patch, ``null`` meaning absent), so a later PATCH of one key overrides only that key.
 
 Calls go through :class:`~cutover.actions.control.ControlPlane`: transient failures
 (5xx, 429, timeouts) are retried with bounded back-off, a 4xx is never retried. The
@@ -76,6 +79,16 @@ class HttpAction(Action[HttpSettings, HttpStep]):
         if live == prior.get("value"):
             return Reconciled.NOT_APPLIED
         return Reconciled.DRIFTED
+
+    def targets(self, live: State) -> list[Change] | None:
+        where = f"http {self.settings.base_url.rstrip('/')}{self.read_path}"
+        value = live.get("value")
+        if self.step.method == "PUT" or not isinstance(self.step.body, dict):
+            return [Change(where, value, self._after(value))]
+        return [
+            Change(f"{where}#{pointer}", _at(value, pointer), leaf)
+            for pointer, leaf in _leaves(self.step.body)
+        ]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -188,6 +201,27 @@ def reverse_merge_patch(prior: Any, patch: Any) -> Any:
         key: reverse_merge_patch(prior[key], value) if key in prior else None
         for key, value in patch.items()
     }
+
+
+def _leaves(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf of a merge patch as (JSON pointer, value); ``None`` removes the key."""
+    out: list[tuple[str, Any]] = []
+    for key, value in patch.items():
+        pointer = f"{prefix}/{key.replace('~', '~0').replace('/', '~1')}"
+        if isinstance(value, dict) and value:
+            out.extend(_leaves(value, pointer))
+        else:
+            out.append((pointer, value))
+    return out
+
+
+def _at(value: Any, pointer: str) -> Any:
+    """The value at a JSON pointer of ``value``; None when any part is absent."""
+    for part in pointer.split("/")[1:]:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part.replace("~1", "/").replace("~0", "~"))
+    return value
 
 
 def _show(value: Any) -> str:

@@ -12,6 +12,10 @@ Crash recovery: without a ``check``, :meth:`ShellAction.reconcile` cannot tell w
 command ran, and answers :attr:`Reconciled.APPLIED` ("it may have run"): rollback then runs
 ``undo``, which is safe because the runbook author must make ``undo`` idempotent, and
 resume never runs the command a second time. A ``check`` makes the answer exact.
+
+Targets: with a ``check``, "check exits 0"; without one, live state cannot tell, so a
+shell step is never skipped as already in place, and a runbook holding one can never be
+found "already at its final state".
 """
 
 from __future__ import annotations
@@ -150,6 +154,11 @@ class ShellAction(Action[ShellSettings, ShellStep]):
         if "applied" not in live:
             return Diff([Change(f"run: {command}", None, "(will run; no check to read)")])
         return Diff([Change(f"check: {_show(self.step.check or [])}", live["applied"], True)])
+
+    def targets(self, live: State) -> list[Change] | None:
+        if self.step.check is None or "applied" not in live:
+            return None
+        return [Change(f"shell check {_show(self.step.check)}", live["applied"], True)]
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         if self.step.check is None:

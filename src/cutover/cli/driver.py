@@ -44,6 +44,7 @@ class Request:
     yes: bool
     force_unlock: bool
     run_id: str | None = None
+    again: bool = False  #: run every step, even where live state already holds its target
 
 
 def request_for_run(
@@ -69,6 +70,7 @@ def request_for_run(
         yes,
         force_unlock,
         found.id,
+        again=bool(options.get("again", False)),
     )
 
 
@@ -178,6 +180,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "vars": list(request.overrides.pairs),
                     "vars_files": [str(p.resolve()) for p in request.overrides.files],
                     "yes": request.yes,
+                    "again": request.again,
                 },
             )
             _announce(run_id, s.runbook.name, request.environment)
@@ -189,6 +192,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 view=view,
                 stop=stop,
                 confirm=_confirmer(request.yes, view),
+                again=request.again,
             )
             try:
                 outcome = _dispatch(engine, request.command, run_id)
