@@ -30,7 +30,7 @@ from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
 from cutover.runbook.backends import HttpSettings, HttpStep, StepBase
 from cutover.runbook.types import Model
-from cutover.secrets import redact, resolve
+from cutover.secrets import clip, resolve
 
 SHOW_CHARS = 500  #: how much of a value an error message quotes
 
@@ -191,9 +191,7 @@ def reverse_merge_patch(prior: Any, patch: Any) -> Any:
 
 def _show(value: Any) -> str:
     text = "(absent)" if value is None else json.dumps(value, sort_keys=True)
-    if len(text) > SHOW_CHARS:
-        text = text[:SHOW_CHARS] + "…"
-    return redact(text)
+    return clip(text, SHOW_CHARS)
 
 
 register_action("http", HttpAction)
