@@ -38,9 +38,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import httpx
+import pytest
 from secret_spellings import NOT_IN_HEADERS, SPELLINGS, pieces
 
 from cutover import secrets as cutover_secrets
@@ -439,9 +438,7 @@ def _escaped(piece: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(SPELLINGS))
-def test_every_spelling_is_redacted_in_every_channel(
-    leaky: str, tmp_path: Path, name: str
-) -> None:
+def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path, name: str) -> None:
     """The run's stdout, its JSON logs (stderr), ``show``, every byte of the state
     directory and a check report: each shows the redaction mark, none a piece of the
     spelling. (A check's secret travels in a redirect's Location: a header cannot hold a
@@ -515,9 +512,7 @@ def _refusal(body: str, *, json_body: bool) -> str:
         ("a shell tail", lambda s: tail(s), TAIL_CHARS),
     ],
 )
-def test_a_secret_across_the_cut_leaves_no_half(
-    where: str, shorten: Any, limit: int
-) -> None:
+def test_a_secret_across_the_cut_leaves_no_half(where: str, shorten: Any, limit: int) -> None:
     """The key starts 10 characters before the cut (at 190 of a 200-character message):
     cut first, its first 10 characters would stay, and no later redaction knows them."""
     cutover_secrets.remember(STRADDLE_KEY)
@@ -534,6 +529,4 @@ def test_a_secret_across_the_cut_leaves_no_half(
 def test_a_straddling_refusal_reads_exactly(leaky: str) -> None:
     cutover_secrets.remember(STRADDLE_KEY)
     body = "e" * 190 + STRADDLE_KEY + "!" * 100
-    assert _refusal(body, json_body=False) == (
-        f"api: PUT /x refused: 403 {'e' * 190}{REDACTED}…"
-    )
+    assert _refusal(body, json_body=False) == (f"api: PUT /x refused: 403 {'e' * 190}{REDACTED}…")

@@ -15,6 +15,13 @@ VarsFileOption = Annotated[
     list[Path] | None,
     typer.Option("--vars-file", help="YAML file of variables (above environment vars)"),
 ]
+IncludeRootOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--include-root",
+        help="a folder `include:` may also read from (repeatable; also $CUTOVER_INCLUDE_ROOTS)",
+    ),
+]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
 StateDirOption = Annotated[
     Path | None,
@@ -24,7 +31,13 @@ StateDirOption = Annotated[
 ]
 
 
-def overrides(var: list[str] | None, vars_file: list[Path] | None):  # type: ignore[no-untyped-def]
+def overrides(  # type: ignore[no-untyped-def]
+    var: list[str] | None, vars_file: list[Path] | None, include_root: list[Path] | None = None
+):
     from cutover.runbook.loader import VarOverrides
 
-    return VarOverrides(files=tuple(vars_file or ()), pairs=tuple(var or ()))
+    return VarOverrides(
+        files=tuple(vars_file or ()),
+        pairs=tuple(var or ()),
+        include_roots=tuple(include_root or ()),
+    )
