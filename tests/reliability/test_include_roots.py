@@ -255,3 +255,26 @@ def test_the_same_include_without_the_repository_is_refused(tmp_path: Path) -> N
         "../checks/real.yml: outside the folders an include may read from "
         f"({layout.runbooks.resolve()})"
     ]
+
+
+def test_include_root_on_the_command_line(tmp_path: Path) -> None:
+    """``validate --include-root DIR`` admits a checks file in DIR; without it, exit 2."""
+    layout = _layout(tmp_path)
+    (layout.outside / "real.yml").write_text(CHECKS, encoding="utf-8")
+    runbook = layout.runbooks / "inc.yml"
+    runbook.write_text(RUNBOOK.format(include=f"{layout.outside}/real.yml"), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1")
+    env.pop(ROOTS_ENV, None)
+
+    def validate(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cutover", "validate", str(runbook), *extra],
+            cwd=SRC.parent, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    refused = validate()
+    assert refused.returncode == RunExit.INVALID
+    assert "probes.p.include" in refused.stderr and "--include-root DIR" in refused.stderr
+    admitted = validate("--include-root", str(layout.outside))
+    assert admitted.returncode == RunExit.OK, admitted.stderr
+    assert f"{runbook}: ok (runbook, 1 stages, 0 steps, environments: test)" in admitted.stdout
