@@ -180,7 +180,7 @@ rollback: {{automatic: true, verify: []}}
 """
 
 
-def checks(base: str) -> str:
+def checks(base: str, probe: str = "/probe-lab") -> str:
     return f"""
 version: 1
 name: canary-check
@@ -189,7 +189,7 @@ environments:
 sets:
   echo:
     probes:
-      - url: "{base}/probe-lab"
+      - url: "{base}{probe}"
         timeout: 5s
 """
 
@@ -409,20 +409,6 @@ rollback: {{automatic: true, verify: []}}
 """
 
 
-def spelling_checks(base: str, name: str) -> str:
-    return f"""
-version: 1
-name: spelled-check
-environments:
-  lab: {{lab: {{scenario: pypi-2018}}}}
-sets:
-  echo:
-    probes:
-      - url: "{base}/spell/{name}/probe"
-        timeout: 5s
-"""
-
-
 def _cli(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", SPELL_TOKEN=SPELL_TOKEN)
     env.pop("COLUMNS", None)
@@ -444,7 +430,7 @@ def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path,
     spelling. (A check's secret travels in a redirect's Location: a header cannot hold a
     line break, so the split spellings skip that channel.)"""
     (tmp_path / "spelled.yml").write_text(spelling_runbook(leaky, name), encoding="utf-8")
-    (tmp_path / "checks.yml").write_text(spelling_checks(leaky, name), encoding="utf-8")
+    (tmp_path / "checks.yml").write_text(checks(leaky, f"/spell/{name}/probe"), encoding="utf-8")
     state = tmp_path / "state"
     ran = _cli(
         tmp_path, "--log-format", "json", "run", "spelled.yml", "--env", "test", "--yes",
