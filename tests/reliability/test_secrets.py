@@ -489,23 +489,27 @@ def _refusal(body: str, *, json_body: bool) -> str:
 
 
 @pytest.mark.parametrize(
-    ("where", "shorten", "limit"),
+    ("where", "shorten", "limit", "before"),
     [
-        ("a text body", lambda s: _refusal(s, json_body=False), MESSAGE_CHARS),
-        ("a JSON msg", lambda s: _refusal(json.dumps({"msg": s}), json_body=True), MESSAGE_CHARS),
-        ("a JSON list", lambda s: _refusal(json.dumps([s]), json_body=True), MESSAGE_CHARS),
-        ("an http value", lambda s: _show({"v": s}), SHOW_CHARS),
-        ("a shell tail", lambda s: tail(s), TAIL_CHARS),
+        ("a text body", lambda s: _refusal(s, json_body=False), MESSAGE_CHARS, 0),
+        ("a JSON msg", lambda s: _refusal(json.dumps({"msg": s}), json_body=True),
+         MESSAGE_CHARS, 0),
+        ("a JSON list", lambda s: _refusal(json.dumps([s]), json_body=True), MESSAGE_CHARS, 2),
+        ("an http value", lambda s: _show({"v": s}), SHOW_CHARS, 7),
+        ("a shell tail", lambda s: tail(s), TAIL_CHARS, 0),
     ],
-)
-def test_a_secret_across_the_cut_leaves_no_half(where: str, shorten: Any, limit: int) -> None:
-    """The key starts 10 characters before the cut (at 190 of a 200-character message):
-    cut first, its first 10 characters would stay, and no later redaction knows them."""
+)  # fmt: skip
+def test_a_secret_across_the_cut_leaves_no_half(
+    where: str, shorten: Any, limit: int, before: int
+) -> None:
+    """The key starts 10 characters before the cut (at 190 of a 200-character message;
+    ``before``: what the quoted form adds ahead of the text, ``['`` or ``{"v": "``): cut
+    first, its first 10 characters would stay, and no later redaction knows them."""
     cutover_secrets.remember(STRADDLE_KEY)
     if where == "a shell tail":  # a tail is cut at its start: the key ends past it
         text = "x" * 50 + STRADDLE_KEY + "y" * (limit - 10)
     else:
-        text = "x" * (limit - 10) + STRADDLE_KEY + "y" * 100
+        text = "x" * (limit - 10 - before) + STRADDLE_KEY + "y" * 100
     shown = shorten(text)
     assert REDACTED in shown, shown
     for size in (4, 6, 10):
