@@ -133,6 +133,22 @@ def redact(text: str) -> str:
     return text
 
 
+def redact_data(value: Any) -> Any:
+    """``value`` (JSON-like data) with every string in it redacted, keys included.
+
+    Redact data *before* serialising it: each layer of escaping (a JSON string inside a
+    JSON document, ``\\r\\n`` for a line break) makes a secret's spelling harder to
+    find in the serialised text, so a text is redacted once more afterwards only as a
+    second net."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
 def clip(
     text: str, limit: int, *, keep: Literal["head", "tail"] = "head", lines: int | None = None
 ) -> str:

@@ -461,6 +461,7 @@ def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path,
         assert REDACTED in outputs["check"], outputs["check"]
     token_pieces = pieces(name, SPELL_TOKEN)
     lab_pieces = pieces(name, LAB_TOKEN)
+    outputs["state files"] = b"".join(files.values()).decode("utf-8", "replace")
     for channel, text in outputs.items():
         for piece in token_pieces + lab_pieces:
             assert not any(p in text for p in _escaped(piece)), (channel, piece, text)
