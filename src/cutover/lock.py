@@ -19,7 +19,10 @@ emptied on release, so a record found when acquiring is a holder that died.
 Targets are taken in sorted order, without waiting, all or nothing: of two runs sharing
 targets, the first to take the smallest shared one runs and the other is refused with
 the holder's details and the command to see its run. :class:`LockStore` is the interface
-a second store (e.g. a database shared by several hosts) implements.
+a second store implements: :class:`cutover.pg_store.PostgresLocks`, advisory locks in a
+PostgreSQL database shared by several hosts. A run with such a store takes its targets in
+both (:func:`acquire_all`: the host's first), so it excludes the runs of every host that
+share the database and every run of this host, whatever its store.
 """
 
 from __future__ import annotations
@@ -117,6 +120,39 @@ class LockStore(ABC):
     @abstractmethod
     def holders(self) -> list[Holder]:
         """Every holder record in the store (live, or dead and not yet cleared)."""
+
+
+class _AllHeld(HeldLocks):
+    """The locks of one run in several stores, released in reverse order."""
+
+    def __init__(self) -> None:
+        self.parts: list[HeldLocks] = []
+        self.stale = []
+
+    def release(self, keep_stale: bool = False) -> None:
+        while self.parts:
+            self.parts.pop().release(keep_stale)
+
+
+def acquire_all(stores: Iterable[LockStore], targets: Iterable[str], holder: Holder) -> HeldLocks:
+    """Every target in every store, or nothing; dead holders found in any are reported
+    once (the same dead run in two stores is one :class:`Stale`)."""
+    wanted = sorted(set(targets))
+    held = _AllHeld()
+    try:
+        for store in stores:
+            part = store.acquire(wanted, holder)
+            held.parts.append(part)
+            for item in part.stale:
+                known = next((s for s in held.stale if s.holder == item.holder), None)
+                if known is None:
+                    held.stale.append(Stale(item.holder, list(item.targets)))
+                else:
+                    known.targets.extend(t for t in item.targets if t not in known.targets)
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def lock_dir() -> Path:
