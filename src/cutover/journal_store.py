@@ -142,7 +142,11 @@ class SqliteStore(JournalStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self.migrated = self.migrate()
+        try:
+            self.migrated = self.migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     def write(self, sql: str, params: tuple[Any, ...]) -> int:
         self._db.execute("BEGIN IMMEDIATE")

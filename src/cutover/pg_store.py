@@ -154,7 +154,11 @@ class PostgresStore(JournalStore):
         self.where = redact_url(url)
         self.local_dir = local_dir
         self._conn = connect(url)
-        self.migrated = self.migrate()
+        try:
+            self.migrated = self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
 
     def _failed(self, exc: BaseException) -> StoreUnavailable:
         return unavailable(self.url, exc)
@@ -177,35 +181,46 @@ class PostgresStore(JournalStore):
             raise self._failed(exc) from None
 
     def migrate(self, upto: int | None = None) -> Migrated:
-        psycopg = _psycopg()
-        try:
-            with self.lock, self._conn.transaction():
-                self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                before = self._version()
-                refuse_newer(self.where, before, newest(PG_MIGRATIONS))
-                after = before
-                for step in PG_MIGRATIONS:
-                    if before < step.version <= (upto or step.version):
-                        self._conn.execute(step.sql.encode("utf-8"))
-                        after = step.version
-                self._conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
-                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(after),),
-                )
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise self._failed(exc) from None
-        return Migrated(self.where, before, after)
-
-    def _version(self) -> int:
-        found = self._conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
-        if not found or not found[0]:
-            return 0
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else 0
+        with self.lock:
+            return migrate(self._conn, self.url, upto)
 
     def close(self) -> None:
         self._conn.close()
+
+
+def migrate(
+    conn: psycopg.Connection[tuple[Any, ...]], url: str, upto: int | None = None
+) -> Migrated:
+    """Apply the missing :data:`PG_MIGRATIONS` in one transaction, under an advisory lock
+    (two cutovers opening a new database at once: one migrates, the other waits)."""
+    driver = _psycopg()
+    where = redact_url(url)
+    try:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            before = _version(conn)
+            refuse_newer(where, before, newest(PG_MIGRATIONS))
+            after = before
+            for step in PG_MIGRATIONS:
+                if before < step.version <= (upto or step.version):
+                    conn.execute(step.sql.encode("utf-8"))
+                    after = step.version
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(after),),
+            )
+    except (driver.OperationalError, driver.InterfaceError) as exc:
+        raise unavailable(url, exc) from None
+    return Migrated(where, before, after)
+
+
+def _version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
+    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
 
 
 def _pg(sql: str) -> bytes:
@@ -230,9 +245,21 @@ class PostgresLocks(LockStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self.where = redact_url(url)
+        self._migrated = False
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        conn = connect(self.url)
+        if not self._migrated:
+            try:
+                migrate(conn, self.url)
+            except BaseException:
+                conn.close()
+                raise
+            self._migrated = True
+        return conn
 
     def acquire(self, targets: Iterable[str], holder: Holder) -> HeldLocks:
-        held = _PostgresHeld(connect(self.url), self.url)
+        held = _PostgresHeld(self._connect(), self.url)
         try:
             for target in sorted(set(targets)):
                 held.take(target, holder)
@@ -243,7 +270,7 @@ class PostgresLocks(LockStore):
 
     def force_unlock(self, targets: Iterable[str]) -> list[Holder]:
         removed: list[Holder] = []
-        with connect(self.url) as conn:
+        with self._connect() as conn:
             for target in sorted(set(targets)):
                 key = lock_key(target)
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
@@ -264,7 +291,7 @@ class PostgresLocks(LockStore):
         return removed
 
     def holders(self) -> list[Holder]:
-        with connect(self.url) as conn:
+        with self._connect() as conn:
             rows = conn.execute(f"SELECT {_HOLDER_COLUMNS} FROM leases ORDER BY target").fetchall()
         found: list[Holder] = []
         for row in rows:

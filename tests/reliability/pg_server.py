@@ -16,7 +16,6 @@ Shared by the tests (fixtures in ``tests/conftest.py``) and ``benchmarks/state_s
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pwd
 import shutil
@@ -37,11 +36,12 @@ ROLE = "cutover"
 def bin_dir() -> Path | None:
     """The newest ``/usr/lib/postgresql/*/bin`` with ``initdb`` and ``pg_ctl``, else PATH's."""
     found = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name or 0)
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
     for candidate in reversed(found):
-        if all(os.access(Path(candidate) / b, os.X_OK) for b in ("initdb", "pg_ctl")):
-            return Path(candidate)
+        if all(os.access(candidate / b, os.X_OK) for b in ("initdb", "pg_ctl")):
+            return candidate
     initdb = shutil.which("initdb")
     return Path(initdb).parent if initdb and shutil.which("pg_ctl") else None
 
