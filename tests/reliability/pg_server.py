@@ -81,9 +81,14 @@ def free_port() -> int:
 
 
 class PostgresServer:
-    """One PostgreSQL cluster in a temporary directory; ``url`` is its DSN."""
+    """One PostgreSQL cluster in a temporary directory; ``url`` is its DSN.
 
-    def __init__(self) -> None:
+    ``durable``: commits wait for the disk (``fsync=on``, the server's default), for
+    benchmarks; tests run with ``fsync=off`` (a commit is still ordered and visible to
+    every session before it returns, which is what they check)."""
+
+    def __init__(self, durable: bool = False) -> None:
+        self.durable = durable
         binaries = bin_dir()
         if binaries is None:
             raise RuntimeError(postgres_missing() or "no PostgreSQL")
@@ -126,7 +131,8 @@ class PostgresServer:
         for _ in range(3):
             self.port = self.port or free_port()
             options = (
-                f"-h 127.0.0.1 -p {self.port} -k {self.sockets} -c fsync=off"
+                f"-h 127.0.0.1 -p {self.port} -k {self.sockets}"
+                f" -c fsync={'on' if self.durable else 'off'}"
                 " -c max_connections=60 -c shared_buffers=16MB"
             )
             try:
@@ -193,9 +199,9 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[PostgresServer]:
+def postgres(durable: bool = False) -> Iterator[PostgresServer]:
     """A started server, stopped and removed on exit."""
-    server = PostgresServer()
+    server = PostgresServer(durable)
     try:
         server.init()
         server.start()
