@@ -219,17 +219,9 @@ def read_journal(where: Path | StateStore) -> JournalView:
         return JournalView((), ())
     db = sqlite3.connect(path, timeout=10)
     try:
-        runs = tuple(
-            RunRow(r[0], r[1], r[2])
-            for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
-        )
-        events = tuple(
-            Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
-            for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
-        )
+        return _view(db)
     finally:
         db.close()
-    return JournalView(runs, events)
 
 
 def read_pg_journal(url: str) -> JournalView:
@@ -239,14 +231,19 @@ def read_pg_journal(url: str) -> JournalView:
         found = db.execute("SELECT to_regclass('runs') IS NOT NULL").fetchone()
         if not found or not found[0]:
             return JournalView((), ())
-        runs = tuple(
-            RunRow(r[0], r[1], r[2])
-            for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
-        )
-        events = tuple(
-            Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
-            for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
-        )
+        return _view(db)
+
+
+def _view(db: Any) -> JournalView:
+    """The runs and events of an open connection (sqlite3 or psycopg: the same SQL)."""
+    runs = tuple(
+        RunRow(r[0], r[1], r[2])
+        for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
+    )
+    events = tuple(
+        Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
+        for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
+    )
     return JournalView(runs, events)
 
 

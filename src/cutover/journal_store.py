@@ -94,11 +94,8 @@ def refuse_newer(where: str, found: int, known: int) -> None:
         )
 
 
-SQLITE_MIGRATIONS = (
-    Migration(
-        1,
-        "runs and events",
-        """
+#: The first schema, in both stores; ``{serial}``: an auto-increasing integer primary key.
+RUNS_AND_EVENTS = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
@@ -111,11 +108,11 @@ CREATE TABLE IF NOT EXISTS runs (
     ended_at TEXT,
     host TEXT NOT NULL,
     pid INTEGER NOT NULL,
-    user TEXT NOT NULL,
+    "user" TEXT NOT NULL,
     options TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id {serial},
     run_id TEXT NOT NULL REFERENCES runs(id),
     at TEXT NOT NULL,
     kind TEXT NOT NULL,
@@ -124,7 +121,11 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id)
-""",
+"""
+
+SQLITE_MIGRATIONS = (
+    Migration(
+        1, "runs and events", RUNS_AND_EVENTS.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT")
     ),
 )
 

@@ -99,6 +99,14 @@ class HeldLocks(ABC):
         """Give every lock back; ``keep_stale``: put the dead holders' records back (the
         run was refused because of them, and the next one must see them too)."""
 
+    def add_stale(self, holder: Holder, targets: Iterable[str]) -> None:
+        """Note a dead holder of ``targets`` (one :class:`Stale` per holder)."""
+        for item in self.stale:
+            if item.holder == holder:
+                item.targets.extend(t for t in targets if t not in item.targets)
+                return
+        self.stale.append(Stale(holder, list(targets)))
+
     def __enter__(self) -> HeldLocks:
         return self
 
@@ -144,11 +152,7 @@ def acquire_all(stores: Iterable[LockStore], targets: Iterable[str], holder: Hol
             part = store.acquire(wanted, holder)
             held.parts.append(part)
             for item in part.stale:
-                known = next((s for s in held.stale if s.holder == item.holder), None)
-                if known is None:
-                    held.stale.append(Stale(item.holder, list(item.targets)))
-                else:
-                    known.targets.extend(t for t in item.targets if t not in known.targets)
+                held.add_stale(item.holder, item.targets)
     except BaseException:
         held.release()
         raise
@@ -274,11 +278,7 @@ class HostLocks(LockStore):
                 f"{target} is locked by another process (no holder record)",
                 hint=f"wait for it to finish; its lock file is {self.path_of(target)}",
             )
-        return LockHeldError(
-            f"{target} is locked by {holder.describe()}",
-            hint=f"see its run: `{holder.show_command()}`; wait for it to finish, or stop it"
-            f" (Ctrl-C in its terminal, or `kill {holder.pid}`: it rolls back)",
-        )
+        return locked_by(target, holder)
 
     def _open(self, target: str) -> int:
         """Open (or create, mode 0666) the lock file of ``target`` for reading and writing.
@@ -306,6 +306,18 @@ class HostLocks(LockStore):
         raise _unusable(path, OSError(errno.EAGAIN, "created and removed repeatedly"))
 
 
+def locked_by(target: str, holder: Holder) -> LockHeldError:
+    """The refusal of a run because ``holder`` holds ``target`` (any store)."""
+    from cutover.process import hostname
+
+    stop = f"`kill {holder.pid}`" if holder.host == hostname() else f"on {holder.host}"
+    return LockHeldError(
+        f"{target} is locked by {holder.describe()}",
+        hint=f"see its run: `{holder.show_command()}`; wait for it to finish, or stop it"
+        f" (Ctrl-C in its terminal, or {stop}: it rolls back)",
+    )
+
+
 class _HostHeld(HeldLocks):
     def __init__(self) -> None:
         self.fds: list[int] = []
@@ -314,11 +326,7 @@ class _HostHeld(HeldLocks):
 
     def note_stale(self, holder: Holder, target: str, record: bytes) -> None:
         self._records[self.fds[-1]] = record
-        for item in self.stale:
-            if item.holder == holder:
-                item.targets.append(target)
-                return
-        self.stale.append(Stale(holder, [target]))
+        self.add_stale(holder, [target])
 
     def release(self, keep_stale: bool = False) -> None:
         while self.fds:

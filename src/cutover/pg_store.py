@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from cutover.errors import InputError, LockHeldError
 from cutover.journal_store import (
+    RUNS_AND_EVENTS,
     JournalStore,
     Migrated,
     Migration,
@@ -40,7 +41,7 @@ from cutover.journal_store import (
     newest,
     refuse_newer,
 )
-from cutover.lock import HeldLocks, Holder, LockStore, Stale
+from cutover.lock import HeldLocks, Holder, LockStore, locked_by
 from cutover.state_location import redact_url
 
 if TYPE_CHECKING:
@@ -50,37 +51,7 @@ CONNECT_TIMEOUT = 10  #: seconds to reach the server
 _MIGRATION_LOCK = 0x63_75_74_6F_76_65_72  #: "cutover": the advisory lock of migrations
 
 PG_MIGRATIONS = (
-    Migration(
-        1,
-        "runs and events",
-        """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    runbook TEXT NOT NULL,
-    runbook_path TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    status TEXT NOT NULL,
-    exit_code INTEGER,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    "user" TEXT NOT NULL,
-    options TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id BIGSERIAL PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    stage TEXT,
-    step INTEGER,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id)
-""",
-    ),
+    Migration(1, "runs and events", RUNS_AND_EVENTS.format(serial="BIGSERIAL PRIMARY KEY")),
     Migration(
         2,
         "target lock leases",
@@ -318,7 +289,8 @@ class _PostgresHeld(HeldLocks):
         with self.conn.transaction():
             previous = _lease(self.conn, target)
             if previous is not None:
-                self._note_stale(previous, target)
+                self._previous[target] = previous
+                self.add_stale(previous, [target])
             self.conn.execute(
                 f"INSERT INTO leases (target, lock_key, {_HOLDER_COLUMNS})"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -329,14 +301,6 @@ class _PostgresHeld(HeldLocks):
                 " pid = excluded.pid, started_at = excluded.started_at",
                 (target, key, *astuple(holder)),
             )
-
-    def _note_stale(self, holder: Holder, target: str) -> None:
-        self._previous[target] = holder
-        for item in self.stale:
-            if item.holder == holder:
-                item.targets.append(target)
-                return
-        self.stale.append(Stale(holder, [target]))
 
     def release(self, keep_stale: bool = False) -> None:
         if self.conn.closed:
@@ -385,14 +349,4 @@ def _refusal(conn: psycopg.Connection[tuple[Any, ...]], target: str, where: str)
             f"{target} is locked in {where} by another session (no lease row yet)",
             hint="wait for it to finish, then try again",
         )
-    return LockHeldError(
-        f"{target} is locked by {holder.describe()}",
-        hint=f"see its run: `{holder.show_command()}`; wait for it to finish, or stop it"
-        f" (Ctrl-C in its terminal{_kill_hint(holder)}: it rolls back)",
-    )
-
-
-def _kill_hint(holder: Holder) -> str:
-    from cutover.process import hostname
-
-    return f", or `kill {holder.pid}`" if holder.host == hostname() else f" on {holder.host}"
+    return locked_by(target, holder)
