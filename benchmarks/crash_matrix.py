@@ -19,10 +19,15 @@ Named crash points inside actions (``cutover.crash_points``: the same variable h
 ``NAME#K`` instead of N) add the boundaries the journal hook cannot reach: for nginx,
 ``nginx.written`` (the include file written, nginx neither tested nor reloaded).
 
+With ``--postgres``, the journal of every run is a PostgreSQL database instead (a fresh
+one per case, on a server started in a temporary directory, tests/reliability/pg_server.py):
+the same boundaries, the same checks.
+
 Prints ``name=value`` lines (counts; ``seconds`` is informational). Usage::
 
     python benchmarks/crash_matrix.py                 # every boundary of every scenario
     python benchmarks/crash_matrix.py --jobs 4 --scenario nginx-switch
+    python benchmarks/crash_matrix.py --postgres --scenario nginx-switch
 
 The test suite (tests/reliability/test_crash_matrix.py) imports this module and runs a
 sample of the same cases with the same checks.
@@ -90,11 +95,16 @@ class Ran:
 
 
 def cutover(
-    *args: str | Path, crash_at: int | str | None = None, timeout: float = CLI_TIMEOUT
+    *args: str | Path,
+    crash_at: int | str | None = None,
+    timeout: float = CLI_TIMEOUT,
+    env: dict[str, str] | None = None,
 ) -> Ran:
     """Run the real CLI in a subprocess (bounded by ``timeout``)."""
     argv = tuple(str(a) for a in args)
-    extra = {CRASH_ENV: str(crash_at)} if crash_at is not None else None
+    extra = dict(env or {})
+    if crash_at is not None:
+        extra[CRASH_ENV] = str(crash_at)
     proc = subprocess.run(
         [sys.executable, "-m", "cutover", *argv],
         cwd=ROOT,
@@ -173,22 +183,71 @@ class JournalView:
         return self.events[-1].id if self.events else 0
 
 
-def read_journal(state_dir: Path) -> JournalView:
-    path = state_dir / "journal.db"
+@dataclass(frozen=True)
+class StateStore:
+    """Where a run's journal is: the world's state directory, or a PostgreSQL database
+    (``url``; the state directory then stays this machine's: the lab's endpoint, logs)."""
+
+    directory: Path
+    url: str | None = None
+
+    def args(self) -> list[str]:
+        return ["--state", self.url] if self.url else ["--state-dir", str(self.directory)]
+
+    def env(self) -> dict[str, str]:
+        """With a URL, the per-user local state is ``directory`` (through XDG_STATE_HOME)."""
+        if self.url is None:
+            return {}
+        home = self.directory.parent / "xdg-state"
+        link = home / "cutover"
+        if not link.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(self.directory)
+        return {"XDG_STATE_HOME": str(home)}
+
+
+Database = Callable[[str], str]  #: a name → the URL of a fresh PostgreSQL database
+
+
+def store_for(world: Any, database: Database | None, name: str) -> StateStore:
+    if database is None:
+        return StateStore(world.state_dir)
+    return StateStore(world.state_dir, database(name))
+
+
+def read_journal(where: Path | StateStore) -> JournalView:
+    if isinstance(where, StateStore):
+        return read_pg_journal(where.url) if where.url else read_journal(where.directory)
+    path = where / "journal.db"
     if not path.exists():
         return JournalView((), ())
     db = sqlite3.connect(path, timeout=10)
     try:
-        runs = tuple(
-            RunRow(r[0], r[1], r[2])
-            for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
-        )
-        events = tuple(
-            Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
-            for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
-        )
+        return _view(db)
     finally:
         db.close()
+
+
+def read_pg_journal(url: str) -> JournalView:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as db:
+        found = db.execute("SELECT to_regclass('runs') IS NOT NULL").fetchone()
+        if not found or not found[0]:
+            return JournalView((), ())
+        return _view(db)
+
+
+def _view(db: Any) -> JournalView:
+    """The runs and events of an open connection (sqlite3 or psycopg: the same SQL)."""
+    runs = tuple(
+        RunRow(r[0], r[1], r[2])
+        for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
+    )
+    events = tuple(
+        Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
+        for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
+    )
     return JournalView(runs, events)
 
 
@@ -581,15 +640,16 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
     return {k: after[k] - before.get(k, 0) for k in after}
 
 
-def reference_run(scenario: Scenario, base: Path) -> Reference:
+def reference_run(scenario: Scenario, base: Path, database: Database | None = None) -> Reference:
     with scenario.world(base) as world:
+        store = store_for(world, database, f"ref_{scenario.name}")
         initial = world.snapshot()
         start = world.activity()
         ran = cutover(
-            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes",
-            "--state-dir", world.state_dir,
+            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes", *store.args(),
+            env=store.env(),
         )  # fmt: skip
-        journal = read_journal(world.state_dir)
+        journal = read_journal(store)
         final = world.snapshot()
         added = _delta(world.activity(), start)
     run = journal.run
@@ -647,6 +707,7 @@ def run_case(
     boundary: int | str,
     mode: str,
     root: Path | None = None,
+    database: Database | None = None,
 ) -> Case:
     """Crash a fresh world's run at ``boundary`` (journal write N or a named point), then
     ``mode``; world and temp dir go."""
@@ -664,19 +725,20 @@ def run_case(
         ) as tmp,
         scenario.world(Path(tmp)) as world,
     ):
+        store = store_for(world, database, f"case_{scenario.name}_{boundary}_{mode}")
         case.initial = world.snapshot()
         start = world.activity()
         case.crash = cutover(
-            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes",
-            "--state-dir", world.state_dir, crash_at=boundary,
+            "run", scenario.runbook, *world.run_args(scenario.vars), "--yes", *store.args(),
+            crash_at=boundary, env=store.env(),
         )  # fmt: skip
-        case.crashed = read_journal(world.state_dir)
+        case.crashed = read_journal(store)
         case.run_id = case.crashed.run.id if case.crashed.run else None
         if mode == "rollback":
-            case.after = cutover("rollback", "last", "--state-dir", world.state_dir)
+            case.after = cutover("rollback", "last", *store.args(), env=store.env())
         else:
-            case.after = cutover("resume", "last", "--yes", "--state-dir", world.state_dir)
-        case.journal = read_journal(world.state_dir)
+            case.after = cutover("resume", "last", "--yes", *store.args(), env=store.env())
+        case.journal = read_journal(store)
         case.final = world.snapshot()
         case.activity = world.activity()
         case.expected_activity = world.expected_activity(start, case.journal)
@@ -808,30 +870,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS))
     parser.add_argument("--jobs", type=int, default=3, help="cases run at once")
     parser.add_argument("--modes", default="rollback,resume")
+    parser.add_argument("--postgres", action="store_true", help="journal in PostgreSQL")
     args = parser.parse_args(argv)
     names = args.scenario or list(SCENARIOS)
     modes = args.modes.split(",")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="crash-matrix-") as tmp:
-        return _matrix(names, modes, args.jobs, Path(tmp), started)
+        if not args.postgres:
+            return _matrix(names, modes, args.jobs, Path(tmp), started, None)
+        sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+        import pg_server
+
+        with pg_server.postgres() as server:
+            return _matrix(names, modes, args.jobs, Path(tmp), started, server.fresh_database)
 
 
-def _matrix(names: list[str], modes: list[str], jobs: int, root: Path, started: float) -> int:
+def _matrix(
+    names: list[str],
+    modes: list[str],
+    jobs: int,
+    root: Path,
+    started: float,
+    database: Database | None,
+) -> int:
     references: dict[str, Reference] = {}
     exact = 0
     for name in names:
         with tempfile.TemporaryDirectory(prefix=f"ref-{name}-", dir=root) as tmp:
-            references[name] = reference_run(SCENARIOS[name], Path(tmp))
+            references[name] = reference_run(SCENARIOS[name], Path(tmp), database)
         ref = references[name]
-        past = run_case(SCENARIOS[name], ref, ref.writes + 1, "resume", root)
+        past = run_case(SCENARIOS[name], ref, ref.writes + 1, "resume", root, database)
         # One past the last boundary, the hook never fires: the run ends normally (then
         # `resume` has nothing to do), which shows the count of boundaries is exact.
         if past.crash is not None and past.crash.returncode == references[name].exit_code:
             exact += 1
         else:
             print(f"boundary count not exact for {name}: {past.crash}", file=sys.stderr)
-    work: list[tuple[Scenario, Reference, int | str, str, Path]] = [
-        (SCENARIOS[name], references[name], n, mode, root)
+    work: list[tuple[Scenario, Reference, int | str, str, Path, Database | None]] = [
+        (SCENARIOS[name], references[name], n, mode, root, database)
         for name in names
         for n in [*range(1, references[name].writes + 1), *SCENARIOS[name].points]
         for mode in modes

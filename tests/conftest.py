@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +86,33 @@ _HOST_ENV = ("CUTOVER_LOCK_DIR", "XDG_STATE_HOME", "CUTOVER_STATE")
 def _own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test's default state directory is its own (a test may unset it)."""
     monkeypatch.setenv("CUTOVER_STATE_DIR", str(tmp_path / "default-state"))
+
+
+# --- a real PostgreSQL (tests/reliability/pg_server.py) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL server for the session, from the distribution's binaries.
+
+    Skipped when the binaries (or psycopg) are missing on a developer machine; a failure
+    instead when ``$CI`` or ``$CUTOVER_REQUIRE_POSTGRES=1`` is set (``.ci/run`` sets it).
+    """
+    import pg_server
+
+    missing = pg_server.postgres_missing()
+    if missing is not None:
+        if pg_server.required():
+            pytest.fail(f"PostgreSQL is required here ({pg_server.REQUIRE_ENV}/CI): {missing}")
+        pytest.skip(missing)
+    with pg_server.postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: Any) -> str:
+    """The URL of a fresh, empty database on the session's server (one per test)."""
+    return str(postgres_server.fresh_database(f"test_{next(_databases)}"))
+
+
+_databases = itertools.count(1)

@@ -506,7 +506,7 @@ class Engine:
         or for an unexpected one its type and text, its traceback in the run's log file."""
         if isinstance(exc, CutoverError):
             return exc.message
-        logged = log_traceback(run_log_path(self.journal.path.parent, self.run_id), doing, exc)
+        logged = log_traceback(run_log_path(self.journal.local_dir, self.run_id), doing, exc)
         error = f"unexpected {type(exc).__name__}: {exc}"
         self._event("unexpected_error", doing=doing, error=error, log=logged)
         return f"{error} (traceback in {logged})"

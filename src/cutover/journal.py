@@ -1,9 +1,10 @@
-"""The journal: a durable record of every run and every event, in SQLite.
+"""The journal: a durable record of every run and every event.
 
-One database per state directory (``.cutover/journal.db``), in WAL mode with
-``synchronous=FULL``: each event is one transaction, committed and on disk before the
-next action happens. That ordering is the safety argument: an ``intent`` row holding the
-prior state is durable **before** an action writes, and ``applied`` is written only
+It lives in a :class:`~cutover.journal_store.JournalStore`: SQLite in the state directory
+(``journal.db``, WAL mode, ``synchronous=FULL``) or a shared PostgreSQL database
+(:mod:`cutover.pg_store`). Either way each event is one transaction, committed and on
+disk before the next action happens. That ordering is the safety argument: an ``intent``
+row holding the prior state is durable **before** an action writes, and ``applied`` is written only
 after the action read its write back. After ``kill -9`` at any instant, the journal says
 which steps may be applied and what they replaced.
 
@@ -13,6 +14,14 @@ A test hook, for crash testing only: with ``CUTOVER_TEST_CRASH_AT=N`` in the
 environment, the process kills itself with SIGKILL right after its N-th journal write
 (1-based), so a test can stop cutover at every journal boundary. The same variable
 also names crash points inside actions (:mod:`cutover.crash_points`).
+
+Writes are counted here, above the store, so the count is the same for SQLite and
+PostgreSQL.
+
+If the store becomes unreachable in the middle of a run (a PostgreSQL server down),
+every write and read raises :class:`~cutover.journal_store.StoreUnavailable`; what this
+process itself wrote is still known (:meth:`Journal.still_applied` falls back to it), so
+the run can say what may still be applied.
 """
 
 from __future__ import annotations
@@ -20,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,38 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from cutover.crash_points import CRASH_ENV
+from cutover.journal_store import JournalStore, SqliteStore, StoreUnavailable
 from cutover.process import current_user, hostname
 from cutover.secrets import redact, redact_data
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    runbook TEXT NOT NULL,
-    runbook_path TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    status TEXT NOT NULL,
-    exit_code INTEGER,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    user TEXT NOT NULL,
-    options TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    at TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    stage TEXT,
-    step INTEGER,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
-"""
+from cutover.state_location import JOURNAL_FILE, Store
 
 #: Run statuses. ``running`` with a dead holder means the run was interrupted.
 RUNNING = "running"
@@ -127,25 +106,30 @@ class StepState:
 class Journal:
     """The run journal. Safe to use from several threads of one process."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+    def __init__(self, where: Path | JournalStore) -> None:
+        self.store = where if isinstance(where, JournalStore) else SqliteStore(where)
+        self._lock = self.store.lock
         self._writes = 0
+        self._mine: dict[str, list[EventRow]] = {}  #: events read or written, by run
         crash = os.environ.get(CRASH_ENV, "")
         self._crash_at = int(crash) if crash.isdigit() else 0
 
+    @classmethod
+    def open(cls, store: Store) -> Journal:
+        """The journal of ``store``: its SQLite file, or its PostgreSQL database."""
+        if store.url is None:
+            return cls(store.directory / JOURNAL_FILE)
+        from cutover.pg_store import PostgresStore
+
+        return cls(PostgresStore(store.url, store.directory))
+
+    @property
+    def local_dir(self) -> Path:
+        """This machine's directory for the store's files (run logs)."""
+        return self.store.local_dir
+
     def close(self) -> None:
-        self._db.close()
+        self.store.close()
 
     def __enter__(self) -> Journal:
         return self
@@ -157,17 +141,15 @@ class Journal:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
         with self._lock:
-            cursor = self._db.execute("BEGIN IMMEDIATE")
-            try:
-                cursor = self._db.execute(sql, params)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            row_id = self.store.write(sql, params)
             self._writes += 1
             if self._crash_at and self._writes == self._crash_at:
                 os.kill(os.getpid(), signal.SIGKILL)  # test hook: see module docstring
-            return int(cursor.lastrowid or 0)
+            return row_id
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self.store.read(sql, params)
 
     @property
     def writes(self) -> int:
@@ -184,7 +166,7 @@ class Journal:
     ) -> None:
         self._write(
             "INSERT INTO runs (id, runbook, runbook_path, environment, status, started_at,"
-            " host, pid, user, options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ' host, pid, "user", options) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
             (
                 run_id,
                 runbook,
@@ -198,6 +180,7 @@ class Journal:
                 redact(json.dumps(redact_data(options), sort_keys=True)),
             ),
         )
+        self._mine.setdefault(run_id, [])
 
     def event(
         self,
@@ -210,10 +193,16 @@ class Journal:
     ) -> int:
         """Append one event (one transaction, durable on return)."""
         text = redact(json.dumps(redact_data(data), sort_keys=True, default=str))
-        return self._write(
-            "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (run_id, now(), kind, stage, step, text),
+        at = now()
+        row_id = self._write(
+            "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
+            (run_id, at, kind, stage, step, text),
         )
+        if run_id in self._mine:
+            event = EventRow(row_id, run_id, at, kind, stage, step, json.loads(text))
+            self._mine[run_id].append(event)
+        return row_id
 
     def set_status(self, run_id: str, status: str, exit_code: int | None = None) -> None:
         ended = None if status == RUNNING else now()
@@ -225,16 +214,17 @@ class Journal:
     def adopt(self, run_id: str) -> None:
         """This process now drives ``run_id`` (resume/rollback after a crash)."""
         self._write(
-            "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL WHERE id = ?",
+            'UPDATE runs SET status = ?, host = ?, pid = ?, "user" = ?, ended_at = NULL'
+            " WHERE id = ?",
             (RUNNING, hostname(), os.getpid(), current_user(), run_id),
         )
 
     # --- reading ------------------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[RunRow]:
-        rows = self._db.execute(
-            "SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
-        ).fetchall()
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC, id DESC LIMIT ?", (limit,)
+        )
         return [_run(r) for r in rows]
 
     def find_run(self, ref: str) -> RunRow | None:
@@ -242,37 +232,49 @@ class Journal:
         if ref == "last":
             found = self.runs(1)
             return found[0] if found else None
-        rows = self._db.execute(
-            "SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY id", (ref, f"{ref}%")
-        ).fetchall()
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ? OR id LIKE ? ORDER BY id",
+            (ref, f"{ref}%"),
+        )
         exact = [r for r in rows if r[0] == ref]
         if exact:
             return _run(exact[0])
         return _run(rows[0]) if len(rows) == 1 else None
 
     def unfinished(self, runbook: str, environment: str) -> list[RunRow]:
-        rows = self._db.execute(
-            "SELECT * FROM runs WHERE runbook = ? AND environment = ? AND status IN (?, ?)"
-            " ORDER BY started_at",
+        rows = self._read(
+            f"SELECT {_RUN_COLUMNS} FROM runs WHERE runbook = ? AND environment = ?"
+            " AND status IN (?, ?) ORDER BY started_at",
             (runbook, environment, RUNNING, NEEDS_ATTENTION),
-        ).fetchall()
+        )
         return [_run(r) for r in rows]
 
     def events(self, run_id: str) -> list[EventRow]:
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT id, run_id, at, kind, stage, step, data FROM events WHERE run_id = ?"
             " ORDER BY id",
             (run_id,),
-        ).fetchall()
-        return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+        )
+        events = [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+        self._mine[run_id] = list(events)
+        return events
 
     def steps(self, run_id: str) -> list[StepState]:
         """Every step that got an intent, in the order first intended, with its status."""
         return list(fold_steps(self.events(run_id)))
 
     def still_applied(self, run_id: str) -> list[str]:
-        """``stage/step (status)`` of every step that may still be applied, oldest first."""
-        return [f"{s.stage}/{s.name} ({s.status})" for s in self.steps(run_id) if s.maybe_applied]
+        """``stage/step (status)`` of every step that may still be applied, oldest first.
+
+        With the store unreachable, from the events this process read and wrote (it
+        writes every ``intent`` before acting, so none of its changes is missing)."""
+        try:
+            steps = self.steps(run_id)
+        except StoreUnavailable:
+            if run_id not in self._mine:
+                raise
+            steps = list(fold_steps(self._mine[run_id]))
+        return [f"{s.stage}/{s.name} ({s.status})" for s in steps if s.maybe_applied]
 
 
 def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
@@ -300,6 +302,12 @@ def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
         elif event.kind in ("rolled_back", "rollback_failed", "not_applied"):
             state.status = event.kind
     yield from states.values()
+
+
+_RUN_COLUMNS = (
+    "id, runbook, runbook_path, environment, status, exit_code, started_at, ended_at, host,"
+    ' pid, "user", options'
+)
 
 
 def _run(row: tuple[Any, ...]) -> RunRow:

@@ -19,7 +19,10 @@ emptied on release, so a record found when acquiring is a holder that died.
 Targets are taken in sorted order, without waiting, all or nothing: of two runs sharing
 targets, the first to take the smallest shared one runs and the other is refused with
 the holder's details and the command to see its run. :class:`LockStore` is the interface
-a second store (e.g. a database shared by several hosts) implements.
+a second store implements: :class:`cutover.pg_store.PostgresLocks`, advisory locks in a
+PostgreSQL database shared by several hosts. A run with such a store takes its targets in
+both (:func:`acquire_all`: the host's first), so it excludes the runs of every host that
+share the database and every run of this host, whatever its store.
 """
 
 from __future__ import annotations
@@ -96,6 +99,14 @@ class HeldLocks(ABC):
         """Give every lock back; ``keep_stale``: put the dead holders' records back (the
         run was refused because of them, and the next one must see them too)."""
 
+    def add_stale(self, holder: Holder, targets: Iterable[str]) -> None:
+        """Note a dead holder of ``targets`` (one :class:`Stale` per holder)."""
+        for item in self.stale:
+            if item.holder == holder:
+                item.targets.extend(t for t in targets if t not in item.targets)
+                return
+        self.stale.append(Stale(holder, list(targets)))
+
     def __enter__(self) -> HeldLocks:
         return self
 
@@ -117,6 +128,35 @@ class LockStore(ABC):
     @abstractmethod
     def holders(self) -> list[Holder]:
         """Every holder record in the store (live, or dead and not yet cleared)."""
+
+
+class _AllHeld(HeldLocks):
+    """The locks of one run in several stores, released in reverse order."""
+
+    def __init__(self) -> None:
+        self.parts: list[HeldLocks] = []
+        self.stale = []
+
+    def release(self, keep_stale: bool = False) -> None:
+        while self.parts:
+            self.parts.pop().release(keep_stale)
+
+
+def acquire_all(stores: Iterable[LockStore], targets: Iterable[str], holder: Holder) -> HeldLocks:
+    """Every target in every store, or nothing; dead holders found in any are reported
+    once (the same dead run in two stores is one :class:`Stale`)."""
+    wanted = sorted(set(targets))
+    held = _AllHeld()
+    try:
+        for store in stores:
+            part = store.acquire(wanted, holder)
+            held.parts.append(part)
+            for item in part.stale:
+                held.add_stale(item.holder, item.targets)
+    except BaseException:
+        held.release()
+        raise
+    return held
 
 
 def lock_dir() -> Path:
@@ -238,11 +278,7 @@ class HostLocks(LockStore):
                 f"{target} is locked by another process (no holder record)",
                 hint=f"wait for it to finish; its lock file is {self.path_of(target)}",
             )
-        return LockHeldError(
-            f"{target} is locked by {holder.describe()}",
-            hint=f"see its run: `{holder.show_command()}`; wait for it to finish, or stop it"
-            f" (Ctrl-C in its terminal, or `kill {holder.pid}`: it rolls back)",
-        )
+        return locked_by(target, holder)
 
     def _open(self, target: str) -> int:
         """Open (or create, mode 0666) the lock file of ``target`` for reading and writing.
@@ -270,6 +306,18 @@ class HostLocks(LockStore):
         raise _unusable(path, OSError(errno.EAGAIN, "created and removed repeatedly"))
 
 
+def locked_by(target: str, holder: Holder) -> LockHeldError:
+    """The refusal of a run because ``holder`` holds ``target`` (any store)."""
+    from cutover.process import hostname
+
+    stop = f"`kill {holder.pid}`" if holder.host == hostname() else f"on {holder.host}"
+    return LockHeldError(
+        f"{target} is locked by {holder.describe()}",
+        hint=f"see its run: `{holder.show_command()}`; wait for it to finish, or stop it"
+        f" (Ctrl-C in its terminal, or {stop}: it rolls back)",
+    )
+
+
 class _HostHeld(HeldLocks):
     def __init__(self) -> None:
         self.fds: list[int] = []
@@ -278,11 +326,7 @@ class _HostHeld(HeldLocks):
 
     def note_stale(self, holder: Holder, target: str, record: bytes) -> None:
         self._records[self.fds[-1]] = record
-        for item in self.stale:
-            if item.holder == holder:
-                item.targets.append(target)
-                return
-        self.stale.append(Stale(holder, [target]))
+        self.add_stale(holder, [target])
 
     def release(self, keep_stale: bool = False) -> None:
         while self.fds:

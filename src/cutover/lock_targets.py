@@ -45,8 +45,10 @@ def step_target(runbook: Any, step: Any) -> str:
     return f"{step.kind} backend {step.backend!r} of runbook {runbook.name!r}"
 
 
-def run_targets(runbook: Any, environment: str, state: Path) -> list[str]:
-    """Every target a run of ``runbook`` can touch (enabled or not), sorted."""
+def run_targets(runbook: Any, environment: str, state: Path | str) -> list[str]:
+    """Every target a run of ``runbook`` can touch (enabled or not), sorted; ``state``
+    is the store's name (a directory, or a URL without its password)."""
     targets = {step_target(runbook, step) for stage in runbook.stages for step in stage.steps}
-    targets.add(f"runbook {runbook.name!r} on {environment!r} in state {state.resolve()}")
+    where = state.resolve() if isinstance(state, Path) else state
+    targets.add(f"runbook {runbook.name!r} on {environment!r} in state {where}")
     return sorted(targets)

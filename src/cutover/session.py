@@ -21,6 +21,7 @@ from cutover.errors import CutoverError, RunExit
 from cutover.journal import Journal
 from cutover.runbook.loader import Loaded, VarOverrides, load_runbook
 from cutover.secrets import preload
+from cutover.state_location import Store
 from cutover.target import Target, open_target
 
 
@@ -112,14 +113,14 @@ class Session:
 
 @contextmanager
 def open_session(
-    path: Path, environment: str, overrides: VarOverrides, directory: Path
+    path: Path, environment: str, overrides: VarOverrides, store: Store
 ) -> Iterator[Session]:
     """Target prepared, runbook loaded, journal open; everything closed on exit."""
-    with open_target(path, environment, directory) as target:
+    with open_target(path, environment, store.directory) as target:
         loaded = load_runbook(path, environment=environment, overrides=overrides, lab=target.lab)
         preload(loaded.model)
-        journal = Journal(directory / "journal.db")
+        journal = Journal.open(store)
         try:
-            yield Session(directory, loaded, target, journal)
+            yield Session(store.directory, loaded, target, journal)
         finally:
             journal.close()

@@ -1,8 +1,11 @@
 """Where a command keeps its state (journal, lab state), and every store on this host.
 
-The state directory is, in order of precedence:
+The state is a directory (the journal in SQLite, ``journal.db``) or a PostgreSQL URL
+(``postgresql://USER@HOST:PORT/DB``: the journal, run records and target locks shared by a
+team, see :mod:`cutover.pg_store`; files that stay on this machine, the lab's state and
+the run logs, then go to the per-user default directory). It is, in order of precedence:
 
-1. ``--state DIR`` (``--state-dir`` is the older spelling of the same option);
+1. ``--state DIR|URL`` (``--state-dir`` is the older spelling of the same option);
 2. ``$CUTOVER_STATE`` (``$CUTOVER_STATE_DIR`` is the older spelling);
 3. ``./.cutover``, when it already holds a journal: the project-local directory of
    earlier versions keeps working, with a notice saying so (it is used, not moved, so a
@@ -22,6 +25,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 STATE_ENV = "CUTOVER_STATE"
 STATE_DIR_ENV = "CUTOVER_STATE_DIR"  #: the older name, still read
@@ -30,11 +34,70 @@ JOURNAL_FILE = "journal.db"
 STORES_FILE = "stores"
 
 
+_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(_URL_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password (``postgresql://USER:***@HOST/DB``): for every message."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where a journal lives: ``directory`` (SQLite), or ``url`` (PostgreSQL) with
+    ``directory`` for this machine's files (lab state, run logs)."""
+
+    directory: Path
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return redact_url(self.url) if self.url else str(self.directory)
+
+    @property
+    def ref(self) -> str:
+        """The store's name in lock targets and holder records: an absolute directory, or
+        the URL without its password."""
+        return redact_url(self.url) if self.url else str(self.directory.resolve())
+
+    def state_option(self) -> str:
+        """`` --state STORE`` for a command shown to the operator."""
+        return f" --state {self}"
+
+    def has_journal(self) -> bool:
+        return self.url is not None or (self.directory / JOURNAL_FILE).is_file()
+
+
 @dataclass(frozen=True)
 class StateChoice:
-    path: Path
+    store: Store
     explicit: bool  #: named by an option or the environment: look nowhere else
     notice: str | None = None
+
+    @property
+    def path(self) -> Path:
+        """The local state directory (lab state, logs; the SQLite journal)."""
+        return self.store.directory
+
+
+def as_store(where: Store | Path) -> Store:
+    return where if isinstance(where, Store) else Store(where)
+
+
+def store_of(named: str | Path) -> Store:
+    """The store ``named`` by an option or the environment: a URL, else a directory."""
+    text = str(named)
+    if isinstance(named, str) and is_url(text):
+        return Store(default_state_dir(), url=text)
+    return Store(Path(named))
 
 
 def default_state_dir() -> Path:
@@ -42,21 +105,21 @@ def default_state_dir() -> Path:
     return Path(base) / "cutover"
 
 
-def choose_state(option: Path | None) -> StateChoice:
-    """The state directory of this command (see the module docstring for the order)."""
+def choose_state(option: str | Path | None) -> StateChoice:
+    """The state of this command (see the module docstring for the order)."""
     if option is not None:
-        return StateChoice(option, explicit=True)
+        return StateChoice(store_of(option), explicit=True)
     named = os.environ.get(STATE_ENV) or os.environ.get(STATE_DIR_ENV)
     if named:
-        return StateChoice(Path(named), explicit=True)
+        return StateChoice(store_of(named), explicit=True)
     if (LEGACY_DIR / JOURNAL_FILE).is_file():
         return StateChoice(
-            LEGACY_DIR,
+            Store(LEGACY_DIR),
             explicit=False,
             notice=f"using the project-local state directory {LEGACY_DIR.resolve()} (it holds"
             f" a journal); the default is now {default_state_dir()}: pass --state to choose",
         )
-    return StateChoice(default_state_dir(), explicit=False)
+    return StateChoice(Store(default_state_dir()), explicit=False)
 
 
 def remember_store(directory: Path) -> None:
@@ -73,20 +136,20 @@ def remember_store(directory: Path) -> None:
         out.write(f"{where}\n")
 
 
-def known_stores(first: Path, also: Iterable[Path] = ()) -> list[Path]:
-    """``first``, then every other store with a journal: the default, the remembered
-    ones, and ``also`` (e.g. the stores named by lock holders on this host)."""
+def known_stores(first: Store, also: Iterable[Path] = ()) -> list[Store]:
+    """``first``, then every other local store with a journal: the default, the
+    remembered ones, and ``also`` (e.g. the stores named by lock holders on this host)."""
     home = default_state_dir()
-    candidates = [first, home, *map(Path, _read_lines(home / STORES_FILE)), *also]
-    seen: set[Path] = set()
-    out: list[Path] = []
+    candidates = [home, *map(Path, _read_lines(home / STORES_FILE)), *also]
+    seen: set[str] = {first.ref}
+    out: list[Store] = [first]
     for path in candidates:
-        key = path.resolve()
-        if key in seen:
+        store = Store(path)
+        if store.ref in seen:
             continue
-        seen.add(key)
-        if path == first or (path / JOURNAL_FILE).is_file():
-            out.append(path)
+        seen.add(store.ref)
+        if store.has_journal():
+            out.append(store)
     return out
 
 

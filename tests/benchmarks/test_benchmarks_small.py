@@ -46,3 +46,18 @@ def test_time_to_safety_measures_both_runbooks() -> None:
     assert out["no_fix_runs"] == "1" and out["replay_runs"] == "1"
     assert float(out["no_fix_median_seconds_to_safety"]) > 0
     assert int(out["replay_median_probes_to_decide"]) >= 1
+
+
+def test_state_store_prints_sqlite_and_postgresql_figures_small(postgres_server: object) -> None:
+    """(``postgres_server``: skipped, or failed in CI, like every PostgreSQL test.)"""
+    out = figures("state_store.py", "--writes", "30", "--locks", "10", "--runs", "1")
+    for kind in ("sqlite", "postgresql"):
+        assert float(out[f"event_write_{kind}_p50_ms"]) > 0
+        assert float(out[f"event_write_{kind}_p99_ms"]) >= float(out[f"event_write_{kind}_p50_ms"])
+    for kind in ("host", "host_postgresql"):
+        assert float(out[f"lock_round_{kind}_p50_ms"]) > 0
+    stages = ("preflight", "files_to_new", "simple_to_new")
+    assert sorted(k for k in out if k.endswith("_added_ms")) == sorted(
+        f"stage_{s}_added_ms" for s in stages
+    )
+    assert float(out["run_wall_ratio"]) > 0

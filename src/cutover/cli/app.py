@@ -38,8 +38,10 @@ def _global(
 def _register() -> None:
     from cutover.cli import check, journal_views, plan, run, schema, validate  # noqa: F401
     from cutover.cli.lab import lab_app
+    from cutover.cli.state import state_app
 
     app.add_typer(lab_app, name="lab")
+    app.add_typer(state_app, name="state")
 
 
 _register()

@@ -165,7 +165,7 @@ class _Request:
     warn_rate: float | None
     crit_rate: float | None
     concurrency: int | None
-    state_dir: Path | None
+    state_dir: str | None
 
 
 def _check(request: _Request) -> int:

@@ -2,8 +2,8 @@
 
 Everything that can refuse does so before anything changes: an unknown run, a gate with
 no TTY to ask on and no ``--yes``, a target locked by another run (on this host, from any
-directory or state directory), an interrupted run still holding applied steps, probe
-sets that cannot be prepared.
+directory or state directory; with a PostgreSQL store, on any host sharing it), an
+interrupted run still holding applied steps, probe sets that cannot be prepared.
 """
 
 from __future__ import annotations
@@ -21,17 +21,18 @@ from types import FrameType
 from typing import Any
 
 from cutover import journal as jr
-from cutover.cli.options import resolve_state, state_choice
+from cutover.cli.options import resolve_store, state_choice
 from cutover.cli.output import say, warn
 from cutover.engine import Engine, Outcome
 from cutover.errors import InputError, RunExit
 from cutover.journal import Journal, RunRow
-from cutover.lock import Holder, HostLocks, Stale
+from cutover.journal_store import StoreUnavailable
+from cutover.lock import Holder, HostLocks, LockStore, Stale, acquire_all
 from cutover.report.run_view import JsonView, LineView, LiveView
 from cutover.runbook.loader import VarOverrides
 from cutover.runbook.models import Stage
 from cutover.session import Session, new_run_id, open_session
-from cutover.state_location import JOURNAL_FILE
+from cutover.state_location import Store, store_of
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Request:
     file: Path
     environment: str
     overrides: VarOverrides
-    state_dir: Path | None
+    state_dir: str | Store | None  #: --state as given, or the store a run was found in
     yes: bool
     force_unlock: bool
     run_id: str | None = None
@@ -48,7 +49,7 @@ class Request:
 
 
 def request_for_run(
-    command: str, ref: str, directory: Path | None, yes: bool, force_unlock: bool
+    command: str, ref: str, directory: str | None, yes: bool, force_unlock: bool
 ) -> Request:
     """A resume/rollback request, with the runbook, environment and vars the run used.
 
@@ -75,7 +76,7 @@ def request_for_run(
     )
 
 
-def find_run(option: Path | None, ref: str) -> tuple[Path, RunRow]:
+def find_run(option: str | Path | None, ref: str) -> tuple[Store, RunRow]:
     """The store and row of run ``ref``.
 
     With ``--state``/``$CUTOVER_STATE``, only that store is read. Otherwise the default
@@ -83,30 +84,29 @@ def find_run(option: Path | None, ref: str) -> tuple[Path, RunRow]:
     is the newest run of the first store that has runs.
     """
     choice = state_choice(option)
-    stores = [choice.path] if choice.explicit else journal_stores(choice.path)
+    stores = [choice.store] if choice.explicit else journal_stores(choice.store)
     for store in stores:
-        path = store / JOURNAL_FILE
-        if not path.exists():
+        if not store.has_journal():
             continue
-        with Journal(path) as journal:
+        with Journal.open(store) as journal:
             found = journal.find_run(ref)
         if found is not None:
             return store, found
     where = ", ".join(str(s) for s in stores)
-    if not any((store / JOURNAL_FILE).exists() for store in stores):
+    if not any(store.has_journal() for store in stores):
         raise InputError(f"no journal in {where}", hint="pass --state DIR, or run first")
     raise InputError(
         f"no run {ref!r} in {where}", hint="see `cutover history`, or pass --state DIR"
     )
 
 
-def journal_stores(first: Path) -> list[Path]:
+def journal_stores(first: Store) -> list[Store]:
     """``first``, then every other store on this host that has a journal: the user's
     remembered stores and those named by lock holders (any user's runs)."""
     from cutover.state_location import known_stores
 
     try:
-        named = [Path(h.state) for h in HostLocks().holders()]
+        named = [Path(h.state) for h in HostLocks().holders() if store_of(h.state).url is None]
     except InputError:
         named = []  # no lock directory: nothing to learn from it
     return known_stores(first, named)
@@ -117,43 +117,58 @@ def drive(request: Request) -> int:
     from cutover.process import current_user, hostname
     from cutover.state_location import remember_store
 
-    directory = resolve_state(request.state_dir)
-    with open_session(request.file, request.environment, request.overrides, directory) as s:
+    store = request.state_dir
+    if not isinstance(store, Store):
+        store = resolve_store(store)
+    with open_session(request.file, request.environment, request.overrides, store) as s:
         for warning in s.loaded.warnings:
             warn(warning.render())
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
         if request.command != "rollback":
             _refuse_unaskable_gates(s.runbook.stages, request.yes, interactive)
         run_id = request.run_id or new_run_id()
-        targets = run_targets(s.runbook, request.environment, directory)
-        locks = HostLocks()
+        targets = run_targets(s.runbook, request.environment, store.ref)
+        locks = lock_stores(store)
         if request.force_unlock:
-            for gone in locks.force_unlock(targets):
-                warn(f"removed the lock of {gone.describe()}")
+            for lock_store in locks:
+                for gone in lock_store.force_unlock(targets):
+                    warn(f"removed the lock of {gone.describe()}")
         holder = Holder(
             run_id,
             request.command,
             s.runbook.name,
             request.environment,
-            str(directory.resolve()),
+            store.ref,
             current_user(),
             hostname(),
             os.getpid(),
             jr.now(),
         )
-        held = locks.acquire(targets, holder)
+        held = acquire_all(locks, targets, holder)
         try:
             for stale in held.stale:
                 warn(stale.describe())
-            _refuse_dead_holders_elsewhere(held.stale, run_id, directory)
+            _refuse_dead_holders_elsewhere(held.stale, run_id, store)
         except BaseException:
             held.release(keep_stale=True)
             raise
         try:
-            remember_store(directory)
+            if store.url is None:
+                remember_store(store.directory)
             return _drive_locked(request, s, run_id, interactive)
         finally:
             held.release()
+
+
+def lock_stores(store: Store) -> list[LockStore]:
+    """Where a run's target locks are taken: this host's lock directory, always (a run
+    of any store on this host is excluded), and the PostgreSQL store's advisory locks
+    (a run of any host sharing it is excluded)."""
+    if store.url is None:
+        return [HostLocks()]
+    from cutover.pg_store import PostgresLocks
+
+    return [HostLocks(), PostgresLocks(store.url)]
 
 
 def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) -> int:
@@ -244,24 +259,23 @@ def _refuse_if_applied(journal: Journal, row: RunRow, state_option: str) -> None
         )
 
 
-def _refuse_dead_holders_elsewhere(stale: list[Stale], run_id: str, directory: Path) -> None:
-    """A dead holder of one of our targets, from another state directory, may have left
-    steps applied there: this run must not start over them (its own store's unfinished
-    runs are checked by :func:`_refuse_unfinished`, with the same message)."""
-    here = directory.resolve()
+def _refuse_dead_holders_elsewhere(stale: list[Stale], run_id: str, here: Store) -> None:
+    """A dead holder of one of our targets, from another store, may have left steps
+    applied there: this run must not start over them (its own store's unfinished runs
+    are checked by :func:`_refuse_unfinished`, with the same message)."""
     for item in stale:
         dead = item.holder
-        store = Path(dead.state)
-        if dead.run_id == run_id or store.resolve() == here:
+        store = store_of(dead.state)
+        if dead.run_id == run_id or store.ref == here.ref:
             continue  # finishing that very run, or checked through our own journal
-        if not (store / JOURNAL_FILE).is_file():
+        if not store.has_journal():
             continue  # nothing to read: its store is gone or on another host
         try:
-            with Journal(store / JOURNAL_FILE) as journal:
+            with Journal.open(store) as journal:
                 row = journal.find_run(dead.run_id)
                 if row is not None and not row.finished:
-                    _refuse_if_applied(journal, row, f" --state {store}")
-        except (OSError, sqlite3.Error) as exc:
+                    _refuse_if_applied(journal, row, store.state_option())
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
             raise InputError(
                 f"{', '.join(item.targets)} was held by {dead.describe()}, which died; its"
                 f" journal in {store} cannot be read ({exc})",
@@ -293,20 +307,39 @@ def _crashed(journal: Journal, run_id: str, exc: Exception) -> Outcome:
     with the command to finish, the traceback in the run's log file, never on screen."""
     from cutover.log import log_traceback, run_log_path
 
-    logged = log_traceback(run_log_path(journal.path.parent, run_id), "driving the run", exc)
-    message = f"cutover failed unexpectedly: {type(exc).__name__}: {exc} (traceback in {logged})"
+    logged = log_traceback(run_log_path(journal.local_dir, run_id), "driving the run", exc)
+    if isinstance(exc, StoreUnavailable):
+        message = f"{exc.message}; the run stopped where it was (traceback in {logged})"
+    else:
+        error = f"{type(exc).__name__}: {exc}"
+        message = f"cutover failed unexpectedly: {error} (traceback in {logged})"
     still: list[str] = []
     try:
         still = journal.still_applied(run_id)
         journal.set_status(run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
+    except StoreUnavailable:
+        message += (
+            "\nthe journal cannot be updated until its store is back; still applied, as"
+            " this process journaled it, is listed below"
+        )
     except Exception as error:  # the journal is what failed
         message += f"\nthe journal could not be read or updated ({error}): check what is live"
+    where = _state_option(journal)
     return Outcome(
         RunExit.NEEDS_ATTENTION,
         jr.NEEDS_ATTENTION,
-        f"{message}\nfinish with: cutover rollback {run_id}",
+        f"{message}\nfinish with: cutover rollback {run_id}{where}",
         still,
     )
+
+
+def _state_option(journal: Journal) -> str:
+    """`` --state URL`` when the journal is a PostgreSQL store (its URL is never the
+    default), else nothing."""
+    from cutover.pg_store import PostgresStore
+
+    store = journal.store
+    return f" --state {store.where}" if isinstance(store, PostgresStore) else ""
 
 
 def _json_mode() -> bool:

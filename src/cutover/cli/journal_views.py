@@ -7,21 +7,23 @@ store and every other store on this host that has a journal (see
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cutover.cli.app import app
 from cutover.cli.options import StateDirOption
 
+if TYPE_CHECKING:
+    from cutover.state_location import Store
 
-def _stores(state_dir: Path | None) -> list[Path]:
+
+def _stores(state_dir: str | None) -> list[Store]:
     from cutover.cli.driver import journal_stores
     from cutover.cli.options import state_choice
 
     choice = state_choice(state_dir)
-    return [choice.path] if choice.explicit else journal_stores(choice.path)
+    return [choice.store] if choice.explicit else journal_stores(choice.store)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cutover.state_location import StateChoice, choose_state
+from cutover.state_location import StateChoice, Store, choose_state
 
 VarOption = Annotated[
     list[str] | None,
@@ -26,13 +26,14 @@ IncludeRootOption = Annotated[
 ]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
 STATE_HELP = (
-    "state directory: journal and lab state (default: $CUTOVER_STATE, else ./.cutover if it"
-    " holds a journal, else ~/.local/state/cutover); --state-dir is the older name"
+    "state directory (journal and lab state), or a postgresql:// URL (a team's shared journal"
+    " and locks) (default: $CUTOVER_STATE, else ./.cutover if it holds a journal, else"
+    " ~/.local/state/cutover); --state-dir is the older name"
 )
-StateDirOption = Annotated[Path | None, typer.Option("--state", "--state-dir", help=STATE_HELP)]
+StateDirOption = Annotated[str | None, typer.Option("--state", "--state-dir", help=STATE_HELP)]
 
 
-def state_choice(option: Path | None) -> StateChoice:
+def state_choice(option: str | Path | None) -> StateChoice:
     """The command's state directory (:mod:`cutover.state_location`), notice printed."""
     from cutover.cli.output import warn
 
@@ -42,8 +43,14 @@ def state_choice(option: Path | None) -> StateChoice:
     return choice
 
 
-def resolve_state(option: Path | None) -> Path:
+def resolve_state(option: str | Path | None) -> Path:
+    """The local state directory (lab state, logs; the SQLite journal)."""
     return state_choice(option).path
+
+
+def resolve_store(option: str | Path | None) -> Store:
+    """Where the journal and run records are: a directory or a PostgreSQL URL."""
+    return state_choice(option).store
 
 
 def overrides(  # type: ignore[no-untyped-def]

@@ -8,13 +8,14 @@ from pathlib import Path
 from cutover.journal import RUNNING, EventRow, Journal, RunRow
 from cutover.process import alive_here
 from cutover.report.run_view import format_failure
+from cutover.state_location import Store, as_store
 
 SHOWN_FAILURES = 10  #: failed probes shown per round (the journal keeps them all)
 
 
-def _journal(directory: Path) -> Journal | None:
-    path = directory / "journal.db"
-    return Journal(path) if path.exists() else None
+def _journal(where: Store | Path) -> Journal | None:
+    store = as_store(where)
+    return Journal.open(store) if store.has_journal() else None
 
 
 def run_state(row: RunRow) -> str:
@@ -24,17 +25,18 @@ def run_state(row: RunRow) -> str:
     return row.status
 
 
-def status_lines(directory: Path, only_open: bool = False) -> Iterator[str]:
+def status_lines(where: Store | Path, only_open: bool = False) -> Iterator[str]:
     """Unfinished runs of one store; ``only_open``: nothing at all when there are none."""
     from cutover.target import attached_lab
 
-    lab = attached_lab(directory)
+    store = as_store(where)
+    lab = attached_lab(store.directory)
     if lab is not None and not only_open:
         yield f"lab: served by pid {lab['pid']} (scenario {lab['scenario']}) at {lab['api_url']}"
-    journal = _journal(directory)
+    journal = _journal(store)
     if journal is None:
         if not only_open:
-            yield f"no runs yet in {directory}"
+            yield f"no runs yet in {store}"
         return
     with journal:
         open_runs = [r for r in journal.runs(1000) if not r.finished]
@@ -55,10 +57,10 @@ def status_lines(directory: Path, only_open: bool = False) -> Iterator[str]:
                 yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 
-def history_lines(stores: list[Path], limit: int) -> Iterator[str]:
+def history_lines(stores: list[Store] | list[Path], limit: int) -> Iterator[str]:
     """The latest runs of these stores, newest first; a ``state`` column when several."""
-    rows: list[tuple[RunRow, Path]] = []
-    for store in stores:
+    rows: list[tuple[RunRow, Store]] = []
+    for store in map(as_store, stores):
         journal = _journal(store)
         if journal is not None:
             with journal:
@@ -79,8 +81,8 @@ def history_lines(stores: list[Path], limit: int) -> Iterator[str]:
         )
 
 
-def show_lines(directory: Path, row: RunRow) -> Iterator[str]:
-    journal = _journal(directory)
+def show_lines(store: Store | Path, row: RunRow) -> Iterator[str]:
+    journal = _journal(store)
     assert journal is not None
     with journal:
         events = journal.events(row.id)
