@@ -203,7 +203,7 @@ def test_a_schema_newer_than_this_cutover_is_refused(
     ("given", "is_url", "shown"),
     [
         ("postgresql://ops@db:5432/cutover", True, "postgresql://ops@db:5432/cutover"),
-        ("postgres://ops:hunter22@db/cutover", True, "postgres://ops:***@db/cutover"),
+        ("postgres://ops:hunter22@db/cutover", True, "postgres://ops:[REDACTED]@db/cutover"),
         ("/srv/state", False, "/srv/state"),
         ("relative/postgresql:/x", False, "relative/postgresql:/x"),
     ],

@@ -42,13 +42,16 @@ def is_url(text: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` without its password (``postgresql://USER:***@HOST/DB``): for every message."""
+    """``url`` without its password (``postgresql://USER:[REDACTED]@HOST/DB``), spelled as
+    :func:`cutover.secrets.redact` spells any URL's password: for every message."""
+    from cutover.secrets import REDACTED
+
     parts = urlsplit(url)
     if parts.password is None:
         return url
     netloc = parts.netloc.rpartition("@")[2]
     user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{netloc}"))
 
 
 @dataclass(frozen=True)
