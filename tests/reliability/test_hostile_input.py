@@ -72,16 +72,16 @@ HINT_UTF8 = "save the file as UTF-8"
 CASES = {
     "bomb": (
         _bomb(),
-        [(10, 6, "vars.f[0]", "document expands to more than 200,000 values",
+        [(11, 10, "vars.f[0]", "document expands to more than 200,000 values",
           "anchors and aliases that multiply (a 'YAML bomb') are refused")],
     ),
     "deep_flow": (
         (HEAD + "vars: " + "[" * 100 + "]" * 100 + "\n").encode(),
-        [(5, 71, "", "document is nested too deeply", HINT_DEEP)],
+        [(5, 70, "", "document is nested too deeply", HINT_DEEP)],  # the 65th level: 64th [,
     ),
     "deep_flow_unclosed": (
         (HEAD + "vars: " + "{a: " * 100_000).encode(),
-        [(5, 263, "", "document is nested too deeply", HINT_DEEP)],
+        [(5, 259, "", "document is nested too deeply", HINT_DEEP)],  # the 64th {,
     ),
     "deep_block": (
         (HEAD + "stages:\n  " + "- " * 100 + "x\n").encode(),
