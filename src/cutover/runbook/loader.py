@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from cutover.errors import DocumentError, Problem, VariableError
 from cutover.runbook.document import Document, PathKey, display_name, load_document
 from cutover.runbook.problems import did_you_mean, problems_from_validation
-from cutover.runbook.render import Renderer, is_template
+from cutover.runbook.render import Renderer, bounded_rendering, is_template
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -182,6 +182,7 @@ def _unique(problems: Sequence[Problem]) -> list[Problem]:
     return sorted(out, key=lambda p: (p.file, p.line, p.column))
 
 
+@bounded_rendering
 def load_checks(
     path: Path,
     *,
@@ -211,6 +212,7 @@ def load_checks(
     return loaded
 
 
+@bounded_rendering
 def load_runbook(
     path: Path,
     *,
@@ -226,6 +228,7 @@ def load_runbook(
     return loaded
 
 
+@bounded_rendering
 def check_runbook(path: Path, overrides: VarOverrides = VarOverrides()) -> list[Problem]:
     """Every problem and warning of a runbook, rendered for each of its environments."""
     extra = overrides.resolve()
