@@ -713,6 +713,7 @@ def run_case(case: Case, workspace: Workspace) -> Outcome:
                 if errors:
                     outcome.accepted = False
                 outcome.problems.extend(p for p in result if isinstance(p, Problem))
+            result = None  # one document in memory at a time, as in the CLI
     except Exception:
         outcome.error = traceback.format_exc()
     finally:

@@ -241,15 +241,22 @@ def _implicit_tags() -> dict[str, list[tuple[str, Any]]]:
     }
 
 
+_STR = _CORE + "str"
+
+
 def _resolve(text: str) -> str:
     """The tag YAML 1.2 gives a plain scalar (``str`` when no rule matches)."""
     for tag, match in _implicit_tags().get(text[:1], ()):
         if match(text):
             return tag
-    return _CORE + "str"
+    return _STR
 
 
 def _to_int(text: str) -> int:
+    try:  # decimal, as YAML 1.2 reads it (``017`` is 17, ``1_000`` is 1000)
+        return int(text)
+    except ValueError:
+        pass
     digits = text.replace("_", "")
     sign = -1 if digits.startswith("-") else 1
     digits = digits.lstrip("+-")
@@ -258,6 +265,10 @@ def _to_int(text: str) -> int:
 
 
 def _to_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
     lowered = text.replace("_", "").lower()
     if lowered.endswith((".inf", ".nan")):
         return float(lowered.replace(".", ""))
@@ -277,7 +288,7 @@ _CONSTRUCT: dict[str, Any] = {
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Open:
     """A collection being built: where it is, what it holds so far."""
 
@@ -353,14 +364,27 @@ class _Builder:
 
     def _scalar(self, event: Any) -> None:
         text = event.value
-        if event.tag is not None and event.tag != "!":
-            tag = event.tag
-        elif event.implicit[0]:  # plain: YAML 1.2 rules decide
-            tag = _resolve(text)
-        else:  # quoted, or a block scalar
-            tag = _CORE + "str"
-        mark = (event.start_mark.line + 1, event.start_mark.column + 1)
+        tag = event.tag
+        if tag is None or tag == "!":
+            # plain: YAML 1.2 rules decide; quoted or a block scalar: a string
+            tag = _resolve(text) if event.implicit[0] else _STR
+        start = event.start_mark
+        mark = (start.line + 1, start.column + 1)
         frame = self.stack[-1] if self.stack else None
+        if frame is not None and type(frame.value) is list and event.anchor is None:
+            # the common case, kept short: an item of a list
+            try:
+                value = (
+                    text if tag == _STR else _CONSTRUCT[tag](text) if tag in _CONSTRUCT else text
+                )
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise self._fail(
+                    self._child_path(), f"cannot read this value: {exc}", None
+                ) from None
+            self.positions.values[(*frame.path, len(frame.value))] = mark
+            frame.value.append(value)
+            self.nodes += 1
+            return
         if tag == _MERGE and frame is not None and isinstance(frame.value, dict) and not frame.key:
             frame.key = ("<<", mark, True)
             return
@@ -372,9 +396,18 @@ class _Builder:
         self._place(value, mark, 1, 0, event.anchor)
 
     def _start(self, event: Any, value: dict[str, Any] | list[Any]) -> None:
-        mark = (event.start_mark.line + 1, event.start_mark.column + 1)
-        if len(self.stack) >= MAX_DEPTH:
+        start = event.start_mark
+        mark = (start.line + 1, start.column + 1)
+        stack = self.stack
+        if len(stack) >= MAX_DEPTH:
             raise _located(self.name, *mark, "document is nested too deeply", hint=_DEEP_HINT)
+        if stack and type(stack[-1].value) is list:  # the common case, kept short
+            parent = stack[-1]
+            item: PathKey = (*parent.path, len(parent.value))
+            self.positions.values[item] = mark
+            self.nodes += 1
+            stack.append(_Open(value, item, event.anchor, self.nodes - 1))
+            return
         path = self._child_path()
         if path is None:  # a collection as a mapping key
             frame = self.stack[-1]
@@ -391,10 +424,15 @@ class _Builder:
             for merged in frame.merges:  # explicit keys win, then earlier merges
                 for key, item in merged.items():
                     frame.value.setdefault(key, item)
-        size = self.nodes - frame.nodes_before
         height = frame.tallest + 1
         if frame.anchor is not None:
-            self.anchors[frame.anchor] = (frame.value, size, height)
+            self.anchors[frame.anchor] = (frame.value, self.nodes - frame.nodes_before, height)
+        parent = self.stack[-1] if self.stack else None
+        if parent is not None and isinstance(parent.value, list):  # the common case, kept short
+            parent.value.append(frame.value)
+            if height > parent.tallest:
+                parent.tallest = height
+            return
         self._attach(frame.value, height)
 
     def _alias(self, event: Any) -> None:
@@ -500,8 +538,8 @@ class _Builder:
             raise _located(
                 self.name,
                 *key_mark,
-                f'duplicate key: found duplicate key "{name}" with value "{value}"'
-                f' (original value: "{original}")',
+                f'duplicate key: found duplicate key "{_brief(name)}" with value'
+                f' "{_brief(value)}" (original value: "{_brief(original)}")',
                 hint="each key may appear once per mapping; remove one",
             )
         self.positions.keys[(*frame.path, name)] = key_mark
@@ -534,6 +572,12 @@ class _Builder:
 
     def _fail(self, path: PathKey | None, message: str, hint: str | None) -> DocumentError:
         return DocumentError([self.positions.problem(path or (), message, hint=hint)])
+
+
+def _brief(value: Any) -> str:
+    """A value as a message shows it: its text, cut after 60 characters."""
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _DEEP_HINT = f"a runbook needs far fewer than {MAX_DEPTH} levels"
