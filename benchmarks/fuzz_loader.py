@@ -563,11 +563,11 @@ def family_flow_list(rng: random.Random) -> Case:
     item = rng.choice(FLOW_ITEMS)
     over = rng.random() < 0.1  # past the limit: refused before parsing
     mapping = rng.random() < 0.3
-    head = BIG_HEAD.replace("stages:\n", "stages: [{name: s}]\n") + "checks_data: ["
+    head = "version: 1\nname: big\nenvironments:\n  lab: {}\nstages: [{name: s}]\nvars:"
     if mapping:
-        text = _up_to_limit(head[:-1] + "{", lambda i: f"k{i}: {item}, ", 10**6, "z: 1}\n")
+        text = _up_to_limit(head + " {", lambda i: f"k{i}: {item}, ", 10**6, "z: 1}\n")
     else:
-        text = _up_to_limit(head, lambda i: f"{item}, ", 10**6, "1]\n")
+        text = _up_to_limit(head + "\n  l: [", lambda i: f"{item}, ", 10**6, "1]\n")
     return Case("flow_list", "runbook", text + (b"#" * 100 if over else b""))
 
 
