@@ -14,6 +14,7 @@ is linear in the text: a 1 MiB document is read in well under a second.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,6 +24,7 @@ from typing import Any
 from cutover.errors import DocumentError, Problem
 
 MAX_BYTES = 1024 * 1024  #: a runbook is a page of YAML; 1 MiB is 200 times the shipped one
+CACHE_MAX_BYTES = 64 * 1024  #: larger documents are not kept by :func:`load_document`
 MAX_DEPTH = 64  #: deeper nesting is never a runbook
 #: values aliases may add (a document without aliases is bounded by :data:`MAX_BYTES`)
 MAX_EXPANDED = 200_000
@@ -101,12 +103,15 @@ def display_name(path: Path) -> str:
 def load_document(path: Path) -> Document:
     """Read ``path`` as one YAML document; raise :class:`DocumentError` on any problem.
 
-    Parsed documents are cached by path, size and modification time (a runbook includes
-    the same checks file for several probe sets and is checked for each environment).
+    Parsed documents up to :data:`CACHE_MAX_BYTES` are cached by path, size and
+    modification time (a runbook includes the same checks file for several probe sets and
+    is checked for each environment); larger ones are read again, so the cache stays small.
     """
     try:
         stat = path.stat()
     except OSError:
+        return _load_document(path)
+    if stat.st_size > CACHE_MAX_BYTES:  # 64 cached megabyte documents would be gigabytes
         return _load_document(path)
     return _cached(path.resolve(), stat.st_size, stat.st_mtime_ns, path)
 
@@ -184,6 +189,8 @@ def _parse(text: str, name: str) -> tuple[Any, Positions]:
             hint="remove it, or write it as an escape in a double-quoted string",
         )
     positions = Positions(name)
+    collecting = gc.isenabled()
+    gc.disable()  # the builder only adds objects, and no cycles: a collection finds nothing
     try:
         return _Builder(positions, name).build(text), positions
     except MarkedYAMLError as exc:
@@ -206,6 +213,9 @@ def _parse(text: str, name: str) -> tuple[Any, Positions]:
         raise _located(name, line, column, f"YAML: {exc.reason}") from None
     except YAMLError as exc:
         raise _located(name, 1, 1, f"YAML error: {exc}") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _line_column(text: str, index: int) -> tuple[int, int]:
@@ -576,6 +586,9 @@ class _Builder:
 
 def _brief(value: Any) -> str:
     """A value as a message shows it: its text, cut after 60 characters."""
+    if isinstance(value, dict | list):
+        kind = "mapping" if isinstance(value, dict) else "list"
+        return f"a {kind} of {len(value):,} values"
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
