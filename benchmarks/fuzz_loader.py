@@ -20,14 +20,28 @@ Families of hostile input (each generated from a seeded ``random.Random``):
 - ``tabs``: tabs in indentation and after indicators;
 - ``unicode``: bidi controls, NUL, C1 controls, BOMs, line separators, escaped surrogates;
 - ``templates``: malformed and hostile jinja2 templates (syntax errors, sandbox escapes,
-  memory and CPU bombs).
+  memory and CPU bombs);
+- ``stages``: valid runbooks of 1,000 to 12,000 stages (up to the 1 MiB limit), plain or
+  with a template in every stage;
+- ``flow_list``: one flow-style list (or mapping) of up to 1 MiB: numbers, strings,
+  empty collections;
+- ``loops``: templates whose loops multiply: nested ``{% for %}`` over a list built once,
+  empty bodies, macros, and thousands of strings that each loop a while;
+- ``wide``: one mapping of up to 100,000 keys, or tens of thousands of template strings.
 
-    python benchmarks/fuzz_loader.py [--inputs N] [--seed S] [--slow-ms MS]
+    python benchmarks/fuzz_loader.py [--inputs N] [--seed S] [--slow-ms MS] [--bounds K]
 
 Prints ``name=value`` lines: ``inputs accepted rejected tracebacks unlocated slow
 seconds slowest_ms`` (``slowest_ms``: the slowest single loader call; ``slow``: calls over
 ``--slow-ms``) and the count per family; each traceback, unlocated rejection or slow
 call is printed as a ``finding=`` line with the family and a reproducer file.
+
+Then the bounds: for each family, its ``K`` largest of ``4 K`` generated inputs are each
+run in a fresh Python process (``--one FILE``), which reports its wall time for the
+loader calls and its peak resident memory (``ru_maxrss``, the interpreter included):
+``bound_<family>_ms``, ``bound_<family>_rss_mb``, then ``slowest_family``,
+``slowest_family_ms`` and ``peak_rss_mb``. The promise checked: every input up to the
+1 MiB limit is answered in at most 2 s and 200 MB.
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ import argparse
 import io
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -508,6 +523,90 @@ def family_templates(rng: random.Random) -> Case:
     return Case("templates", kind, dump(data))
 
 
+STAGE_LINES = (
+    "  - name: stage-{i:05d}\n    description: ramp step {i} of the slow cutover\n"
+    "    settle: 1s\n    probes: []\n"
+)
+TEMPLATED_STAGE = (
+    '  - name: stage-{i:05d}\n    description: "{{{{ project }}}} step {i}"\n'
+    '    settle: "{{{{ pause }}}}"\n    probes: []\n'
+)
+BIG_HEAD = (
+    "version: 1\nname: big\nvars: {project: sampleproject, pause: 1s}\n"
+    "environments:\n  lab: {}\nstages:\n"
+)
+
+
+def _up_to_limit(head: str, unit: Callable[[int], str], count: int, tail: str = "") -> bytes:
+    """``head`` + ``unit(0..count)`` + ``tail``, cut to whole units under the size limit."""
+    parts = [head]
+    size = len(head) + len(tail)
+    for i in range(count):
+        text = unit(i)
+        if size + len(text) > document.MAX_BYTES:
+            break
+        parts.append(text)
+        size += len(text)
+    return ("".join(parts) + tail).encode()
+
+
+def family_stages(rng: random.Random) -> Case:
+    count = rng.choice([1_000, 5_000, 10_000, 12_000])
+    shape = rng.choice([STAGE_LINES, TEMPLATED_STAGE])
+    return Case("stages", "runbook", _up_to_limit(BIG_HEAD, lambda i: shape.format(i=i), count))
+
+
+FLOW_ITEMS = ["1", "a", "[]", "{}", "'x'", "1.5", "null", "{a: 1}", "ab, cd"]
+
+
+def family_flow_list(rng: random.Random) -> Case:
+    item = rng.choice(FLOW_ITEMS)
+    over = rng.random() < 0.1  # past the limit: refused before parsing
+    mapping = rng.random() < 0.3
+    head = "version: 1\nname: big\nenvironments:\n  lab: {}\nstages: [{name: s}]\nvars:"
+    if mapping:
+        text = _up_to_limit(head + " {", lambda i: f"k{i}: {item}, ", 10**6, "z: 1}\n")
+    else:
+        text = _up_to_limit(head + "\n  l: [", lambda i: f"{item}, ", 10**6, "1]\n")
+    return Case("flow_list", "runbook", text + (b"#" * 100 if over else b""))
+
+
+LOOP_TEMPLATES = [
+    "{% for a in l %}{% for b in l %}{% for c in l %}x{% endfor %}{% endfor %}{% endfor %}",
+    "{% for a in l %}{% for b in l %}{% for c in l %}{% endfor %}{% endfor %}{% endfor %}",
+    "{% set m = range(1000) | list %}{% for a in m %}{% for b in m %}{{ b }}{% endfor %}"
+    "{% endfor %}",
+    "{% macro f() %}{% for a in l %}{{ a }}{% endfor %}{% endmacro %}"
+    "{% for b in l %}{{ f() }}{% endfor %}",
+    "{% macro f() %}{% for a in l %}{% endfor %}{% endmacro %}"
+    "{% for b in l %}{% for c in l %}{{ f() }}{% endfor %}{% endfor %}",
+    "{{ l | map('string') | join(',') }}{% for a in l %}{{ l | sum }}{% endfor %}",
+]
+
+
+def family_loops(rng: random.Random) -> Case:
+    size = rng.choice([100, 1000, 10_000])
+    head = (
+        f'version: 1\nname: loops\nvars:\n  l: "{{{{ range({size}) | list }}}}"\n'
+        "environments:\n  lab: {}\nstages:\n"
+    )
+    template = rng.choice(LOOP_TEMPLATES).replace('"', "'")
+    many = rng.choice([1, 1, 50, 5_000])  # many strings: each loops, together they take time
+    text = _up_to_limit(head, lambda i: f'  - name: "s{i} {template}"\n', many)
+    return Case("loops", "runbook", text)
+
+
+def family_wide(rng: random.Random) -> Case:
+    if rng.random() < 0.5:
+        head = BIG_HEAD.replace("stages:\n", "stages: [{name: s}]\n") + "vars:\n"
+        head = head.replace("vars: {project: sampleproject, pause: 1s}\n", "")
+        return Case("wide", "runbook", _up_to_limit(head, lambda i: f"  k{i}: v{i}\n", 100_000))
+    head = BIG_HEAD.replace("stages:\n", "stages: [{name: s}]\ndescription: >-\n")
+    return Case(
+        "wide", "runbook", _up_to_limit(head, lambda i: f"  {{{{ project }}}}{i}\n", 100_000)
+    )
+
+
 FAMILIES: dict[str, Callable[[random.Random], Case]] = {
     "bytes": family_bytes,
     "wrong_types": family_wrong_types,
@@ -519,6 +618,10 @@ FAMILIES: dict[str, Callable[[random.Random], Case]] = {
     "tabs": family_tabs,
     "unicode": family_unicode,
     "templates": family_templates,
+    "stages": family_stages,
+    "flow_list": family_flow_list,
+    "loops": family_loops,
+    "wide": family_wide,
 }
 #: How often each family is drawn (the cheap, broad ones more often).
 WEIGHTS = {
@@ -532,6 +635,10 @@ WEIGHTS = {
     "tabs": 6,
     "unicode": 8,
     "templates": 9,
+    "stages": 1,
+    "flow_list": 1,
+    "loops": 2,
+    "wide": 1,
 }
 
 
@@ -608,6 +715,7 @@ def run_case(case: Case, workspace: Workspace) -> Outcome:
                 if errors:
                     outcome.accepted = False
                 outcome.problems.extend(p for p in result if isinstance(p, Problem))
+            result = None  # one document in memory at a time, as in the CLI
     except Exception:
         outcome.error = traceback.format_exc()
     finally:
@@ -615,6 +723,58 @@ def run_case(case: Case, workspace: Workspace) -> Outcome:
     outcome.unlocated.extend(p.render() for p in outcome.problems if not _located(p))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+# --- the bounds: each input alone, in a fresh process -----------------------------------------
+
+
+def run_one(path: Path, kind: str) -> None:
+    """``--one``: run the loader calls of one input; print the wall time and peak memory."""
+    raw = path.read_bytes()
+    workspace = Workspace(Path(tempfile.mkdtemp(prefix="cutover-fuzz-one-")))
+    outcome = run_case(Case("one", kind, raw), workspace)
+    peak = _peak_rss_mb()
+    state = "traceback" if outcome.error else "accepted" if outcome.accepted else "refused"
+    print(f"{outcome.slowest_call * 1000:.0f} {peak:.0f} {state}")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` (reset by exec, unlike ru_maxrss,
+    which a child inherits from the process that forked it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_bounds(seed: int, per_family: int) -> tuple[dict[str, tuple[float, float]], int]:
+    """Per family: the slowest loader call (ms) and peak RSS (MB) of its largest inputs."""
+    rng = random.Random(seed)
+    worst: dict[str, tuple[float, float]] = {}
+    failures = 0
+    with tempfile.TemporaryDirectory(prefix="cutover-bounds-") as tmp:
+        for name, make in FAMILIES.items():
+            cases = sorted((make(rng) for _ in range(4 * per_family)), key=lambda c: len(c.raw))
+            for index, case in enumerate(cases[-per_family:]):
+                path = Path(tmp) / f"{name}-{index}.yml"
+                path.write_bytes(case.raw)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--one", str(path), "--kind", case.kind],
+                    capture_output=True, text=True, timeout=600, check=False,
+                )  # fmt: skip
+                try:
+                    ms, mb, state = proc.stdout.split()[-3:]
+                except ValueError:
+                    ms, mb, state = "0", "0", "crashed"
+                print(f"bound={name} bytes={len(case.raw)} ms={ms} rss_mb={mb} {state}")
+                if state in ("traceback", "crashed"):
+                    failures += 1
+                    print(f"finding={state} family={name} size={len(case.raw)}")
+                old = worst.get(name, (0.0, 0.0))
+                worst[name] = (max(old[0], float(ms)), max(old[1], float(mb)))
+    return worst, failures
 
 
 # --- the script -------------------------------------------------------------------------------
@@ -626,7 +786,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20180416)
     parser.add_argument("--slow-ms", type=float, default=2000.0, help="report slower inputs")
     parser.add_argument("--keep", type=Path, help="write reproducers of findings here")
+    parser.add_argument("--bounds", type=int, default=3, help="largest inputs per family")
+    parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--kind", default="runbook", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:
+        run_one(args.one, args.kind)
+        return 0
 
     cases = generate(args.seed, args.inputs)
     counts = dict.fromkeys(FAMILIES, 0)
@@ -669,7 +835,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"slowest_ms={slowest * 1000:.0f}")
     for name, n in counts.items():
         print(f"family_{name}={n}")
-    return 1 if tracebacks or unlocated or slow else 0
+    if args.bounds <= 0:
+        return 1 if tracebacks or unlocated or slow else 0
+    worst, failures = measure_bounds(args.seed, args.bounds)
+    for name, (ms, mb) in worst.items():
+        print(f"bound_{name}_ms={ms:.0f}")
+        print(f"bound_{name}_rss_mb={mb:.0f}")
+    slowest_family = max(worst, key=lambda n: worst[n][0])
+    print(f"slowest_family={slowest_family}")
+    print(f"slowest_family_ms={worst[slowest_family][0]:.0f}")
+    print(f"peak_rss_mb={max(mb for _, mb in worst.values()):.0f}")
+    over = any(ms > args.slow_ms or mb > 200 for ms, mb in worst.values())
+    return 1 if tracebacks or unlocated or slow or failures or over else 0
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from types import ModuleType
 import pytest
 
 from cutover.errors import DocumentError
-from cutover.runbook.document import MAX_BYTES, parse_document
-from cutover.runbook.loader import check_runbook
+from cutover.runbook import render
+from cutover.runbook.document import MAX_BYTES, MAX_EXPANDED, parse_document
+from cutover.runbook.loader import check_runbook, load_runbook
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = 300
@@ -67,21 +68,34 @@ def _bomb() -> bytes:
     return (HEAD + "\n".join(lines) + "\n").encode()
 
 
+def _up_to_limit(head: str, unit: str, tail: str) -> bytes:
+    """``head`` + as many ``unit`` as fit under the size limit + ``tail``."""
+    count = (MAX_BYTES - len(head) - len(tail)) // len(unit)
+    return (head + unit * count + tail).encode()
+
+
+STAGE = "  - name: stage-{i:05d}\n    description: ramp step {i} of the slow cutover\n"
+
+
+def _stages(count: int) -> bytes:
+    return (HEAD + "stages:\n" + "".join(STAGE.format(i=i) for i in range(count))).encode()
+
+
 HINT_DEEP = "a runbook needs far fewer than 64 levels"
 HINT_UTF8 = "save the file as UTF-8"
 CASES = {
     "bomb": (
         _bomb(),
-        [(10, 6, "vars.f[0]", "document expands to more than 200,000 values",
+        [(11, 10, "vars.f[0]", "document expands to more than 200,000 values",
           "anchors and aliases that multiply (a 'YAML bomb') are refused")],
     ),
     "deep_flow": (
         (HEAD + "vars: " + "[" * 100 + "]" * 100 + "\n").encode(),
-        [(5, 71, "", "document is nested too deeply", HINT_DEEP)],
+        [(5, 70, "", "document is nested too deeply", HINT_DEEP)],  # the 65th level: 64th [,
     ),
     "deep_flow_unclosed": (
         (HEAD + "vars: " + "{a: " * 100_000).encode(),
-        [(5, 263, "", "document is nested too deeply", HINT_DEEP)],
+        [(5, 259, "", "document is nested too deeply", HINT_DEEP)],  # the 64th {,
     ),
     "deep_block": (
         (HEAD + "stages:\n  " + "- " * 100 + "x\n").encode(),
@@ -147,6 +161,18 @@ CASES = {
         [(6, 16, "probes.p.include", "nope.yml: no such file",
           "the path is relative to the runbook's folder, .")],
     ),
+    # Large but honest documents, up to the size limit: accepted (they took 17 s and 27 s
+    # to read, and a long flow list was refused as a "YAML bomb").
+    "flow_list": (
+        _up_to_limit(HEAD + "stages: [{name: s}]\nvars:\n  l: [", "1, ", "1]\n"),
+        [],
+    ),
+    "flow_mapping": (
+        (HEAD + "stages: [{name: s}]\nvars: {"
+         + ", ".join(f"k{i}: {i}" for i in range(60_000)) + "}\n").encode(),
+        [],
+    ),
+    "ten_thousand_stages": (_stages(10_000), []),
     "include_nul": (
         (HEAD + 'probes:\n  p: {include: "a\\0b"}\nstages:\n  - name: s\n').encode(),
         [(6, 16, "probes.p.include", "'a\\x00b' is not a usable path", None)],
@@ -173,7 +199,7 @@ def test_each_hostile_family_is_a_located_problem(
         problems = exc.problems
     found = [(p.line, p.column, p.path, p.message, p.hint) for p in problems]
     assert found == expected
-    assert {p.file for p in problems} == {f"{family}.yml"}
+    assert {p.file for p in problems} == ({f"{family}.yml"} if expected else set())
 
 
 def test_parse_document_takes_raw_bytes_and_names_them() -> None:
@@ -200,3 +226,78 @@ def test_validate_exits_2_with_the_location_and_no_traceback(tmp_path: Path, fam
         f"{family}.yml:{line}:{column}: {path or '(document)'}: {message}"
     )
     assert proc.stdout == ""
+
+
+LOOPS = {
+    "nested over a variable": "{% for a in l %}{% for b in l %}{{ b }}{% endfor %}{% endfor %}",
+    "empty bodies": "{% for a in l %}{% for b in l %}{% for c in l %}{% endfor %}{% endfor %}"
+    "{% endfor %}",
+    "a list built once": "{% set m = range(1000) | list %}{% for a in m %}{% for b in m %}"
+    "{% endfor %}{% endfor %}",
+    "a macro in a loop": "{% macro f() %}{% for a in l %}{% endfor %}{% endmacro %}"
+    "{% for b in l %}{{ f() }}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("shape", list(LOOPS))
+def test_loops_that_multiply_are_refused_at_their_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    monkeypatch.setattr(render, "RENDER_SECONDS", 600.0)  # the count refuses, not the clock
+    monkeypatch.chdir(tmp_path)
+    template = LOOPS[shape].replace('"', "'")
+    Path("loops.yml").write_text(
+        HEAD + 'vars:\n  l: "{{ range(1000) | list }}"\nstages:\n  - name: ok\n'
+        f'  - name: "{template}"\n'
+    )
+    problems = check_runbook(Path("loops.yml"))
+    assert [p.render() for p in problems] == [
+        "loops.yml:9:11: stages[1].name: template refused by the sandbox: loops ran more than"
+        " 100,000 iterations in one template"
+    ]
+
+
+def test_rendering_has_one_wall_clock_deadline_per_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "RENDER_SECONDS", 0.0)  # already over at the first template
+    monkeypatch.chdir(tmp_path)
+    Path("slow.yml").write_text(
+        HEAD
+        + "stages:\n"
+        + "".join(f'  - name: "{{{{ environment }}}} {i}"\n' for i in range(1000))
+    )
+    for load in (lambda: check_runbook(Path("slow.yml")),
+                 lambda: load_runbook(Path("slow.yml"), environment="test")):  # fmt: skip
+        with pytest.raises(DocumentError) as caught:
+            load()
+        assert caught.value.render() == (
+            "slow.yml:6:11: stages[0].name: template refused by the sandbox: rendering took"
+            " more than 0 s (all templates of this document)\n"
+            "  hint: templates render in milliseconds: look for loops that multiply, or"
+            " thousands of them"
+        )
+
+
+def test_a_template_of_too_many_tags_is_refused_before_compiling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tags.yml").write_text(HEAD + 'stages:\n  - name: "' + "{{ environment }}" * 1001 + '"\n')
+    assert [p.render() for p in check_runbook(Path("tags.yml"))] == [
+        "tags.yml:6:11: stages[0].name: template has 1,001 {{ }} and {% %} tags; the limit is"
+        " 1,000\n  hint: split it, or build the text with a loop"
+    ]
+
+
+def test_only_aliases_count_towards_the_bomb_limit() -> None:
+    """A written list longer than the alias limit is read; one alias of it is refused."""
+    items = ", ".join(["1"] * (MAX_EXPANDED + 10))
+    assert len(parse_document(f"l: [{items}]\n".encode(), "l.yml").data["l"]) == MAX_EXPANDED + 10
+    raw = f"a: &a [{items}]\nb: *a\n".encode()
+    with pytest.raises(DocumentError) as caught:
+        parse_document(raw, "b.yml")
+    assert caught.value.render() == (
+        "b.yml:2:4: b: document expands to more than 200,000 values\n"
+        "  hint: anchors and aliases that multiply (a 'YAML bomb') are refused"
+    )

@@ -173,8 +173,12 @@ ESCAPES = [
         "{{ 'x' | center(999999999) }}",
         UNSAFE + "filter 'center' would build a value over 1,048,576 characters",
     ),
-    (
+    (  # the loop budget (100,000 iterations) is reached before the range budget
         "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+        UNSAFE + "loops ran more than 100,000 iterations in one template",
+    ),
+    (
+        "{{ " + " + ".join(["range(100000) | list | length"] * 11) + " }}",  # no loop
         UNSAFE + "ranges over more than 1,000,000 items in one template",
     ),
     (

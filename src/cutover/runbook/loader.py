@@ -19,7 +19,7 @@ from cutover.errors import DocumentError, Problem, VariableError
 from cutover.runbook.document import Document, PathKey, load_document
 from cutover.runbook.includes import Refusal, include_roots, load_included, locate
 from cutover.runbook.problems import did_you_mean, problems_from_validation
-from cutover.runbook.render import Renderer, is_template
+from cutover.runbook.render import Renderer, bounded_rendering, is_template
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -185,6 +185,7 @@ def _unique(problems: Sequence[Problem]) -> list[Problem]:
     return sorted(out, key=lambda p: (p.file, p.line, p.column))
 
 
+@bounded_rendering
 def load_checks(
     path: Path,
     *,
@@ -214,6 +215,7 @@ def load_checks(
     return loaded
 
 
+@bounded_rendering
 def load_runbook(
     path: Path,
     *,
@@ -231,6 +233,7 @@ def load_runbook(
     return loaded
 
 
+@bounded_rendering
 def check_runbook(path: Path, overrides: VarOverrides = VarOverrides()) -> list[Problem]:
     """Every problem and warning of a runbook, rendered for each of its environments."""
     extra = overrides.resolve()

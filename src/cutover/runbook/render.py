@@ -8,13 +8,15 @@ list, so ``percent: "{{ ramp }}"`` stays an integer.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from cutover.errors import Problem
+from cutover.errors import DocumentError, Problem
 from cutover.runbook.document import PathKey, Positions
 from cutover.runbook.problems import did_you_mean
 
@@ -40,6 +42,65 @@ def _environment() -> SandboxedEnvironment:
 MAX_RANGE_ITEMS = 1_000_000  #: items all ``range()`` calls of one template may produce
 _range_budget: ContextVar[int] = ContextVar("cutover_range_budget", default=MAX_RANGE_ITEMS)
 MAX_POWER_BITS = 100_000  #: ``a ** b`` whose result would need more bits is refused
+MAX_LOOP_ITERATIONS = 100_000  #: ``{% for %}`` iterations one template may run, all loops
+_loop_budget: ContextVar[int] = ContextVar("cutover_loop_budget", default=MAX_LOOP_ITERATIONS)
+MAX_TEMPLATE_TAGS = 1_000  #: ``{{ }}`` and ``{% %}`` in one string (compiling is not cheap)
+RENDER_SECONDS = 1.0  #: wall-clock time all templates of one document may take
+_deadline: ContextVar[float | None] = ContextVar("cutover_render_deadline", default=None)
+_LOOP_FILTER = "cutover_loop_budget"  #: wraps the iterable of every ``{% for %}``
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def bounded_rendering(load: Callable[P, R]) -> Callable[P, R]:
+    """Give every template ``load`` renders, together, :data:`RENDER_SECONDS` of wall clock.
+
+    A loader entry point wears this; one called inside another shares the outer deadline.
+    """
+
+    @functools.wraps(load)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if _deadline.get() is not None:
+            return load(*args, **kwargs)
+        deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
+        try:
+            return load(*args, **kwargs)
+        finally:
+            _deadline.reset(deadline)
+
+    return wrapper
+
+
+def _past_deadline() -> bool:
+    deadline = _deadline.get()
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _check_deadline() -> None:
+    from jinja2.exceptions import SecurityError
+
+    if _past_deadline():
+        raise SecurityError(
+            f"rendering took more than {RENDER_SECONDS:g} s (all templates of this document)"
+        )
+
+
+def _counted(items: Iterable[Any]) -> Iterator[Any]:
+    """``items``, each one counted against the loop budget, and the deadline checked."""
+    from jinja2.exceptions import SecurityError
+
+    for item in items:
+        left = _loop_budget.get() - 1
+        if left < 0:
+            raise SecurityError(
+                f"loops ran more than {MAX_LOOP_ITERATIONS:,} iterations in one template"
+            )
+        _loop_budget.set(left)
+        _check_deadline()
+        yield item
+
+
 _WIDTH = re.compile(r"\d{7,}")  #: a format width of a million characters or more
 
 
@@ -65,9 +126,14 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
     namespace assignment refuse operands that would build values over
     :data:`MAX_RENDERED`, with a :class:`~jinja2.exceptions.SecurityError` the renderer
     reports as a located problem. ``lipsum`` is gone: a runbook has no use for it.
-    """
-    import functools
 
+    Time is bounded too: every ``{% for %}`` iterates through :func:`_counted` (the
+    parsed template is rewritten so), which refuses more than :data:`MAX_LOOP_ITERATIONS`
+    iterations in one template, so loops nested over a list built once
+    (``{% for a in l %}{% for b in l %}…``) stop early; that, every call, operator and
+    filter, and every chunk of output check the deadline of :func:`bounded_rendering`.
+    """
+    from jinja2 import nodes
     from jinja2.exceptions import SecurityError
     from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
     from jinja2.utils import Namespace
@@ -92,6 +158,7 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
     def bounded_filter(name: str, func: Any) -> Any:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            _check_deadline()
             check_arguments(f"filter {name!r}", args[1:], kwargs)  # args[0]: value or env
             if name == "format":
                 check_format("filter 'format'", args[0] if args else None)
@@ -107,8 +174,16 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
             self.filters = {k: bounded_filter(k, f) for k, f in self.filters.items()}
             self.globals.pop("lipsum", None)
             self.globals["namespace"] = BoundedNamespace
+            self.filters[_LOOP_FILTER] = _counted
+
+        def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+            tree = super()._parse(source, name, filename)
+            for loop in tree.find_all(nodes.For):
+                loop.iter = nodes.Filter(loop.iter, _LOOP_FILTER, [], [], None, None)
+            return tree
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            _check_deadline()
             seqs = (str, list, tuple)
             if operator == "**" and _power_bits(left, right) > MAX_POWER_BITS:
                 raise SecurityError(f"{left} ** {right} needs more than {MAX_POWER_BITS:,} bits")
@@ -129,6 +204,7 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
             return super().call_binop(context, operator, left, right)
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+            _check_deadline()
             name = getattr(__obj, "__name__", None) or getattr(__obj, "name", None) or "call"
             check_arguments(f"{name}()", args, kwargs)
             if __obj is safe_range:  # nested loops multiply: one budget per rendering
@@ -176,11 +252,25 @@ class Renderer:
         from jinja2 import TemplateSyntaxError, UndefinedError
         from jinja2.exceptions import SecurityError
 
+        tags = text.count("{{") + text.count("{%")
+        if tags > MAX_TEMPLATE_TAGS:
+            self._problem(
+                path,
+                f"template has {tags:,} {{{{ }}}} and {{% %}} tags; the limit is"
+                f" {MAX_TEMPLATE_TAGS:,}",
+                "split it, or build the text with a loop",
+            )
+            return text
         env = _environment()
         _range_budget.set(MAX_RANGE_ITEMS)
+        _loop_budget.set(MAX_LOOP_ITERATIONS)
+        own_deadline = None
+        if _deadline.get() is None:  # called outside a loader entry point
+            own_deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
         whole = text.strip()
         single = whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1
         try:
+            _check_deadline()  # compiling costs time too
             if single:
                 value = env.compile_expression(whole[2:-2].strip(), undefined_to_none=False)(
                     **self.context
@@ -201,11 +291,17 @@ class Renderer:
             self._problem(path, f"template syntax: {exc.message}", "check the {{ }} brackets")
             return text
         except SecurityError as exc:
+            if _past_deadline():  # the rest would be refused too, or cascade: stop here
+                self._problem(path, f"template refused by the sandbox: {exc}", _SLOW_HINT)
+                raise DocumentError([self.problems[-1]]) from None
             self._problem(path, f"template refused by the sandbox: {exc}", None)
             return text
         except Exception as exc:  # a filter or test failing on a user's value
             self._problem(path, f"template error: {type(exc).__name__}: {exc}", None)
             return text
+        finally:
+            if own_deadline is not None:
+                _deadline.reset(own_deadline)
         if len(rendered) > MAX_RENDERED:
             self._problem(path, f"template renders to {len(rendered):,} characters", None)
             return text
@@ -213,6 +309,9 @@ class Renderer:
 
     def _problem(self, path: PathKey, message: str, hint: str | None) -> None:
         self.problems.append(self.positions.problem(path, message, hint=hint))
+
+
+_SLOW_HINT = "templates render in milliseconds: look for loops that multiply, or thousands of them"
 
 
 def _power_bits(base: Any, exponent: Any) -> int:
@@ -235,6 +334,7 @@ def _render_bounded(env: SandboxedEnvironment, text: str, context: Mapping[str, 
     parts: list[str] = []
     size = 0
     for chunk in env.from_string(text).generate(**context):
+        _check_deadline()
         size += len(chunk)
         if size > MAX_RENDERED:
             return "".join(parts) + chunk  # over the limit: the caller reports it
