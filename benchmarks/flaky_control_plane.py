@@ -33,6 +33,7 @@ unexpectedly. Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import queue
 import statistics
 import sys
@@ -43,9 +44,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
-import faults_helpers as h
+import cutover.testing as h  # noqa: E402
+
+PYPI_FILES = ROOT / "runbooks" / "pypi-files.yml"
 
 #: version steps of runbooks/pypi-files.yml per service: at most this many activations
 VERSION_STEPS = {"files": 1, "legacy": 1, "warehouse": 0}
@@ -107,7 +111,23 @@ class Result:
     problems: list[str] = field(default_factory=list)
 
 
-def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) -> Result:
+def migrated(initial: h.Fingerprint) -> h.Fingerprint:
+    """What ``runbooks/pypi-files.yml`` leaves once completed, derived from the initial state.
+
+    Written from the runbook by hand, so a run is checked against an independent oracle:
+    files signs on the origin-facing node only; legacy no longer claims the bucket host;
+    legacy redirects every path with a 301.
+    """
+    want = json.loads(json.dumps(initial))
+    want["files"]["settings"]["lab.sign_scope"] = "origin_node"
+    legacy = want["legacy"]
+    legacy["domains"] = [d for d in legacy["domains"] if d != "pypi-files.s3.amazonaws.com"]
+    legacy["dictionaries"]["redirects"].update({"mode": "301", "percent": "100", "prefixes": "/"})
+    legacy["dictionaries"]["redirects"] = dict(sorted(legacy["dictionaries"]["redirects"].items()))
+    return dict(want)
+
+
+def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> Result:
     """One faulty run against ``lab`` (attached through ``state_dir``), checked."""
     lab.reset()
     before = lab.state()
@@ -120,7 +140,7 @@ def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) ->
         args += ["--var", f"fastly_retries={profile.retries}"]
     started = time.monotonic()
     try:
-        proc = h.cutover("run", h.PYPI_FILES, *args, timeout=RUN_TIMEOUT_S)
+        proc = h.run_cutover("run", PYPI_FILES, *args, timeout=RUN_TIMEOUT_S)
     finally:
         lab.clear_faults()
     seconds = time.monotonic() - started
@@ -133,7 +153,7 @@ def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) ->
     recovered: bool | None = None
     code = proc.returncode
     if code == 0 and not plan.skip_fix:
-        outcome, expected, want_status = "completed", h.migrated(initial), "completed"
+        outcome, expected, want_status = "completed", migrated(initial), "completed"
     elif code == 1:
         outcome, expected, want_status = "rolled_back", initial, "rolled_back"
     elif code == 3:
@@ -144,7 +164,9 @@ def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) ->
     if status != want_status:
         problems.append(f"journal status {status}, expected {want_status}")
     if code == 3:  # the control plane is healthy again: the operator finishes the rollback
-        again = h.cutover("rollback", run_id, "--state-dir", str(state_dir), timeout=RUN_TIMEOUT_S)
+        again = h.run_cutover(
+            "rollback", run_id, "--state-dir", str(state_dir), timeout=RUN_TIMEOUT_S
+        )
         final = h.fingerprint(lab.state())
         recovered = again.returncode == 0 and final == initial
         if not recovered:
@@ -196,7 +218,7 @@ def run_all(
     def worker(number: int) -> None:
         state_dir = workdir / f"lab{number}"
         try:
-            with h.served_lab(state_dir, seed=base_seed) as lab:
+            with h.ServedLab(state_dir, seed=base_seed) as lab:
                 while not stopping.is_set():
                     try:
                         plan = todo.get_nowait()

@@ -1,28 +1,19 @@
-"""Shared fixtures: the repository root and a way to run the real CLI in a subprocess."""
+"""Shared fixtures: the repository root and a way to run the real CLI in a subprocess
+(:func:`cutover.testing.run_cutover`, from the repository root by default)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from cutover.testing import run_cutover
+
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("COLUMNS", None)
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
 
 
 @pytest.fixture
@@ -41,15 +32,6 @@ def cli() -> CliRunner:
         input: str | None = None,
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cutover", *map(str, args)],
-            cwd=cwd,
-            env=cli_env(env),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return run_cutover(*args, cwd=cwd, env=env, input=input, timeout=timeout)
 
     return run

@@ -18,8 +18,7 @@ from cutover.errors import (
     TransientActionError,
 )
 from cutover.runbook.backends import HttpSettings, HttpStep
-
-from .conftest import RestServer
+from cutover.testing import RestServer
 
 SETTING = "/settings/redirect"
 

@@ -14,8 +14,7 @@ from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.runbook.backends import ShellSettings, ShellStep
 from cutover.runbook.loader import VarOverrides, load_runbook
 from cutover.secrets import remember
-
-from .conftest import wait_until
+from cutover.testing import wait_for
 
 PY = sys.executable
 WRITE_ARGV1 = "import sys; open('out', 'w').write(sys.argv[1])"
@@ -134,7 +133,7 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(ActionError, match="killed"):
         run_command([PY, "-c", script], timeout=1, cwd=str(tmp_path))
     pid = int((tmp_path / "child.pid").read_text())
-    wait_until(lambda: not _running(pid))
+    wait_for("the process to end", lambda: not _running(pid), 10)
 
 
 def _running(pid: int) -> bool:

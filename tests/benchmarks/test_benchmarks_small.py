@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +43,7 @@ def test_lab_throughput_prints_hits_and_misses() -> None:
     assert [out[k] for k in sorted(k for k in out if "_failed_" in k)] == ["0", "0", "0", "0"]
 
 
+@pytest.mark.slow
 def test_time_to_safety_measures_both_runbooks() -> None:
     out = figures("time_to_safety.py", "--runs", "1")
     assert out["no_fix_runs"] == "1" and out["replay_runs"] == "1"

@@ -39,6 +39,7 @@ def _fuzz() -> ModuleType:
 fuzz = _fuzz()
 
 
+@pytest.mark.slow
 def test_a_seeded_sample_has_no_traceback_and_every_rejection_is_located(tmp_path: Path) -> None:
     workspace = fuzz.Workspace(tmp_path)
     cases = fuzz.generate(seed=6, count=SAMPLE)

@@ -266,14 +266,17 @@ def _leaks(outputs: dict[str, str], secret: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_the_canary_never_appears_in_any_output(captured: Captured) -> None:
     assert _leaks(captured.outputs, CANARY) == []
 
 
+@pytest.mark.slow
 def test_the_lab_token_never_appears_in_any_output(captured: Captured) -> None:
     assert _leaks(captured.outputs, LAB_TOKEN) == []
 
 
+@pytest.mark.slow
 def test_no_byte_of_the_state_directories_holds_a_secret(captured: Captured) -> None:
     """The journal (and its -wal and -shm, when present) and every other file. The lab's
     own state file keeps the lab's token by design: it *is* the lab's credential store."""
@@ -288,6 +291,7 @@ def test_no_byte_of_the_state_directories_holds_a_secret(captured: Captured) -> 
             assert holding == []
 
 
+@pytest.mark.slow
 def test_every_channel_was_exercised_and_redacted(captured: Captured) -> None:
     """The canary was really there to leak: each channel shows the redaction mark."""
     out = captured.outputs
@@ -318,6 +322,7 @@ def test_every_channel_was_exercised_and_redacted(captured: Captured) -> None:
             assert REDACTED in out[f"report.{fmt}"], fmt
 
 
+@pytest.mark.slow
 def test_status_names_the_run_needing_attention_without_the_secret(captured: Captured) -> None:
     status = captured.outputs["status-1.stdout"]
     assert "canary on test: needs_attention" in status
