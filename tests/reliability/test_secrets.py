@@ -19,11 +19,9 @@ Location, and every report format (table, json, junit, prometheus, nagios; stdou
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,12 +32,12 @@ import pytest
 
 from cutover.errors import RunExit
 from cutover.lab.scenarios import lab_token
+from cutover.testing import cli_env, run_cutover, run_id_of, server_url, serving
 
 CANARY = f"CANARY-{secrets.token_hex(16)}"
 LAB_TOKEN = lab_token("pypi-2018")
 REDACTED = "[REDACTED]"
 PY = sys.executable
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 class _Leaky(BaseHTTPRequestHandler):
@@ -85,14 +83,8 @@ class _Leaky(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def leaky() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)) as server:
+        yield server_url(server)
 
 
 PRINT_TOKEN = (
@@ -178,34 +170,17 @@ class Captured:
         return out
 
 
-def _run_id(stdout: str) -> str:
-    first = stdout.splitlines()[0]
-    if first.startswith("{"):  # --log-format json: the first line names the run
-        return str(json.loads(first)["run_id"])
-    assert first.startswith("run "), stdout
-    return first.split()[1].rstrip(":")
-
-
 @pytest.fixture(scope="module")
 def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     work = tmp_path_factory.mktemp("secrets")
     (work / "canary.yml").write_text(runbook(leaky), encoding="utf-8")
     (work / "canary-checks.yml").write_text(checks(leaky), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", CANARY_TOKEN=CANARY)
-    env.pop("COLUMNS", None)
+    extra = {"CANARY_TOKEN": CANARY}
     outputs: dict[str, str] = {}
     codes: dict[str, int] = {}
 
     def cli(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "cutover", *map(str, args)],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        proc = run_cutover(*args, cwd=work, env=extra, timeout=180)
         outputs[f"{name}.stdout"] = proc.stdout
         outputs[f"{name}.stderr"] = proc.stderr
         codes[name] = proc.returncode
@@ -219,7 +194,7 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
         *var, "--var", "undo_exit=5", "--state-dir", states[0],
     )  # fmt: skip
     assert one.returncode == RunExit.NEEDS_ATTENTION, one.stdout + one.stderr
-    run1 = _run_id(one.stdout)
+    run1 = run_id_of(one.stdout)
     cli("show-1", "show", run1, "--state-dir", states[0])
     cli("status-1", "status", "--state-dir", states[0])
     cli("history-1", "history", "--state-dir", states[0])
@@ -229,14 +204,14 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
         "--var", "http_on=false", "--state-dir", states[1],
     )  # fmt: skip
     assert two.returncode == RunExit.ROLLED_BACK, two.stdout + two.stderr
-    cli("show-2", "show", _run_id(two.stdout), "--state-dir", states[1])
+    cli("show-2", "show", run_id_of(two.stdout), "--state-dir", states[1])
     # 3: the probe is redirected to a javascript: URL holding the token: exit 1
     three = cli(
         "run-probe", "run", "canary.yml", "--env", "test", "--yes", *var,
         "--var", "http_on=false", "--var", "fastly_on=false", "--state-dir", states[2],
     )  # fmt: skip
     assert three.returncode == RunExit.ROLLED_BACK, three.stdout + three.stderr
-    cli("show-3", "show", _run_id(three.stdout), "--state-dir", states[2])
+    cli("show-3", "show", run_id_of(three.stdout), "--state-dir", states[2])
     cli("history-3", "history", "--state-dir", states[2])
     # plan: the live diff (the prior value echoes the token) and the fastly refusal
     cli("plan", "plan", "canary.yml", "--env", "test", *var, "--state-dir", states[2])
@@ -343,7 +318,7 @@ def test_a_token_httpx_refuses_is_not_quoted_back(
     leaky: str, tmp_path: Path, suffix: str, shown: str
 ) -> None:
     (tmp_path / "canary.yml").write_text(runbook(leaky), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", CANARY_TOKEN=CANARY + suffix)
+    env = cli_env({"CANARY_TOKEN": CANARY + suffix})
     proc = subprocess.run(
         [PY, "-m", "cutover", "--log-format", "json", "run", "canary.yml", "--env", "test",
          "--yes", "--var", "fastly_on=false", "--state-dir", "state"],

@@ -8,6 +8,7 @@ when it crashes on purpose.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -65,8 +66,11 @@ def run_cutover(
 
 
 def run_id_of(stdout: str) -> str:
-    """The run id from the first line of ``cutover run`` (``run ID: RUNBOOK on ENV``)."""
+    """The run id from the first line of ``cutover run`` (``run ID: RUNBOOK on ENV``, or
+    with ``--log-format json`` a JSON object naming ``run_id``)."""
     first = stdout.splitlines()[0] if stdout else ""
+    if first.startswith("{"):
+        return str(json.loads(first)["run_id"])
     assert first.startswith("run "), f"no run line in: {stdout[:500]!r}"
     return first.split()[1].rstrip(":")
 
