@@ -15,6 +15,10 @@ Then, for every boundary N = 1 … W and each of two modes, in a fresh world:
 
 Boundary W + 1 is run once per scenario and must not crash: the count is exact.
 
+Named crash points inside actions (``cutover.crash_points``: the same variable holds
+``NAME#K`` instead of N) add the boundaries the journal hook cannot reach: for nginx,
+``nginx.written`` (the include file written, nginx neither tested nor reloaded).
+
 Prints ``name=value`` lines (counts; ``seconds`` is informational). Usage::
 
     python benchmarks/crash_matrix.py                 # every boundary of every scenario
@@ -82,7 +86,9 @@ class Ran:
         return f"`cutover {' '.join(self.args)}` exit {self.returncode}: " + " | ".join(tail)
 
 
-def cutover(*args: str | Path, crash_at: int | None = None, timeout: float = CLI_TIMEOUT) -> Ran:
+def cutover(
+    *args: str | Path, crash_at: int | str | None = None, timeout: float = CLI_TIMEOUT
+) -> Ran:
     """Run the real CLI in a subprocess (bounded by ``timeout``)."""
     argv = tuple(str(a) for a in args)
     extra = {CRASH_ENV: str(crash_at)} if crash_at is not None else None
@@ -340,6 +346,7 @@ class Scenario:
     world: Callable[[Path], Any]  #: base directory → a World context manager
     vars: tuple[str, ...] = ()  #: extra --var pairs; ``{origin}`` is the world's origin
     description: str = ""
+    points: tuple[str, ...] = ()  #: named crash points inside actions (``NAME#K``)
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -353,13 +360,21 @@ SCENARIOS: dict[str, Scenario] = {
             ("skip_fix=true",),
             "no fix: ramp-1 loops, automatic rollback (rollback boundaries)",
         ),
-        Scenario("nginx-switch", NGINX_RUNBOOK, NginxWorld, (), "two include switches"),
+        Scenario(
+            "nginx-switch",
+            NGINX_RUNBOOK,
+            NginxWorld,
+            (),
+            "two include switches",
+            ("nginx.written#1", "nginx.written#2"),
+        ),
         Scenario(
             "nginx-switch-broken",
             NGINX_RUNBOOK,
             NginxWorld,
             ("new_target={origin}/missing",),
             "the new backend 404s: automatic rollback (rollback boundaries)",
+            ("nginx.written#1",),
         ),
     )
 }
@@ -428,7 +443,7 @@ class Case:
     """One crash at boundary N, then ``rollback`` or ``resume``: what was observed."""
 
     scenario: str
-    boundary: int
+    boundary: int | str  #: journal write N, or a named crash point ``NAME#K``
     label: str
     mode: str  #: rollback | resume
     crash: Ran | None = None
@@ -454,15 +469,25 @@ class Case:
 
 
 def run_case(
-    scenario: Scenario, reference: Reference, boundary: int, mode: str, root: Path | None = None
+    scenario: Scenario,
+    reference: Reference,
+    boundary: int | str,
+    mode: str,
+    root: Path | None = None,
 ) -> Case:
-    """Crash a fresh world's run at ``boundary``, then ``mode``; world and temp dir go."""
-    label = reference.boundaries[boundary - 1] if boundary <= reference.writes else "past the end"
+    """Crash a fresh world's run at ``boundary`` (journal write N or a named point), then
+    ``mode``; world and temp dir go."""
+    if isinstance(boundary, str):
+        label = f"point {boundary}"
+    elif boundary <= reference.writes:
+        label = reference.boundaries[boundary - 1]
+    else:
+        label = "past the end"
     case = Case(scenario.name, boundary, label, mode)
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(
-            prefix=f"crash-{scenario.name}-{boundary}-{mode}-", dir=root
+            prefix=f"crash-{scenario.name}-{str(boundary).replace('#', '-')}-{mode}-", dir=root
         ) as tmp,
         scenario.world(Path(tmp)) as world,
     ):
@@ -534,7 +559,13 @@ def check_rollback(case: Case, reference: Reference) -> list[str]:
     unsettled = {k: s for k, s in steps.items() if s not in ("rolled_back", "not_applied")}
     if unsettled:
         problems.append(f"steps neither rolled back nor found not applied: {unsettled}")
+    # undone: every applied step, and every step left at intent that reconcile found applied
     applied, undone = case.journal.count("applied"), case.journal.count("rolled_back")
+    applied.update(
+        e.key for e in case.journal.events
+        if e.key is not None and e.kind == "reconciled" and e.data.get("found") == "applied"
+        and e.key not in applied
+    )  # fmt: skip
     if applied != undone:
         problems.append(f"applied {dict(applied)} but rolled back {dict(undone)}")
     added = case.journal.after(case.crashed.last_id)
@@ -626,10 +657,10 @@ def _matrix(names: list[str], modes: list[str], jobs: int, root: Path, started: 
             exact += 1
         else:
             print(f"boundary count not exact for {name}: {past.crash}", file=sys.stderr)
-    work = [
+    work: list[tuple[Scenario, Reference, int | str, str, Path]] = [
         (SCENARIOS[name], references[name], n, mode, root)
         for name in names
-        for n in range(1, references[name].writes + 1)
+        for n in [*range(1, references[name].writes + 1), *SCENARIOS[name].points]
         for mode in modes
     ]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -642,6 +673,7 @@ def _matrix(names: list[str], modes: list[str], jobs: int, root: Path, started: 
         print(f"leftover process: {line}", file=sys.stderr)
     by_mode = {m: [c for c in cases if c.mode == m] for m in modes}
     print(f"matrix_size={sum(r.writes for r in references.values())}")
+    print(f"named_points={sum(len(SCENARIOS[n].points) for n in names)}")
     for name, ref in references.items():
         print(f"boundaries_{name.replace('-', '_')}={ref.writes}")
     print(f"boundary_count_exact={exact}/{len(names)}")

@@ -33,7 +33,6 @@ unexpectedly. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import queue
 import statistics
 import sys
@@ -111,22 +110,6 @@ class Result:
     problems: list[str] = field(default_factory=list)
 
 
-def migrated(initial: h.Fingerprint) -> h.Fingerprint:
-    """What ``runbooks/pypi-files.yml`` leaves once completed, derived from the initial state.
-
-    Written from the runbook by hand, so a run is checked against an independent oracle:
-    files signs on the origin-facing node only; legacy no longer claims the bucket host;
-    legacy redirects every path with a 301.
-    """
-    want = json.loads(json.dumps(initial))
-    want["files"]["settings"]["lab.sign_scope"] = "origin_node"
-    legacy = want["legacy"]
-    legacy["domains"] = [d for d in legacy["domains"] if d != "pypi-files.s3.amazonaws.com"]
-    legacy["dictionaries"]["redirects"].update({"mode": "301", "percent": "100", "prefixes": "/"})
-    legacy["dictionaries"]["redirects"] = dict(sorted(legacy["dictionaries"]["redirects"].items()))
-    return dict(want)
-
-
 def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> Result:
     """One faulty run against ``lab`` (attached through ``state_dir``), checked."""
     lab.reset()
@@ -153,7 +136,7 @@ def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> 
     recovered: bool | None = None
     code = proc.returncode
     if code == 0 and not plan.skip_fix:
-        outcome, expected, want_status = "completed", migrated(initial), "completed"
+        outcome, expected, want_status = "completed", h.migrated(initial), "completed"
     elif code == 1:
         outcome, expected, want_status = "rolled_back", initial, "rolled_back"
     elif code == 3:

@@ -1,10 +1,12 @@
-"""Shared fixtures: the repository root and a way to run the real CLI in a subprocess
-(:func:`cutover.testing.run_cutover`, from the repository root by default)."""
+"""Shared fixtures: the repository root, a way to run the real CLI in a subprocess
+(:func:`cutover.testing.run_cutover`, from the repository root by default), and host-wide
+places (locks, default state) kept inside the test session."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,39 @@ def cli() -> CliRunner:
         input: str | None = None,
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
-        return run_cutover(*args, cwd=cwd, env=env, input=input, timeout=timeout)
+        # the test's own default state directory (``_own_state``), unless it unset it
+        own = {k: os.environ[k] for k in ("CUTOVER_STATE_DIR",) if k in os.environ}
+        return run_cutover(*args, cwd=cwd, env={**own, **(env or {})}, input=input, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _host_wide_places(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never touch the real home, the repository's ``.cutover`` or /run/lock.
+
+    The lock directory is one per pytest session (processes of one test meet there, as
+    on a host); the per-user default state goes to a temporary XDG_STATE_HOME.
+    """
+    base = tmp_path_factory.mktemp("host")
+    saved = {k: os.environ.get(k) for k in _HOST_ENV}
+    os.environ["CUTOVER_LOCK_DIR"] = str(base / "locks")
+    os.environ["XDG_STATE_HOME"] = str(base / "xdg-state")
+    os.environ.pop("CUTOVER_STATE", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+_HOST_ENV = ("CUTOVER_LOCK_DIR", "XDG_STATE_HOME", "CUTOVER_STATE")
+
+
+@pytest.fixture(autouse=True)
+def _own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's default state directory is its own (a test may unset it)."""
+    monkeypatch.setenv("CUTOVER_STATE_DIR", str(tmp_path / "default-state"))

@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 
-from cutover.actions.base import RecordingAction
-from cutover.engine import Engine
+from cutover.actions.base import Reconciled, RecordingAction
+from cutover.cli.driver import _crashed, _stopped_at_once
+from cutover.engine import Engine, Outcome
 from cutover.errors import RunExit
+from cutover.guards import Guard
 from cutover.journal import Journal
 from cutover.reasons import Reason
+from cutover.report.journal_text import show_lines, status_lines
 from cutover.runbook.loader import load_runbook
 
 RUNBOOK = """\
@@ -92,6 +95,13 @@ class ScriptedProber:
         return out
 
 
+class UnreadableAction(RecordingAction):
+    """Like a shell step with no check: live state cannot say whether it is in place."""
+
+    def targets(self, live: dict[str, Any]) -> None:
+        return None
+
+
 class Harness:
     def __init__(
         self,
@@ -99,6 +109,7 @@ class Harness:
         breaks: dict[str, Reason] | None = None,
         fail_on: dict[str, set[str]] | None = None,
         confirm: bool = True,
+        unreadable: set[str] | None = None,
     ) -> None:
         path = tmp_path / "rb.yml"
         path.write_text(RUNBOOK, encoding="utf-8")
@@ -111,9 +122,11 @@ class Harness:
         self.prober = ScriptedProber(self.world, breaks or {})
         self.stop = threading.Event()
         self.confirm = confirm
+        self.unreadable = unreadable or set()  #: steps whose live state cannot be read
 
     def action(self, settings: Any, step: Any) -> RecordingAction:
-        return RecordingAction(
+        kind = UnreadableAction if step.name in self.unreadable else RecordingAction
+        return kind(
             self.world,
             {step.name: "on"},
             calls=self.calls,
@@ -121,7 +134,7 @@ class Harness:
             name=step.name,
         )
 
-    def engine(self) -> Engine:
+    def engine(self, *, again: bool = False) -> Engine:
         return Engine(
             self.runbook,
             self.journal,
@@ -130,6 +143,7 @@ class Harness:
             confirm=lambda stage: self.confirm,
             actions=self.action,
             stop=self.stop,
+            again=again,
         )
 
     def start(self, run_id: str = "r1") -> None:
@@ -257,6 +271,10 @@ def test_resume_after_a_crash_between_intent_and_applied_never_applies_twice(
     assert h.world == {"a": "on", "b": "on", "c": "on"}
     reconciled = [e.data for e in h.journal.events("r1") if e.kind == "reconciled"]
     assert reconciled == [{"found": "applied"}]
+    # the step found applied has its effect made live once, then is journaled applied
+    assert [c for c in h.calls if c[0] == "finish"] == [("finish", "b")]
+    applied_b = [e.data for e in h.journal.events("r1") if e.kind == "applied" and e.step == 1]
+    assert applied_b == [{"name": "b", "record": {}, "reconciled": True}]
 
 
 def test_rollback_after_a_crash_before_the_write_undoes_only_what_was_applied(
@@ -280,8 +298,18 @@ def test_a_failing_preflight_changes_nothing(tmp_path: Path) -> None:
     h.world[""] = "broken before we start"
     h.start()
     outcome = h.engine().run("r1")
-    assert outcome.exit_code == RunExit.NEEDS_ATTENTION  # the rollback cannot be verified
-    assert [c for c in h.calls if c[0] == "apply"] == []
+    # nothing was applied, so there is nothing to roll back or verify: exit 1, not 3
+    assert (outcome.exit_code, outcome.status) == (RunExit.ROLLED_BACK, "failed")
+    assert outcome.message.startswith("stage 'preflight': failure rate 3/3")
+    assert outcome.message.endswith("; nothing was changed (no step had been applied)")
+    assert h.calls == []
+    assert "rollback_started" not in h.events
+    later = h.engine().rollback("r1")  # a no-op that keeps the run's status
+    assert (later.exit_code, later.status) == (RunExit.OK, "failed")
+    assert later.message == "nothing to roll back: no step of this run was ever applied"
+    run = h.journal.find_run("r1")
+    assert run is not None and (run.status, run.exit_code) == ("failed", 1)
+    assert h.calls == []
 
 
 @pytest.mark.parametrize("reason", [Reason.HTTP_5XX, Reason.TIMEOUT])
@@ -295,3 +323,563 @@ def test_a_rate_failure_is_decided_by_the_guard(tmp_path: Path, reason: Reason) 
     ]
     # the sequential test fails at the third failure in a row; the round stops there
     assert (guard[0]["samples"], guard[0]["failures"]) == (3, 3)
+
+
+# --- nothing unexpected escapes, and exit codes and statuses never lie ------------------------
+
+
+class Boom(RuntimeError):
+    """What nobody foresaw: not a CutoverError, so no handler was written for it."""
+
+
+class ExplodingAction(RecordingAction):
+    """The recording fake, raising :class:`Boom` on the calls named in ``explode``
+    (``after-write``: apply writes, then raises)."""
+
+    def __init__(self, *args: Any, explode: set[str], **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.explode = explode
+
+    def _call(self, what: str) -> None:
+        super()._call(what)
+        if what in self.explode:
+            raise Boom(f"{self.name}: {what} exploded")
+
+    def apply(self, prior: dict[str, Any]) -> dict[str, Any]:
+        record = super().apply(prior)
+        if "after-write" in self.explode:
+            raise Boom(f"{self.name}: exploded after the write")
+        return record
+
+    def reconcile(self, prior: dict[str, Any], record: dict[str, Any] | None) -> Reconciled:
+        self._call("reconcile")
+        return super().reconcile(prior, record)
+
+
+class FaultyHarness(Harness):
+    def __init__(self, tmp_path: Path, **kw: Any) -> None:
+        super().__init__(tmp_path, **kw)
+        self.explode: dict[str, set[str]] = {}
+
+    def action(self, settings: Any, step: Any) -> RecordingAction:
+        return ExplodingAction(
+            self.world,
+            {step.name: "on"},
+            calls=self.calls,
+            fail_on=self.fail_on.get(step.name),
+            name=step.name,
+            explode=self.explode.get(step.name, set()),
+        )
+
+    def probe_raises(self, when: Callable[[], bool]) -> None:
+        original = self.prober.probe
+
+        def probe(sets: Sequence[str], *args: Any) -> list[FakeResult]:
+            if when():
+                raise Boom("the prober exploded")
+            return original(sets, *args)
+
+        self.prober.probe = probe  # type: ignore[method-assign]
+
+    def crashed_after_intent_of_b(self) -> None:
+        """What a kill -9 right after step b's write leaves."""
+        self.journal.event("r1", "stage_passed", stage="preflight")
+        self.journal.event("r1", "intent", stage="one", step=0, name="a", prior={"a": None})
+        self.journal.event("r1", "applied", stage="one", step=0, name="a", record={})
+        self.journal.event("r1", "intent", stage="one", step=1, name="b", prior={"b": None})
+        self.world.update(a="on", b="on")
+
+
+def told(h: Harness, tmp_path: Path, outcome: Outcome) -> tuple[int, str, list[str]]:
+    """The exit code, the status and what is still applied, once the outcome, the journal,
+    `cutover status` and `cutover show` are checked to tell the same story."""
+    row = h.journal.find_run("r1")
+    assert row is not None and row.status == outcome.status
+    still = h.journal.still_applied("r1")
+    if outcome.exit_code == RunExit.NEEDS_ATTENTION:
+        assert outcome.status == "needs_attention"
+        assert outcome.still_applied == still
+        assert "cutover rollback r1" in outcome.message.splitlines()[-1]
+    else:
+        assert outcome.still_applied == []
+    if outcome.status != "completed":  # a finished run other than a completed one left nothing
+        assert row.finished == (outcome.exit_code != RunExit.NEEDS_ATTENTION)
+        assert still == [] or not row.finished
+    status = list(status_lines(tmp_path))
+    if row.finished:
+        assert status == ["no unfinished runs"]
+    else:
+        assert status[1:] == [
+            *(f"    still applied: {s}" for s in still),
+            "    next: cutover resume r1   or   cutover rollback r1",
+        ]
+    show = list(show_lines(tmp_path, row))
+    assert show[0].endswith(f"— {row.status}, exit {row.exit_code}")
+    tail = (
+        ["still applied:", *(f"  - {s}" for s in still)] if still else ["nothing is left applied"]
+    )
+    assert show[-len(tail) :] == tail
+    assert "Traceback" not in outcome.message
+    return int(outcome.exit_code), outcome.status, still
+
+
+def _break_verification(h: FaultyHarness, e: Engine, m: pytest.MonkeyPatch) -> None:
+    h.prober.breaks["c"] = Reason.HTTP_5XX
+    h.probe_raises(lambda: "rollback_started" in h.events)
+
+
+def _guard_raises(h: FaultyHarness, e: Engine, m: pytest.MonkeyPatch) -> None:
+    original = Guard.__call__
+
+    def judge(guard: Guard, reasons: Sequence[Any]) -> Any:
+        if "b" in h.world:
+            raise Boom("the guard exploded")
+        return original(guard, reasons)
+
+    m.setattr(Guard, "__call__", judge)
+
+
+def _view_raises(h: FaultyHarness, e: Engine, m: pytest.MonkeyPatch) -> None:
+    def view(kind: str, data: dict[str, Any]) -> None:
+        if kind == "applied" and data.get("name") == "b":
+            raise Boom("the view exploded")
+        h.events.append(kind)
+
+    e.view = view
+
+
+def _gate_raises(h: FaultyHarness, e: Engine, m: pytest.MonkeyPatch) -> None:
+    def confirm(stage: Any) -> bool:
+        raise Boom("the terminal exploded")
+
+    e.confirm = confirm
+
+
+def _journal_fails_once(h: FaultyHarness, e: Engine, m: pytest.MonkeyPatch) -> None:
+    original = h.journal.set_status
+    calls: list[str] = []
+
+    def set_status(run_id: str, status: str, exit_code: int | None = None) -> None:
+        calls.append(status)
+        if len(calls) == 1:
+            raise Boom("the journal exploded")
+        original(run_id, status, exit_code)
+
+    m.setattr(h.journal, "set_status", set_status)
+
+
+ALL_APPLIED = ["one/a (applied)", "one/b (applied)", "two/c (applied)"]
+Setup = Callable[[FaultyHarness, Engine, pytest.MonkeyPatch], None]
+# (phase, setup, command, exit code, status, still applied, world after)
+PHASES: list[tuple[str, Setup, str, int, str, list[str], dict[str, str]]] = [
+    ("snapshot", lambda h, e, m: h.explode.update(b={"snapshot"}), "run", 1, "rolled_back", [], {}),
+    ("apply", lambda h, e, m: h.explode.update(b={"apply"}), "run", 1, "rolled_back", [], {}),
+    (
+        "apply after its write",
+        lambda h, e, m: h.explode.update(b={"after-write"}),
+        "run",
+        1,
+        "rolled_back",
+        [],
+        {},
+    ),
+    ("gate", _gate_raises, "run", 1, "rolled_back", [], {}),
+    ("view", _view_raises, "run", 1, "rolled_back", [], {}),
+    (
+        "probe",
+        lambda h, e, m: h.probe_raises(lambda: "b" in h.world),
+        "run",
+        1,
+        "rolled_back",
+        [],
+        {},
+    ),
+    ("guard", _guard_raises, "run", 1, "rolled_back", [], {}),
+    (
+        "undo",
+        lambda h, e, m: (
+            h.prober.breaks.update(c=Reason.HTTP_5XX),
+            h.explode.update(b={"rollback"}),
+        ),
+        "run",
+        3,
+        "needs_attention",
+        ["one/b (rollback_failed)"],
+        {"b": "on"},
+    ),
+    ("verification", _break_verification, "run", 3, "needs_attention", [], {}),
+    (
+        "journal",
+        _journal_fails_once,
+        "run",
+        3,
+        "needs_attention",
+        ALL_APPLIED,
+        dict.fromkeys("abc", "on"),
+    ),
+    (
+        "reconcile (resume)",
+        lambda h, e, m: (h.crashed_after_intent_of_b(), h.explode.update(b={"reconcile"})),
+        "resume",
+        3,
+        "needs_attention",
+        ["one/a (applied)", "one/b (intent)"],
+        {"a": "on", "b": "on"},
+    ),
+    (
+        "undo (rollback)",
+        lambda h, e, m: (h.crashed_after_intent_of_b(), h.explode.update(a={"rollback"})),
+        "rollback",
+        3,
+        "needs_attention",
+        ["one/a (rollback_failed)"],
+        {"a": "on"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("phase", "setup", "command", "code", "status", "still", "world"),
+    PHASES,
+    ids=[p[0] for p in PHASES],
+)
+def test_an_unexpected_exception_at_each_engine_phase_ends_honestly(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    phase: str,
+    setup: Setup,
+    command: str,
+    code: int,
+    status: str,
+    still: list[str],
+    world: dict[str, str],
+) -> None:
+    """In a stage it fails the stage (rollback, verified: exit 1); while undoing it fails
+    that undo (exit 3, the exact command); anywhere else it ends as needs-attention. Never
+    a traceback on screen: it is in the run's log file, which the journal names."""
+    h = FaultyHarness(tmp_path)
+    h.start()
+    engine = h.engine()
+    setup(h, engine, monkeypatch)
+    outcome = getattr(engine, command)("r1")
+    assert told(h, tmp_path, outcome) == (code, status, still)
+    assert h.world == world
+    if code == RunExit.ROLLED_BACK:
+        assert "rollback_verified" in h.events
+    log = tmp_path / "logs" / "r1.log"
+    text = log.read_text(encoding="utf-8")
+    assert "Traceback (most recent call last)" in text
+    assert "Boom: " in text
+    unexpected = [e.data for e in h.journal.events("r1") if e.kind == "unexpected_error"]
+    assert unexpected and unexpected[0]["log"] == str(log)
+    assert unexpected[0]["error"].startswith("unexpected Boom: ")
+    assert f"(traceback in {log})" in outcome.message
+
+
+def _declined(h: FaultyHarness, e: Engine) -> None:
+    h.confirm = False
+
+
+def _stopped_in_preflight(h: FaultyHarness, e: Engine) -> None:
+    h.probe_raises(lambda: h.stop.set() or False)
+
+
+def _unverifiable(h: FaultyHarness, e: Engine) -> None:
+    h.prober.breaks["c"] = Reason.HTTP_5XX
+    h.prober.breaks["rolled"] = Reason.HTTP_5XX
+    e.view = lambda kind, data: (
+        h.events.append(kind),
+        kind == "rollback_started" and h.world.update(rolled="x"),
+    )  # type: ignore[func-returns-value]
+
+
+def _manual(h: FaultyHarness, e: Engine) -> None:
+    h.prober.breaks["c"] = Reason.HTTP_5XX
+    rollback = h.runbook.rollback.model_copy(update={"automatic": False})
+    e.runbook = h.runbook.model_copy(update={"rollback": rollback})
+
+
+def _rollback_after_attention(h: FaultyHarness, e: Engine) -> None:
+    h.prober.breaks["c"] = Reason.HTTP_5XX
+    h.fail_on["b"] = {"rollback"}
+    assert h.engine().run("r1").exit_code == RunExit.NEEDS_ATTENTION
+    h.fail_on.clear()
+
+
+def _stopped_rollback_crashed(h: FaultyHarness, e: Engine) -> None:
+    h.crashed_after_intent_of_b()
+    h.journal.event("r1", "interrupted", reason="stopped by the operator")
+    h.journal.event("r1", "rollback_started", reason="stopped by the operator")
+
+
+Arrange = Callable[[FaultyHarness, Engine], None]
+# (outcome, arrange, command, exit code, status, still applied)
+OUTCOMES: list[tuple[str, Arrange, str, int, str, list[str]]] = [
+    ("every stage passed", lambda h, e: None, "run", 0, "completed", ALL_APPLIED),
+    (
+        "a guard failed, rolled back and verified",
+        lambda h, e: h.prober.breaks.update(c=Reason.REDIRECT_LOOP),
+        "run",
+        1,
+        "rolled_back",
+        [],
+    ),
+    (
+        "a step was refused, rolled back and verified",
+        lambda h, e: h.fail_on.update(b={"apply"}),
+        "run",
+        1,
+        "rolled_back",
+        [],
+    ),
+    (
+        "the preflight failed: nothing was changed",
+        lambda h, e: (h.prober.breaks.update({"": Reason.HTTP_5XX}), h.world.update({"": "x"})),
+        "run",
+        1,
+        "failed",
+        [],
+    ),
+    ("a gate was declined, rolled back and verified", _declined, "run", 4, "stopped", []),
+    (
+        "stopped before any step: nothing was changed",
+        _stopped_in_preflight,
+        "run",
+        4,
+        "stopped",
+        [],
+    ),
+    (
+        "a rollback step failed",
+        lambda h, e: (h.prober.breaks.update(c=Reason.HTTP_5XX), h.fail_on.update(b={"rollback"})),
+        "run",
+        3,
+        "needs_attention",
+        ["one/b (rollback_failed)"],
+    ),
+    ("the rollback could not be verified", _unverifiable, "run", 3, "needs_attention", []),
+    ("automatic rollback is off", _manual, "run", 3, "needs_attention", ALL_APPLIED),
+    ("rollback after needs-attention", _rollback_after_attention, "rollback", 0, "rolled_back", []),
+    (
+        "resume after a crash",
+        lambda h, e: h.crashed_after_intent_of_b(),
+        "resume",
+        0,
+        "completed",
+        ALL_APPLIED,
+    ),
+    (
+        "resume of a stopped run's crashed rollback",
+        _stopped_rollback_crashed,
+        "resume",
+        4,
+        "stopped",
+        [],
+    ),
+    (
+        "rollback after a crash",
+        lambda h, e: h.crashed_after_intent_of_b(),
+        "rollback",
+        0,
+        "rolled_back",
+        [],
+    ),
+    # a crash before the first step: the rollback verifies the world and finishes the run
+    ("rollback after a crash before any step", lambda h, e: None, "rollback", 0, "rolled_back", []),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "arrange", "command", "code", "status", "still"),
+    OUTCOMES,
+    ids=[o[0] for o in OUTCOMES],
+)
+def test_every_way_a_command_ends_tells_the_truth(
+    tmp_path: Path,
+    name: str,
+    arrange: Arrange,
+    command: str,
+    code: int,
+    status: str,
+    still: list[str],
+) -> None:
+    """The exit code, the final status, and what `status` and `show` say is applied."""
+    h = FaultyHarness(tmp_path)
+    h.start()
+    engine = h.engine()
+    arrange(h, engine)
+    outcome = getattr(engine, command)("r1")
+    assert told(h, tmp_path, outcome) == (code, status, still)
+    if code in (RunExit.ROLLED_BACK, RunExit.STOPPED) and status != "failed":
+        assert "rollback_verified" in h.events or "nothing_changed" in h.events
+    if "nothing was changed" in name:
+        assert "rollback_started" not in h.events
+        assert outcome.message.endswith("nothing was changed (no step had been applied)")
+    assert not (tmp_path / "logs").exists()  # nothing unexpected happened
+
+
+@pytest.mark.parametrize("applied", [False, True])
+def test_a_second_interrupt_says_what_is_left(tmp_path: Path, applied: bool) -> None:
+    h = Harness(tmp_path)
+    h.start()
+    if applied:
+        h.journal.event("r1", "intent", stage="one", step=0, name="a", prior={"a": None})
+    outcome = _stopped_at_once(h.journal, "r1")
+    expected = (3, "needs_attention", ["one/a (intent)"]) if applied else (4, "stopped", [])
+    assert told(h, tmp_path, outcome) == expected
+
+
+def test_a_journal_that_fails_still_ends_in_exit_3_with_the_command(tmp_path: Path) -> None:
+    """The driver's last net: the engine could not even record its failure."""
+    h = Harness(tmp_path)
+    h.start()
+    h.journal.close()
+    outcome = _crashed(h.journal, "r1", Boom("disk I/O error"))
+    assert (outcome.exit_code, outcome.status) == (RunExit.NEEDS_ATTENTION, "needs_attention")
+    lines = outcome.message.splitlines()
+    log = tmp_path / "logs" / "r1.log"
+    assert lines[0] == f"cutover failed unexpectedly: Boom: disk I/O error (traceback in {log})"
+    assert lines[1].startswith("the journal could not be read or updated (Cannot operate on a")
+    assert lines[-1] == "finish with: cutover rollback r1"
+    assert "Boom: disk I/O error" in log.read_text(encoding="utf-8")
+
+
+# --- resume makes a reconciled step's effect live; rollback leaves it to the undo -------------
+
+
+def _crashed_between_intent_and_applied_of_b(h: Harness) -> None:
+    h.journal.event("r1", "stage_passed", stage="preflight")
+    h.journal.event("r1", "intent", stage="one", step=0, name="a", prior={"a": None})
+    h.journal.event("r1", "applied", stage="one", step=0, name="a", record={})
+    h.journal.event("r1", "intent", stage="one", step=1, name="b", prior={"b": None})
+    h.world.update(a="on", b="on")
+
+
+def test_resume_rolls_back_when_the_reconciled_effect_cannot_be_made_live(
+    tmp_path: Path,
+) -> None:
+    """As an uncrashed run whose apply failed: the step is refused, everything undone."""
+    h = Harness(tmp_path, fail_on={"b": {"finish"}})
+    h.start()
+    _crashed_between_intent_and_applied_of_b(h)
+    outcome = h.engine().resume("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.ROLLED_BACK, "rolled_back")
+    assert outcome.message.startswith("step 'b' failed: b: finish refused (recording fake)")
+    assert h.world == {}
+    assert ("apply", "c") not in h.calls
+    failed = [e for e in h.journal.events("r1") if e.kind == "apply_failed"]
+    assert [(e.stage, e.step) for e in failed] == [("one", 1)]
+    assert [s.status for s in h.journal.steps("r1")] == ["rolled_back", "rolled_back"]
+
+
+def test_rollback_after_a_crash_undoes_a_step_found_applied_without_journaling_applied(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path)
+    h.start()
+    _crashed_between_intent_and_applied_of_b(h)
+    outcome = h.engine().rollback("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "rolled_back")
+    assert ("finish", "b") not in h.calls  # nothing is made live only to be undone
+    assert h.kinds()[-2:] == [("rolled_back", "one", 1), ("rolled_back", "one", 0)]
+    assert [k for k in h.kinds() if k[0] == "applied"] == [("applied", "one", 0)]
+    assert h.world == {}
+
+
+# --- a second run of a completed runbook changes nothing ---------------------------------------
+
+
+def _events(h: Harness, run_id: str) -> list[tuple[str, str | None, int | None]]:
+    return [(e.kind, e.stage, e.step) for e in h.journal.events(run_id)]
+
+
+def test_a_second_run_of_a_completed_runbook_writes_nothing(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.start("r1")
+    assert h.engine().run("r1").exit_code == RunExit.OK
+    h.calls.clear()
+    rounds = h.prober.rounds
+    h.start("r2")
+    outcome = h.engine().run("r2")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert outcome.message == (
+        "already at target: live state holds the runbook's final state; nothing was written\n"
+        "(pass --again to run the full sequence anyway)"
+    )
+    assert [c for c in h.calls if c[0] != "snapshot"] == []
+    assert h.prober.rounds == rounds
+    assert _events(h, "r2") == [("run_started", None, None), ("already_at_target", None, None)]
+    held = next(e.data for e in h.journal.events("r2") if e.kind == "already_at_target")
+    assert held == {"targets": [f"= recording {k}: 'on' (unchanged)" for k in ("a", "b", "c")]}
+    run = h.journal.find_run("r2")
+    assert run is not None and (run.status, run.exit_code) == ("completed", 0)
+
+
+def test_again_forces_the_full_sequence(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.start("r1")
+    assert h.engine().run("r1").exit_code == RunExit.OK
+    h.calls.clear()
+    h.start("r2")
+    outcome = h.engine(again=True).run("r2")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert [c for c in h.calls if c[0] == "apply"] == [
+        ("apply", "a"),
+        ("apply", "b"),
+        ("apply", "c"),
+    ]
+    kinds = [k for k, _, _ in _events(h, "r2")]
+    assert "already_at_target" not in kinds and "skipped" not in kinds
+    assert kinds.count("intent") == kinds.count("applied") == 3
+
+
+#: what live state holds before the run → the steps skipped, the steps applied
+PARTIAL = [
+    ({"b": "on"}, ["b"], ["a", "c"]),
+    ({"a": "on", "c": "on"}, ["a", "c"], ["b"]),
+    ({"a": "off", "b": "on"}, ["b"], ["a", "c"]),
+]
+
+
+@pytest.mark.parametrize(("live", "skipped", "applied"), PARTIAL)
+def test_steps_already_at_target_are_skipped_and_never_undone(
+    tmp_path: Path, live: dict[str, str], skipped: list[str], applied: list[str]
+) -> None:
+    h = Harness(tmp_path)
+    h.world.update(live)
+    h.start()
+    outcome = h.engine().run("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    assert [c[1] for c in h.calls if c[0] == "apply"] == applied
+    events = h.journal.events("r1")
+    checked = next(e.data for e in events if e.kind == "final_state_checked")
+    assert checked["holds"] is False and checked["unknown"] == []
+    rows = [(e.data["name"], e.data["reason"]) for e in events if e.kind == "skipped"]
+    reason = "already at target: live state holds what the step would write"
+    assert rows == [(name, reason) for name in skipped]
+    assert [s.name for s in h.journal.steps("r1")] == applied  # a skipped step has no intent
+    # rolling the run back undoes only what it applied: skipped values stay as they were
+    assert h.engine().rollback("r1").exit_code == RunExit.OK
+    assert [c[1] for c in h.calls if c[0] == "rollback"] == applied[::-1]
+    assert h.world == live
+
+
+def test_a_step_whose_state_cannot_be_read_means_the_run_cannot_claim_already_holds(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, unreadable={"b"})
+    h.world.update(a="on", b="on", c="on")
+    h.start()
+    outcome = h.engine().run("r1")
+    assert (outcome.exit_code, outcome.status) == (RunExit.OK, "completed")
+    checked = next(e.data for e in h.journal.events("r1") if e.kind == "final_state_checked")
+    assert checked == {"holds": False, "differs": [], "unknown": ["one/b"]}
+    # a and c are skipped (their live state says so); b cannot be known, so it runs
+    assert [c[1] for c in h.calls if c[0] == "apply"] == ["b"]
+    from cutover.report.run_view import LineView
+
+    line = LineView().describe("final_state_checked", checked)
+    assert line is not None and line.endswith(
+        "cannot tell whether the runbook's final state already holds: live state cannot be"
+        " read for one/b (no check command); running"
+    )

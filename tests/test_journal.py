@@ -1,8 +1,7 @@
-"""The journal (SQLite, WAL) and the run lock."""
+"""The journal (SQLite, WAL); the target locks are tested in test_lock.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -13,7 +12,6 @@ import pytest
 
 from cutover.errors import LockHeldError, RunExit
 from cutover.journal import Journal
-from cutover.lock import RunLock
 from cutover.secrets import remember
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,71 +67,6 @@ def test_the_crash_hook_kills_the_process_after_the_nth_write(tmp_path: Path) ->
     assert proc.returncode == -9
     with Journal(tmp_path / "j.db") as journal:
         assert [e.data["n"] for e in journal.events("r1")] == [0, 1]  # writes 2 and 3
-
-
-def test_a_held_lock_names_its_holder(tmp_path: Path) -> None:
-    first = RunLock(tmp_path, "demo", "lab")
-    first.acquire("run-1", "run")
-    holder = first.holder()
-    assert holder is not None and holder.pid == os.getpid() and holder.run_id == "run-1"
-    # flock is per open file description: a second process is needed to see it held.
-    program = (
-        "import sys; from pathlib import Path; from cutover.lock import RunLock\n"
-        "from cutover.errors import LockHeldError\n"
-        "try:\n    RunLock(Path(sys.argv[1]), 'demo', 'lab').acquire('run-2', 'run')\n"
-        "except LockHeldError as e:\n    print(e.message); sys.exit(2)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", program, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert proc.stdout.startswith("this runbook and environment are locked by run run-1 (run) by ")
-    assert f"pid {os.getpid()}" in proc.stdout
-    first.release()
-    assert not first.record_path.exists()
-
-
-def test_a_dead_holder_is_detected_as_stale(tmp_path: Path) -> None:
-    lock = RunLock(tmp_path, "demo", "lab")
-    record = {
-        "host": os.uname().nodename,
-        "pid": 2**22 + 7,
-        "user": "x",
-        "started_at": "t",
-        "run_id": "old",
-        "command": "run",
-    }
-    lock.record_path.write_text(json.dumps(record), encoding="utf-8")
-    lock.acquire("new", "run")
-    assert lock.stale is not None and lock.stale.run_id == "old"
-    lock.release()
-
-
-def test_force_unlock_removes_a_gone_holders_record_but_not_a_live_one(tmp_path: Path) -> None:
-    live = RunLock(tmp_path, "demo", "lab")
-    live.acquire("r", "run")
-    with pytest.raises(LockHeldError) as info:
-        RunLock(tmp_path, "demo", "lab").force_unlock()
-    assert "that process is alive on this host" in info.value.message
-    live.release()
-    lock = RunLock(tmp_path, "demo", "lab")
-    record = {
-        "host": "elsewhere.example",
-        "pid": 4242,
-        "user": "x",
-        "started_at": "t",
-        "run_id": "far",
-        "command": "run",
-    }
-    lock.record_path.write_text(json.dumps(record), encoding="utf-8")
-    gone = lock.force_unlock()
-    assert gone is not None and gone.run_id == "far"
-    assert not lock.record_path.exists()
 
 
 def test_lock_error_is_an_input_error() -> None:

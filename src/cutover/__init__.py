@@ -7,9 +7,10 @@ The public face, small on purpose (everything else is internal)::
     loaded = cutover.load_runbook(Path("runbooks/pypi-files.yml"), environment="lab")
     checks = cutover.load_checks(Path("checks/pypi-files.yml"))
 
-    # a plugin: settings and step models for a new backend kind, and its action
-    cutover.register_kind(cutover.BackendKind("mycdn", MySettings, MyStep, "My CDN"))
-    cutover.register_action("mycdn", MyAction)   # MyAction subclasses cutover.Action
+    # a plugin: a backend kind is its settings and step models (cutover.Model,
+    # cutover.StepBase), its action (cutover.Action: Change, Diff, Reconciled) and a
+    # summary; or declare it in the `cutover.kinds` entry-point group (docs/plugins.md)
+    cutover.register_kind(cutover.BackendKind("mycdn", MySettings, MyStep, MyAction, "My CDN"))
 
 Names are imported on first use, so ``import cutover`` (and ``cutover --help``) stays
 light.
@@ -28,9 +29,14 @@ _EXPORTS = {
     "VarOverrides": "cutover.runbook.loader",
     "Action": "cutover.actions.base",
     "RecordingAction": "cutover.actions.base",
-    "register_action": "cutover.actions.base",
-    "BackendKind": "cutover.runbook.backends",
-    "register_kind": "cutover.runbook.backends",
+    "Change": "cutover.actions.base",
+    "Diff": "cutover.actions.base",
+    "Reconciled": "cutover.actions.base",
+    "StepProblem": "cutover.runbook.backends",
+    "BackendKind": "cutover.runbook.kinds",
+    "StepBase": "cutover.runbook.backends",
+    "Model": "cutover.runbook.types",
+    "register_kind": "cutover.runbook.kinds",
     "Reason": "cutover.reasons",
     "CutoverError": "cutover.errors",
     "RunExit": "cutover.errors",
@@ -40,25 +46,32 @@ _EXPORTS = {
 __all__ = [
     "Action",
     "BackendKind",
+    "Change",
     "CheckExit",
     "CutoverError",
+    "Diff",
+    "Model",
     "Reason",
+    "Reconciled",
     "RecordingAction",
     "RunExit",
+    "StepBase",
+    "StepProblem",
     "VarOverrides",
     "__version__",
     "load_checks",
     "load_runbook",
-    "register_action",
     "register_kind",
 ]
 
 if TYPE_CHECKING:
-    from cutover.actions.base import Action, RecordingAction, register_action
+    from cutover.actions.base import Action, Change, Diff, Reconciled, RecordingAction
     from cutover.errors import CheckExit, CutoverError, RunExit
     from cutover.reasons import Reason
-    from cutover.runbook.backends import BackendKind, register_kind
+    from cutover.runbook.backends import StepBase, StepProblem
+    from cutover.runbook.kinds import BackendKind, register_kind
     from cutover.runbook.loader import VarOverrides, load_checks, load_runbook
+    from cutover.runbook.types import Model
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,21 @@ first, and the rollback is verified by probes.
 The engine knows no HTTP or file details: actions change things, the prober observes,
 the journal remembers, the view shows. ``resume`` and ``rollback`` of an interrupted run
 start by reconciling every step that has an ``intent`` but no ``applied`` against live
-state, so no step is ever applied twice.
+state, so no step is ever applied twice; ``resume`` then makes the effect of a step found
+applied live (:meth:`~cutover.actions.base.Action.finish`: nginx tests and reloads).
+
+A run first compares the runbook's final state with live state (``cutover.final_state``):
+when it already holds, the run says so and ends without writing; otherwise each step whose
+live state already equals its target is skipped (journaled ``skipped``, never undone).
+``again`` forces the full sequence.
+
+Nothing unexpected escapes as a traceback: an exception from any action, guard or probe
+code during a stage fails that stage (rollback, verification, exit 1 only if verified);
+one while undoing a step fails that step's undo (exit 3); anything else ends the run as
+``needs_attention`` (exit 3, with the exact command). The traceback goes to the run's
+log file (:func:`cutover.log.run_log_path`), not to the operator's screen. A run that
+fails before any step was applied has changed nothing: it says so, with exit 1 (or 4
+when stopped), and there is nothing to roll back or verify.
 """
 
 from __future__ import annotations
@@ -23,9 +37,11 @@ from typing import Any, Protocol
 
 from cutover import journal as jr
 from cutover.actions.base import Action, Reconciled, action_for
-from cutover.errors import ActionError, CutoverError, InputError, RunExit, TransientActionError
+from cutover.errors import ActionError, CutoverError, RunExit, TransientActionError
+from cutover.final_state import final_state
 from cutover.guards import Decision, Guard, Verdict
 from cutover.journal import Journal, StepState
+from cutover.log import log_traceback, run_log_path
 from cutover.runbook.backends import StepBase
 from cutover.runbook.models import GuardPolicy, Runbook, Stage
 from cutover.runbook.types import Model
@@ -71,6 +87,15 @@ class Interrupted(Exception):
         self.reason = reason
 
 
+class _FinishFailed(Exception):
+    """Making a reconciled step's effect live failed: the run rolls back, as if its apply
+    had failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass
 class Outcome:
     exit_code: int
@@ -93,6 +118,7 @@ class Engine:
         actions: ActionMaker = action_for,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        again: bool = False,
     ) -> None:
         self.runbook = runbook
         self.journal = journal
@@ -102,6 +128,7 @@ class Engine:
         self.make_action = actions
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.again = again  #: run every step, even those already at their target
         self.run_id = ""
         self.baseline: float | None = None
 
@@ -109,26 +136,77 @@ class Engine:
 
     def run(self, run_id: str) -> Outcome:
         self.run_id = run_id
-        self._event("run_started", runbook=self.runbook.name, stages=len(self.runbook.stages))
-        return self._drive(0, applied=set())
+        return self._safely("running", self._run)
+
+    def _already_at_target(self) -> bool:
+        """Does live state already hold every step's final target? Journaled either way."""
+        try:
+            found = final_state(self.runbook, self._action)
+        except Exception as exc:  # the first step's snapshot will meet it again
+            error = self._error("comparing the final state with live state", exc)
+            self._event("final_state_checked", holds=False, error=error)
+            return False
+        if found.holds:
+            self._event("already_at_target", targets=[c.render() for c in found.targets])
+            return True
+        self._event(
+            "final_state_checked",
+            holds=False,
+            differs=[c.render() for c in found.differs],
+            unknown=found.unknown,
+        )
+        return False
 
     def resume(self, run_id: str) -> Outcome:
         """Finish an interrupted run: reconcile, then continue (or finish its rollback)."""
         self.run_id = run_id
+        return self._safely("resuming", self._resume)
+
+    def rollback(self, run_id: str, reason: str = "requested by the operator") -> Outcome:
+        """Roll back every applied step of a run (after a crash, or by choice)."""
+        self.run_id = run_id
+        return self._safely("rolling back", lambda: self._rollback(reason))
+
+    def _safely(self, doing: str, body: Callable[[], Outcome]) -> Outcome:
+        """The last safety net: whatever escapes ``body`` ends the run as needs-attention,
+        with the exact command to finish, never as a traceback."""
+        try:
+            return body()
+        except Exception as exc:  # an error nobody foresaw: see the log
+            return self._attention(f"cutover failed while {doing}: {self._error(doing, exc)}")
+
+    def _run(self) -> Outcome:
+        self._event("run_started", runbook=self.runbook.name, stages=len(self.runbook.stages))
+        if not self.again and self._already_at_target():
+            self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
+            return Outcome(
+                RunExit.OK,
+                jr.COMPLETED,
+                "already at target: live state holds the runbook's final state; nothing was"
+                " written\n(pass --again to run the full sequence anyway)",
+            )
+        return self._drive(0, applied=set())
+
+    def _resume(self) -> Outcome:
+        run_id = self.run_id
         self.journal.adopt(run_id)
         self._event("resumed")
-        try:
-            steps = self._reconcile()
-        except ActionError as exc:
-            self._event("reconcile_failed", error=exc.message)
-            return self._attention(f"cannot tell from live state what is applied: {exc.message}")
         events = self.journal.events(run_id)
-        kinds = [e.kind for e in events]
-        if "rollback_started" in kinds:
-            reason = next(e.data.get("reason", "") for e in events if e.kind == "rollback_started")
-            return self._roll_back(
-                f"finishing the interrupted rollback ({reason})", RunExit.ROLLED_BACK
-            )
+        rolling_back = [e for e in events if e.kind == "rollback_started"]
+        try:
+            steps = self._reconcile(finish=not rolling_back)
+        except _FinishFailed as failed:
+            return self._roll_back(failed.reason, RunExit.ROLLED_BACK)
+        except Exception as exc:  # an action's error, or one nobody foresaw
+            error = self._error("reconciling", exc)
+            self._event("reconcile_failed", error=error)
+            return self._attention(f"cannot tell from live state what is applied: {error}")
+        if rolling_back:
+            reason = rolling_back[0].data.get("reason", "")
+            # a rollback the operator asked for (Ctrl-C, a declined gate) still ends as one
+            kinds = {e.kind for e in events}
+            code = RunExit.STOPPED if "interrupted" in kinds else RunExit.ROLLED_BACK
+            return self._roll_back(f"finishing the interrupted rollback ({reason})", code)
         baseline = [e for e in events if e.kind == "baseline"]
         if baseline:
             self.baseline = float(baseline[-1].data["rate"])
@@ -140,15 +218,16 @@ class Engine:
         applied = {(s.stage, s.step) for s in steps if s.status == "applied"}
         return self._drive(start, applied=applied)
 
-    def rollback(self, run_id: str, reason: str = "requested by the operator") -> Outcome:
-        """Roll back every applied step of a run (after a crash, or by choice)."""
-        self.run_id = run_id
-        self.journal.adopt(run_id)
+    def _rollback(self, reason: str) -> Outcome:
+        found = self.journal.find_run(self.run_id)
+        if found is not None and found.finished and not self.journal.steps(self.run_id):
+            return self._unchanged(reason, RunExit.OK)  # before `adopt`: keep its status
+        self.journal.adopt(self.run_id)
         try:
-            self._reconcile()
-        except ActionError as exc:
+            self._reconcile(finish=False)
+        except Exception as exc:  # an action's error, or one nobody foresaw
             # the rollback reconciles each step again, and records what it cannot undo
-            self._event("reconcile_failed", error=exc.message)
+            self._event("reconcile_failed", error=self._error("reconciling", exc))
         return self._roll_back(reason, RunExit.OK)
 
     # --- the stage loop -----------------------------------------------------------------------
@@ -157,7 +236,13 @@ class Engine:
         try:
             for index in range(start, len(self.runbook.stages)):
                 stage = self.runbook.stages[index]
-                failed = self._stage(index, stage, applied)
+                try:
+                    failed = self._stage(index, stage, applied)
+                except Interrupted:
+                    raise
+                except Exception as exc:  # in an action, guard or probe: roll back
+                    where = f"stage {stage.name!r}"
+                    failed = f"{where}: {self._error(f'running {where}', exc)}"
                 if failed is not None:
                     return self._roll_back(failed, RunExit.ROLLED_BACK)
         except Interrupted as stop:
@@ -205,6 +290,15 @@ class Engine:
         action = self._action(step)
         with action:
             prior = action.snapshot()
+            if not self.again and action.at_target(prior):
+                self._event(
+                    "skipped",
+                    stage=stage.name,
+                    step=number,
+                    name=step.name,
+                    reason="already at target: live state holds what the step would write",
+                )
+                return
             self._event(
                 "intent",
                 stage=stage.name,
@@ -291,6 +385,8 @@ class Engine:
 
     def _roll_back(self, reason: str, success_code: RunExit) -> Outcome:
         """Undo every step that may be applied, newest first, then verify with probes."""
+        if success_code is not RunExit.OK and not self.journal.steps(self.run_id):
+            return self._unchanged(reason, success_code)
         if not self.runbook.rollback.automatic and success_code is RunExit.ROLLED_BACK:
             still = self._still_applied()
             self._event("rollback_skipped", reason=reason)
@@ -310,24 +406,27 @@ class Engine:
             try:
                 if self._undo_persistently(state):
                     undone.add(state.stage)
-            except (ActionError, InputError) as exc:
-                self._event(
-                    "rollback_failed", stage=state.stage, step=state.step, error=exc.message
-                )
-                failures.append(f"{state.stage}/{state.name}: {exc.message}")
+            except Exception as exc:  # an action's error, or one nobody foresaw
+                error = self._error(f"undoing {state.stage}/{state.name}", exc)
+                self._event("rollback_failed", stage=state.stage, step=state.step, error=error)
+                failures.append(f"{state.stage}/{state.name}: {error}")
         if failures:
             return self._attention(f"{reason}; the rollback failed: " + "; ".join(failures))
         verify = self.runbook.rollback
         if verify.verify:
-            self._settle_undone(undone)
-            policy = self.runbook.guard.model_copy(
-                update={"budget": verify.budget, "baseline": False}
-            )
-            decision = self._judge("rollback", verify.verify, policy, interruptible=False)
-            if decision.verdict is not Verdict.PASS:
-                self._event("rollback_unverified", reason=decision.reason)
+            try:
+                self._settle_undone(undone)
+                policy = self.runbook.guard.model_copy(
+                    update={"budget": verify.budget, "baseline": False}
+                )
+                decision = self._judge("rollback", verify.verify, policy, interruptible=False)
+                unverified = None if decision.verdict is Verdict.PASS else decision.reason
+            except Exception as exc:  # in the probes or the guard
+                unverified = self._error("verifying the rollback", exc)
+            if unverified is not None:
+                self._event("rollback_unverified", reason=unverified)
                 return self._attention(
-                    f"{reason}; the rollback could not be verified: {decision.reason}"
+                    f"{reason}; the rollback could not be verified: {unverified}"
                 )
         self._event("rollback_verified", reason=reason)
         status = jr.STOPPED if success_code is RunExit.STOPPED else jr.ROLLED_BACK
@@ -382,6 +481,36 @@ class Engine:
         if settle > 0:
             time.sleep(settle)
 
+    def _unchanged(self, reason: str, success_code: RunExit) -> Outcome:
+        """No step of this run was ever applied: nothing to undo, nothing to verify.
+
+        A failed run (a failed preflight, say) ends ``failed`` with exit 1, a stopped one
+        ``stopped`` with exit 4; ``cutover rollback`` of such a finished run is a no-op
+        (exit 0) that keeps its status. (An *interrupted* run with nothing applied is
+        rolled back as usual: the rollback verifies the world and finishes the run.)
+        """
+        self._event("nothing_changed", reason=reason)
+        if success_code is RunExit.OK:
+            found = self.journal.find_run(self.run_id)
+            assert found is not None  # `_rollback` found it finished
+            message = "nothing to roll back: no step of this run was ever applied"
+            return Outcome(RunExit.OK, found.status, message)
+        status = jr.STOPPED if success_code is RunExit.STOPPED else jr.FAILED
+        self.journal.set_status(self.run_id, status, success_code)
+        return Outcome(
+            success_code, status, f"{reason}; nothing was changed (no step had been applied)"
+        )
+
+    def _error(self, doing: str, exc: Exception) -> str:
+        """What went wrong, for the journal and the outcome: a deliberate error's message,
+        or for an unexpected one its type and text, its traceback in the run's log file."""
+        if isinstance(exc, CutoverError):
+            return exc.message
+        logged = log_traceback(run_log_path(self.journal.path.parent, self.run_id), doing, exc)
+        error = f"unexpected {type(exc).__name__}: {exc}"
+        self._event("unexpected_error", doing=doing, error=error, log=logged)
+        return f"{error} (traceback in {logged})"
+
     def _attention(self, message: str) -> Outcome:
         still = self._still_applied()
         self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
@@ -394,34 +523,43 @@ class Engine:
         )
 
     def _still_applied(self) -> list[str]:
-        return [
-            f"{s.stage}/{s.name} ({s.status})"
-            for s in self.journal.steps(self.run_id)
-            if s.maybe_applied
-        ]
+        return self.journal.still_applied(self.run_id)
 
     # --- reconciliation after a crash ---------------------------------------------------------
 
-    def _reconcile(self) -> list[StepState]:
-        """Settle every step left at ``intent`` by asking live state; never re-apply."""
+    def _reconcile(self, *, finish: bool) -> list[StepState]:
+        """Settle every step left at ``intent`` by asking live state; never re-apply.
+
+        ``finish`` (resume): a step found applied has its effect made live
+        (:meth:`Action.finish`: nginx tests and reloads, since the crash may have come
+        between the write and the reload) before it is journaled ``applied``. Without
+        it (rollback) the step stays at ``intent``: the rollback undoes it.
+        """
         for state in self.journal.steps(self.run_id):
             if state.status != "intent":
                 continue
             step = self._step_model(state)
             with self._action(step) as action:
                 found = action.reconcile(state.prior, None)
-            self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
-            if found is Reconciled.APPLIED:
-                self._event(
-                    "applied",
-                    stage=state.stage,
-                    step=state.step,
-                    name=state.name,
-                    record={},
-                    reconciled=True,
-                )
-            elif found is Reconciled.NOT_APPLIED:
-                self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
+                if found is Reconciled.NOT_APPLIED:
+                    self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                elif found is Reconciled.APPLIED and finish:
+                    try:
+                        record = action.finish(state.prior)
+                    except ActionError as exc:
+                        self._event(
+                            "apply_failed", stage=state.stage, step=state.step, error=exc.message
+                        )
+                        raise _FinishFailed(f"step {state.name!r} failed: {exc.message}") from None
+                    self._event(
+                        "applied",
+                        stage=state.stage,
+                        step=state.step,
+                        name=state.name,
+                        record=record,
+                        reconciled=True,
+                    )
         return self.journal.steps(self.run_id)
 
     # --- helpers ------------------------------------------------------------------------------

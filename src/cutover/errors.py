@@ -10,7 +10,8 @@ messages and exit codes; nothing else prints or exits.
     ├── InputError                    exit 2: bad input, nothing was changed
     │   ├── DocumentError             a runbook or checks file has problems (file:line:col)
     │   ├── VariableError             a --var / --vars-file / environment problem
-    │   └── LockHeldError             another run holds the (runbook, environment) lock
+    │   ├── LockHeldError             another run holds the (runbook, environment) lock
+    │   └── PluginError               a plugin failed to load, or registers a taken name
     ├── SecretError                   exit 2: a secret reference could not be resolved
     ├── ActionError                   a control-plane call failed
     │   ├── TransientActionError      5xx, timeout, connection reset: retried (bounded)
@@ -113,6 +114,10 @@ class VariableError(InputError):
 
 class LockHeldError(InputError):
     """Another run holds the lock for this runbook and environment."""
+
+
+class PluginError(InputError):
+    """A plugin (an entry point, a registered kind) failed to load or was refused."""
 
 
 class SecretError(CutoverError):

@@ -11,16 +11,15 @@ Every text that goes in is passed through :func:`cutover.secrets.redact` first.
 
 A test hook, for crash testing only: with ``CUTOVER_TEST_CRASH_AT=N`` in the
 environment, the process kills itself with SIGKILL right after its N-th journal write
-(1-based), so a test can stop cutover at every journal boundary.
+(1-based), so a test can stop cutover at every journal boundary. The same variable
+also names crash points inside actions (:mod:`cutover.crash_points`).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import signal
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -29,10 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cutover.crash_points import CRASH_ENV
+from cutover.process import current_user, hostname
 from cutover.secrets import redact
 
 SCHEMA_VERSION = 1
-CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,7 +68,8 @@ COMPLETED = "completed"
 ROLLED_BACK = "rolled_back"
 NEEDS_ATTENTION = "needs_attention"
 STOPPED = "stopped"
-FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED})
+FAILED = "failed"  #: a stage failed before any step was applied: nothing was changed
+FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED, FAILED})
 
 
 def now() -> str:
@@ -191,7 +192,7 @@ class Journal:
                 environment,
                 RUNNING,
                 now(),
-                socket.gethostname(),
+                hostname(),
                 os.getpid(),
                 current_user(),
                 redact(json.dumps(options, sort_keys=True)),
@@ -225,7 +226,7 @@ class Journal:
         """This process now drives ``run_id`` (resume/rollback after a crash)."""
         self._write(
             "UPDATE runs SET status = ?, host = ?, pid = ?, user = ?, ended_at = NULL WHERE id = ?",
-            (RUNNING, socket.gethostname(), os.getpid(), current_user(), run_id),
+            (RUNNING, hostname(), os.getpid(), current_user(), run_id),
         )
 
     # --- reading ------------------------------------------------------------------------------
@@ -268,6 +269,10 @@ class Journal:
     def steps(self, run_id: str) -> list[StepState]:
         """Every step that got an intent, in the order first intended, with its status."""
         return list(fold_steps(self.events(run_id)))
+
+    def still_applied(self, run_id: str) -> list[str]:
+        """``stage/step (status)`` of every step that may still be applied, oldest first."""
+        return [f"{s.stage}/{s.name} ({s.status})" for s in self.steps(run_id) if s.maybe_applied]
 
 
 def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
@@ -312,23 +317,3 @@ def _run(row: tuple[Any, ...]) -> RunRow:
         row[10],
         json.loads(row[11]),
     )
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
-
-
-def pid_alive(pid: int) -> bool:
-    """Is a process with this pid running on this host?"""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -1,10 +1,20 @@
-"""structlog configuration: readable on a TTY, JSON lines on request, secrets redacted."""
+"""Where cutover's diagnostics go.
+
+- Log lines (structlog): on stderr, readable on a TTY, JSON lines with
+  ``--log-format json``; secrets redacted.
+- Tracebacks of unexpected errors during a run, a resume or a rollback: never on the
+  operator's screen (who needs the outcome and the next command, not a stack), but
+  appended to the run's log file, ``STATE/logs/RUN.log`` (:func:`run_log_path`), secrets
+  redacted; the journal and the outcome name that file.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any, Literal
 
 from cutover.secrets import redact
@@ -76,3 +86,26 @@ def _setup(fmt: LogFormat, level: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+
+
+def run_log_path(state_dir: Path, run_id: str) -> Path:
+    """The log file of one run: ``STATE/logs/RUN.log``."""
+    return state_dir / "logs" / f"{run_id}.log"
+
+
+def log_traceback(path: Path, where: str, exc: BaseException) -> str:
+    """Append ``where`` and the traceback of ``exc`` to ``path``, secrets redacted.
+
+    Returns where the traceback went, for the message that mentions it; never raises
+    (a log file that cannot be written must not turn one failure into two).
+    """
+    from cutover.journal import now
+
+    text = "".join(traceback.format_exception(exc))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as out:
+            out.write(redact(f"{now()} unexpected error while {where}\n{text}\n"))
+    except OSError as error:
+        return f"nowhere: {path} cannot be written ({error.strerror or error})"
+    return str(path)

@@ -31,14 +31,6 @@ from cutover.errors import InputError
 from cutover.runbook.document import load_document
 
 LAB_TOKEN_ENV = "CUTOVER_LAB_TOKEN"
-STATE_DIR_ENV = "CUTOVER_STATE_DIR"
-
-
-def state_dir(option: Path | None) -> Path:
-    """``--state-dir``, else ``$CUTOVER_STATE_DIR``, else ``.cutover`` here."""
-    if option is not None:
-        return option
-    return Path(os.environ.get(STATE_DIR_ENV) or ".cutover")
 
 
 @dataclass
@@ -141,7 +133,7 @@ def open_target(path: Path, environment: str | None, directory: Path) -> Iterato
 
 def attached_lab(directory: Path) -> dict[str, Any] | None:
     """The endpoint of a live ``cutover lab serve`` for this state directory, if any."""
-    from cutover.journal import pid_alive
+    from cutover.process import pid_alive
 
     try:
         info = json.loads(endpoint_file(directory).read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cutover.actions.base import _ACTIONS, Reconciled
+from cutover.actions.base import Reconciled
 from cutover.actions.http import HttpAction, merge_patch, reverse_merge_patch
 from cutover.errors import (
     ActionError,
@@ -18,6 +18,7 @@ from cutover.errors import (
     TransientActionError,
 )
 from cutover.runbook.backends import HttpSettings, HttpStep
+from cutover.runbook.kinds import KINDS
 from cutover.testing import RestServer
 
 SETTING = "/settings/redirect"
@@ -211,7 +212,7 @@ def test_rollback_refuses_a_prior_state_without_a_value() -> None:
 
 
 def test_registered_for_its_kind() -> None:
-    assert _ACTIONS["http"] is HttpAction
+    assert KINDS.get("http").action_class() is HttpAction
 
 
 # --- merge patches --------------------------------------------------------------------------

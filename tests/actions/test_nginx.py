@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cutover.actions.base import _ACTIONS, Reconciled
+from cutover.actions.base import Reconciled
 from cutover.actions.nginx import NginxAction, line_changes, write_atomic
 from cutover.errors import ActionError, RejectedActionError
 from cutover.runbook.backends import NginxSettings, NginxStep
+from cutover.runbook.kinds import KINDS
 from cutover.testing import wait_for
 
 from .conftest import LEGACY, Nginx
@@ -160,7 +161,7 @@ def fake(tmp_path: Path, *, test: list[str] = OK, reload: list[str] = OK) -> Ngi
 
 
 def test_registered_for_its_kind() -> None:
-    assert _ACTIONS["nginx"] is NginxAction
+    assert KINDS.get("nginx").action_class() is NginxAction
 
 
 def test_refusal_message_is_the_test_commands_stderr(tmp_path: Path) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cutover.actions.base import _ACTIONS, Reconciled
+from cutover.actions.base import Reconciled
 from cutover.actions.shell import ShellAction, run_command
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.runbook.backends import ShellSettings, ShellStep
+from cutover.runbook.kinds import KINDS
 from cutover.runbook.loader import VarOverrides, load_runbook
 from cutover.secrets import remember
 from cutover.testing import wait_for
@@ -136,6 +138,28 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     wait_for("the process to end", lambda: not _running(pid), 10)
 
 
+@pytest.mark.parametrize("error", [OverflowError, KeyboardInterrupt])
+def test_an_unexpected_error_while_waiting_leaves_no_orphan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[BaseException]
+) -> None:
+    """A timeout of 1e50 s once overflowed inside ``communicate`` and left the command
+    running; whatever interrupts the wait (a bug, Ctrl-C), the process group is killed."""
+    script = (
+        "import subprocess, time; child = subprocess.Popen(['sleep', '30']); "
+        "open('child.pid', 'w').write(str(child.pid)); time.sleep(30)"
+    )
+
+    def fail_while_waiting(self: subprocess.Popen[bytes], *args: Any, **kw: Any) -> Any:
+        wait_for("the child's pid file", lambda: (tmp_path / "child.pid").exists(), 10)
+        raise error("timestamp too large to convert to C _PyTime_t")
+
+    monkeypatch.setattr(subprocess.Popen, "communicate", fail_while_waiting)
+    with pytest.raises(error):
+        run_command([PY, "-c", script], timeout=10, cwd=str(tmp_path))
+    pid = int((tmp_path / "child.pid").read_text())
+    wait_for("the process to end", lambda: not _running(pid), 10)
+
+
 def _running(pid: int) -> bool:
     """Alive and not a zombie (an orphan may wait for a reaper)."""
     try:
@@ -213,4 +237,4 @@ def test_check_exit_other_than_0_or_1_is_an_error(tmp_path: Path) -> None:
 
 
 def test_registered_for_its_kind() -> None:
-    assert _ACTIONS["shell"] is ShellAction
+    assert KINDS.get("shell").action_class() is ShellAction

@@ -43,9 +43,10 @@ def test_strict_turns_warnings_into_errors(cli, tmp_path: Path) -> None:  # type
     relaxed = cli("validate", "w.yml", cwd=tmp_path)
     assert relaxed.returncode == RunExit.OK
     assert "w.yml:5:5: stages[0].probes: warning: stage 'a' changes something" in relaxed.stderr
+    assert "w.yml:3:16: backends.sh: warning: shell backend 'sh' has no lock_key" in relaxed.stderr
     strict = cli("validate", "--strict", "w.yml", cwd=tmp_path)
     assert strict.returncode == RunExit.INVALID
-    assert strict.stderr.splitlines()[-1] == "w.yml: invalid (--strict: 2 warning(s))"
+    assert strict.stderr.splitlines()[-1] == "w.yml: invalid (--strict: 3 warning(s))"
 
 
 def test_schema_outputs_json_schema(cli) -> None:  # type: ignore[no-untyped-def]

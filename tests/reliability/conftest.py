@@ -39,7 +39,8 @@ def _load_harness() -> ModuleType:
 
 harness = _load_harness()
 
-#: (scenario, boundary label, occurrence of that label, mode)
+#: (scenario, boundary label, occurrence of that label, mode); a label ``point NAME#K`` is a
+#: named crash point inside an action (``cutover.crash_points``)
 CaseKey = tuple[str, str, int, str]
 
 
@@ -87,7 +88,8 @@ class Farm:
     def _run(self, key: CaseKey) -> Any:
         scenario, label, occurrence, mode = key
         reference = self.reference(scenario)
-        boundary = reference.boundary(label, occurrence)
+        point = label.removeprefix("point ")  # a named crash point inside an action
+        boundary = point if point != label else reference.boundary(label, occurrence)
         return harness.run_case(harness.SCENARIOS[scenario], reference, boundary, mode, self.root)
 
     def case(self, key: CaseKey) -> Any:

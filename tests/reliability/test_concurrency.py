@@ -1,4 +1,4 @@
-"""One run at a time per (runbook, environment), and a dead holder handled safely.
+"""One run at a time per target (here the lab's legacy service), a dead holder handled safely.
 
 A real ``cutover run`` of ``runbooks/hold-open.yml`` (one applied step, then a ten-minute
 settle) holds the lock; the tests wait for its holder record and its ``applied`` journal
@@ -9,11 +9,11 @@ its state outlives a holder killed with SIGKILL.
 from __future__ import annotations
 
 import getpass
-import json
 import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pytest
 
 import cutover.testing as h
 from cutover.errors import RunExit
+from cutover.lock import HostLocks
 
 HOLD = Path(__file__).with_name("runbooks") / "hold-open.yml"
 STEP = "change/retarget the inactive legacy redirect"
@@ -47,16 +48,12 @@ class Holder:
 
     def holding(self) -> dict[str, Any]:
         """Wait until the lock record names this run and its step is journaled ``applied``."""
-        record = self.state / "locks" / "hold-open--lab.holder.json"
 
         def ready() -> dict[str, Any] | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the holder exited early:\n{self.output()}")
-            try:
-                holder = json.loads(record.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            if holder["run_id"] not in h.run_ids(self.state):
+            holder = lock_record(self.state)
+            if holder is None or holder["run_id"] not in h.run_ids(self.state):
                 return None
             kinds = [e.kind for e in h.events(self.state, holder["run_id"])]
             return dict(holder) if "applied" in kinds else None
@@ -83,10 +80,17 @@ def start(holders: list[Holder], state: Path, tmp_path: Path) -> Holder:
     return holder
 
 
+def lock_record(state: Path) -> dict[str, Any] | None:
+    """The holder record (in the host-wide lock directory) of a run of ``state``."""
+    records = [asdict(r) for r in HostLocks().holders() if r.state == str(state.resolve())]
+    assert len(records) <= 1, records
+    return records[0] if records else None
+
+
 def describe(info: dict[str, Any]) -> str:
     return (
-        f"run {info['run_id']} (run) by {info['user']}@{info['host']}, pid {info['pid']},"
-        f" since {info['started_at']}"
+        f"run {info['run_id']} (run of hold-open on lab) by {info['user']}@{info['host']},"
+        f" pid {info['pid']}, since {info['started_at']}"
     )
 
 
@@ -105,8 +109,11 @@ def test_a_second_run_is_refused_with_the_holders_details(
 
     second = h.run_cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
     assert second.returncode == RunExit.INVALID, second.stdout + second.stderr
-    assert f"this runbook and environment are locked by {describe(info)}" in second.stderr
-    assert "use --force-unlock" in second.stderr  # the hint, for a holder on another host
+    sid = lab.info["service_ids"]["legacy"]
+    assert f"error: fastly service {sid} at {lab.api_url} is locked by {describe(info)}" in (
+        second.stderr
+    )  # the target first in sorted order, then the holder
+    assert f"see its run: `cutover show {run_id} --state {state.resolve()}`" in second.stderr
     assert second.stdout == ""
     assert h.run_ids(state) == [run_id]  # the refused run wrote nothing
 
@@ -133,7 +140,7 @@ def test_a_second_run_is_refused_with_the_holders_details(
     assert holder.proc.wait(timeout=120) == RunExit.STOPPED, holder.output()
     assert f"run {run_id}: stopped (exit 4)" in holder.output()
     assert h.fingerprint(lab.state()) == initial
-    assert not (state / "locks" / "hold-open--lab.holder.json").exists()
+    assert lock_record(state) is None
     assert h.run_cutover("status", "--state-dir", state).stdout.splitlines()[-1] == (
         "no unfinished runs"
     )
@@ -151,7 +158,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     assert changed["legacy"]["dictionaries"]["redirects"]["target_host"] == (
         "files.pythonhosted.org"
     )
-    assert (state / "locks" / "hold-open--lab.holder.json").exists()  # a stale record
+    assert lock_record(state) == info  # a stale record
 
     status = h.run_cutover("status", "--state-dir", state)
     assert status.returncode == 0
@@ -167,7 +174,9 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     # a new run detects the dead holder, and does not start over its applied step
     again = h.run_cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
     assert again.returncode == RunExit.INVALID, again.stdout + again.stderr
-    assert f"the previous holder of this lock died: {describe(info)}" in again.stderr
+    sid = lab.info["service_ids"]["legacy"]
+    assert f"fastly service {sid} at {lab.api_url}" in again.stderr
+    assert f"died: {describe(info)}" in again.stderr
     assert (
         f"run {run_id} (running, pid {pid} on {host}) did not finish and may still have"
         f" applied: {STEP}" in again.stderr
@@ -215,12 +224,12 @@ def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
     )
     assert forced.returncode == RunExit.INVALID, forced.stdout + forced.stderr
     assert f"removed the lock of {describe(info)}" in forced.stderr
-    assert "previous holder of this lock died" not in forced.stderr  # its record is gone
+    assert "the previous holder of" not in forced.stderr  # its record is gone
     assert f"run {run_id} (running, pid {info['pid']} on {info['host']}) did not finish" in (
         forced.stderr
     )
     assert h.run_ids(state) == [run_id]
-    assert not (state / "locks" / "hold-open--lab.holder.json").exists()
+    assert lock_record(state) is None
 
     rollback = h.run_cutover(
         "rollback", run_id, "--force-unlock", "--state-dir", state, timeout=180

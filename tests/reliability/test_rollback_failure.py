@@ -141,8 +141,8 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
 ) -> None:
     """Killed right after the first step's ``intent``: the rollback must ask live state."""
     initial = h.fingerprint(lab.state())
-    # journal writes: the run row, run_started, stage_started, intent (flip step 0)
-    crashed = run(state, env={"CUTOVER_TEST_CRASH_AT": "4"})
+    # journal writes: the run row, run_started, final_state_checked, stage_started, intent
+    crashed = run(state, env={"CUTOVER_TEST_CRASH_AT": "5"})
     assert crashed.returncode == -9
     (run_id,) = h.run_ids(state)
     assert [(e.kind, e.step) for e in h.events(state, run_id)][-1] == ("intent", 0)

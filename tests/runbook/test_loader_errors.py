@@ -247,10 +247,11 @@ def test_lint_warnings(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text)
     problems = check_runbook(path)
-    assert [p.severity for p in problems] == ["warning"] * 4
+    assert [p.severity for p in problems] == ["warning"] * 5
     got = [(p.line, p.column, p.path, p.message.split(" ")[0:3]) for p in problems]
     assert got == [
         (1, 1, "rollback", ["rollback", "is", "not"]),
+        (5, 7, "backends.sh", ["shell", "backend", "'sh'"]),  # no lock_key
         (17, 9, "stages[0].steps[0]", ["step", "'redirect'", "sets"]),
         (25, 5, "stages[2].probes", ["stage", "'shell-no-probes'", "changes"]),
         (27, 9, "stages[2].steps[0]", ["step", "'touch'", "has"]),
@@ -318,3 +319,33 @@ def test_a_regex_python_only_frowns_at_is_accepted(tmp_path: Path) -> None:
     )
     loaded = load_checks(path)  # no FutureWarning escapes (warnings are errors in tests)
     assert loaded.model.sets["s"].probes[0].expect.body == "[[a]x"
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "{name: s, backend: sh, kind: nginx, content: x}",
+            "stages[0].steps[0].kind: step kind 'nginx' does not match its backend 'sh' ('shell')",
+        ),
+        (
+            "{name: s, backend: cdn, kind: shell, command: ['true'], undo: ['true']}",
+            "stages[0].steps[0].kind: step kind 'shell' does not match its backend 'cdn'"
+            " ('fastly')",
+        ),
+    ],
+    ids=["nginx-on-shell", "shell-on-fastly"],
+)
+def test_a_step_whose_kind_is_not_its_backends_is_located(
+    tmp_path: Path, step: str, message: str
+) -> None:
+    """It validated, then made `plan` and `run` fail with a TypeError traceback."""
+    text = MINIMAL.replace("backends:\n", "backends:\n  sh: {kind: shell}\n").replace(
+        "      - name: redirect\n        backend: cdn\n        service: legacy\n"
+        '        dictionary: redirects\n        set: {mode: "302"}\n',
+        f"      - {step}\n",
+    )
+    rendered = errors_of(write(tmp_path, text))
+    assert len(rendered) == 1
+    assert rendered[0].endswith(f": {message}")
+    assert rendered[0].startswith("rb.yml:")

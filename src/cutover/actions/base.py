@@ -12,23 +12,42 @@ An action changes one thing on one backend, reversibly by construction:
   ``applied``; it is idempotent;
 - :meth:`Action.reconcile` tells, from live state, whether the step is applied, not
   applied, or neither (something else changed it): used by ``resume`` and ``rollback``
-  after a crash, so a step is never applied twice.
+  after a crash, so a step is never applied twice;
+- :meth:`Action.finish` makes the *effect* of a step found applied after a crash live
+  (``resume`` calls it before journaling ``applied``): by default the value reconcile
+  read is the effect and there is nothing to do; the nginx action tests and reloads;
+- :meth:`Action.targets` names each value the step would leave, with its live value,
+  keyed by what it names on the backend (so two steps writing the same value share the
+  key): :meth:`Action.at_target` (skip a step already in place) and the whole-run check
+  of a runbook's final state (``cutover.final_state``) compare them.
 
 States and records are JSON-serialisable mappings (they go into the journal), and never
 hold secrets.
+
+``Action`` is generic over the models of its backend kind's settings and steps
+(``class NginxAction(Action[NginxSettings, NginxStep])``): ``self.settings`` and
+``self.step`` have those types, and the kind (:class:`cutover.runbook.kinds.BackendKind`)
+checks them once, before an action is made. Actions are found through the kind registry,
+like everything a plugin adds; see docs/plugins.md.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic
+
+from typing_extensions import TypeVar
 
 from cutover.runbook.backends import StepBase
 from cutover.runbook.types import Model
+
+#: the settings and step models of an action's kind (``Action[Settings, Step]``)
+SettingsT = TypeVar("SettingsT", bound=Model, default=Model, covariant=True)
+StepT = TypeVar("StepT", bound=StepBase, default=StepBase, covariant=True)
 
 State = dict[str, Any]
 Record = dict[str, Any]
@@ -75,12 +94,13 @@ class Reconciled(StrEnum):
     DRIFTED = "drifted"  #: neither: someone else changed it
 
 
-class Action(ABC):
-    """One step on one backend. Subclasses set :attr:`kind` and implement five methods."""
+class Action(ABC, Generic[SettingsT, StepT]):
+    """One step on one backend. Subclasses set :attr:`kind` and implement five methods
+    (and :meth:`targets`, to be skippable when already in place)."""
 
     kind: ClassVar[str]
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
+    def __init__(self, settings: SettingsT, step: StepT) -> None:
         self.settings = settings
         self.step = step
 
@@ -104,7 +124,45 @@ class Action(ABC):
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         """Is the step applied, according to live state?"""
 
-    def close(self) -> None:  # noqa: B027  (optional hook)
+    def target_id(self) -> str | None:
+        """The one thing this step changes, named for the run's locks (see ``cutover.lock``).
+
+        Two steps that can interfere must name the same target, whatever runbook or state
+        directory they come from. None: the kind cannot tell; the step is then locked on
+        its backend within its runbook.
+        """
+        return None
+
+    def targets(self, live: State) -> list[Change] | None:
+        """Each value :meth:`apply` would leave: ``Change(key, live value, desired value)``.
+
+        ``key`` names the value on its backend (not the step), so the last step of a
+        runbook writing a key holds its final desired value. None: live state cannot tell
+        (a shell step with no ``check``), so the step is never "already at target"; the
+        default, so an action registered by a plugin is never skipped by mistake.
+        """
+        return None
+
+    def at_target(self, live: State) -> bool | None:
+        """Does ``live`` (a :meth:`snapshot`) already hold everything :meth:`apply` would
+        write? None when live state cannot tell."""
+        found = self.targets(live)
+        if found is None:
+            return None
+        return not any(change.changes for change in found)
+
+    def finish(self, prior: State) -> Record:
+        """After a crash between ``intent`` and ``applied``, with :meth:`reconcile` saying
+        APPLIED: make sure the step's effect is live, and return its record.
+
+        By default the value reconcile read *is* the effect (an API's setting, an edge
+        dictionary item, the active version): nothing to do. An action whose write takes
+        effect only through a further command (nginx: test and reload) overrides this,
+        idempotently.
+        """
+        return {}
+
+    def close(self) -> None:
         """Release connections."""
 
     def __enter__(self) -> Action:
@@ -114,49 +172,19 @@ class Action(ABC):
         self.close()
 
 
-ActionFactory = Callable[[Model, StepBase], Action]
-
-_ACTIONS: dict[str, ActionFactory] = {}
-_builtins_loaded = False
-
-
-def register_action(kind: str, factory: ActionFactory) -> None:
-    """Register the action for a backend kind; a duplicate is refused."""
-    if kind in _ACTIONS:
-        raise ValueError(f"an action for backend kind {kind!r} is already registered")
-    _ACTIONS[kind] = factory
-
-
 def action_for(settings: Model, step: StepBase) -> Action:
-    """The action that carries out ``step`` on a backend with ``settings``."""
-    _load_builtins()
-    kind = getattr(step, "kind", None)
-    if kind not in _ACTIONS:
-        raise LookupError(f"no action registered for backend kind {kind!r}")
-    return _ACTIONS[kind](settings, step)
+    """The action that carries out ``step`` on a backend with ``settings``: its kind's."""
+    from cutover.runbook.kinds import KINDS
 
-
-def _load_builtins() -> None:
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    from importlib import import_module
-    from importlib.metadata import entry_points
-
-    for name in ("fastly", "nginx", "http", "shell"):
-        import_module(f"cutover.actions.{name}")  # each registers itself
-    for entry in entry_points(group="cutover.actions"):
-        factory = entry.load()
-        if entry.name not in _ACTIONS:
-            register_action(entry.name, factory)
+    return KINDS.get(str(getattr(step, "kind", ""))).make_action(settings, step)
 
 
 class RecordingAction(Action):
     """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
 
     ``world`` maps a key to a value; the step's desired values come from ``desired``.
-    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback"}``) to test failures.
+    ``fail_on`` names calls that raise (e.g. ``{"apply", "rollback", "finish"}``) to test
+    failures.
     """
 
     kind = "recording"
@@ -202,6 +230,13 @@ class RecordingAction(Action):
                 self.world.pop(key, None)
             else:
                 self.world[key] = value
+
+    def targets(self, live: State) -> list[Change] | None:
+        return [Change(f"{self.kind} {k}", live.get(k), v) for k, v in self.desired.items()]
+
+    def finish(self, prior: State) -> Record:
+        self._call("finish")
+        return {}
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         live = {k: self.world.get(k) for k in self.desired}

@@ -10,6 +10,11 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
   on the draft, validate, activate, read back. Rollback activates the previously active
   version, which Fastly keeps unchanged (activated versions are locked).
 
+Reconcile reads the effect itself: a dictionary item read from the API is the value the
+edge serves (versionless), and the active version is what the service runs. Targets: each
+dictionary item (by service, dictionary and key), each domain's presence and each setting
+of the active version (by service).
+
 The token comes from a secret reference and is sent as ``Fastly-Key``; it is never
 logged or journaled. A clone retried after a timeout may leave an extra inactive draft
 version: harmless, never activated.
@@ -20,23 +25,27 @@ from __future__ import annotations
 from typing import Any
 
 from cutover import secrets
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
 from cutover.errors import ReadBackError, RejectedActionError
-from cutover.runbook.backends import FastlySettings, FastlyStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import FastlySettings, FastlyStep
 
 
-class FastlyAction(Action):
+class FastlyAction(Action[FastlySettings, FastlyStep]):
     kind = "fastly"
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        assert isinstance(settings, FastlySettings) and isinstance(step, FastlyStep)
+    def __init__(self, settings: FastlySettings, step: FastlyStep) -> None:
         super().__init__(settings, step)
-        self.config: FastlySettings = settings
-        self.change: FastlyStep = step
+        self.config = settings
+        self.change = step
         self.service_id = settings.services.get(step.service, step.service)
         self._api: ControlPlane | None = None
+
+    def target_id(self) -> str:
+        """The service at its API: dictionary and version changes both change the service."""
+        from cutover.lock_targets import canonical_url
+
+        return f"fastly service {self.service_id} at {canonical_url(self.config.api_url)}"
 
     @property
     def api(self) -> ControlPlane:
@@ -234,6 +243,27 @@ class FastlyAction(Action):
         if self._active_version() != target:
             raise ReadBackError(f"fastly: version {target} did not become active again")
 
+    def targets(self, live: State) -> list[Change] | None:
+        where = f"fastly {self.service_id}"
+        if self.change.dictionary is not None:
+            items = live["items"]
+            return [
+                Change(f"{where} dictionary {self.change.dictionary}[{key}]", items.get(key), value)
+                for key, value in self._desired_items().items()
+            ]
+        change = self.change.version
+        assert change is not None
+        domains = {d.lower() for d in live["domains"]}
+        present = {d.lower(): False for d in change.remove_domains}
+        present.update({d.lower(): True for d in change.add_domains})
+        return [
+            *(Change(f"{where} domain {d}", d in domains, want) for d, want in present.items()),
+            *(
+                Change(f"{where} setting {k}", live["settings"].get(k), v)
+                for k, v in change.settings.items()
+            ),
+        ]
+
     def _live_items(self, prior: State) -> dict[str, str | None]:
         return {key: self._item(prior["dictionary_id"], key) for key in prior["items"]}
 
@@ -254,6 +284,3 @@ class FastlyAction(Action):
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-register_action("fastly", FastlyAction)

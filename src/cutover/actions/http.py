@@ -10,7 +10,10 @@
   not reversible and rollback refuses (unless the value already equals the prior one);
   rollback first reads the live value and does nothing if it already is the prior one,
   so it is idempotent;
-- **reconcile**: the live value against the desired and the prior one.
+- **reconcile**: the live value against the desired and the prior one: the API's
+  answer is the effect, there is nothing further to make live;
+- **targets**: a PUT's whole value; a PATCH's or POST's leaves (each path of the merge
+  patch, ``null`` meaning absent), so a later PATCH of one key overrides only that key.
 
 Calls go through :class:`~cutover.actions.control.ControlPlane`: transient failures
 (5xx, 429, timeouts) are retried with bounded back-off, a 4xx is never retried. The
@@ -24,33 +27,28 @@ from typing import Any
 
 import httpx
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import HttpSettings, HttpStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import HttpSettings, HttpStep
 from cutover.secrets import redact, resolve
 
 SHOW_CHARS = 500  #: how much of a value an error message quotes
 
 
-class HttpAction(Action):
+class HttpAction(Action[HttpSettings, HttpStep]):
     """Read, write and restore one JSON value below the backend's ``base_url``."""
 
     kind = "http"
-    settings: HttpSettings
-    step: HttpStep
 
     def __init__(
         self,
-        settings: Model,
-        step: StepBase,
+        settings: HttpSettings,
+        step: HttpStep,
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not isinstance(settings, HttpSettings) or not isinstance(step, HttpStep):
-            raise TypeError("HttpAction needs HttpSettings and an HttpStep")
         super().__init__(settings, step)
         self.read_path = step.read_path or step.path
         self._transport = transport
@@ -58,6 +56,12 @@ class HttpAction(Action):
         self._log = get_logger("cutover.actions.http").bind(
             step=step.name, method=step.method, path=step.path
         )
+
+    def target_id(self) -> str:
+        """The setting's URL (``base_url`` + ``path``), scheme and host lower-cased."""
+        from cutover.lock_targets import join_url
+
+        return f"http setting {join_url(self.settings.base_url, self.step.path)}"
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -75,6 +79,16 @@ class HttpAction(Action):
         if live == prior.get("value"):
             return Reconciled.NOT_APPLIED
         return Reconciled.DRIFTED
+
+    def targets(self, live: State) -> list[Change] | None:
+        where = f"http {self.settings.base_url.rstrip('/')}{self.read_path}"
+        value = live.get("value")
+        if self.step.method == "PUT" or not isinstance(self.step.body, dict):
+            return [Change(where, value, self._after(value))]
+        return [
+            Change(f"{where}#{pointer}", _at(value, pointer), leaf)
+            for pointer, leaf in _leaves(self.step.body)
+        ]
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -189,11 +203,29 @@ def reverse_merge_patch(prior: Any, patch: Any) -> Any:
     }
 
 
+def _leaves(patch: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Every leaf of a merge patch as (JSON pointer, value); ``None`` removes the key."""
+    out: list[tuple[str, Any]] = []
+    for key, value in patch.items():
+        pointer = f"{prefix}/{key.replace('~', '~0').replace('/', '~1')}"
+        if isinstance(value, dict) and value:
+            out.extend(_leaves(value, pointer))
+        else:
+            out.append((pointer, value))
+    return out
+
+
+def _at(value: Any, pointer: str) -> Any:
+    """The value at a JSON pointer of ``value``; None when any part is absent."""
+    for part in pointer.split("/")[1:]:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part.replace("~1", "/").replace("~0", "~"))
+    return value
+
+
 def _show(value: Any) -> str:
     text = "(absent)" if value is None else json.dumps(value, sort_keys=True)
     if len(text) > SHOW_CHARS:
         text = text[:SHOW_CHARS] + "…"
     return redact(text)
-
-
-register_action("http", HttpAction)

@@ -10,7 +10,12 @@
   and reload; it always tests and reloads, even when the file already holds the prior
   content, so a rollback interrupted between its write and its reload is finished by the
   next one;
-- **reconcile**: compare the file with the desired and the prior content.
+- **reconcile**: compare the file with the desired and the prior content. The file alone
+  does not prove nginx serves it: a crash between the write and the reload leaves the
+  desired file and the old configuration running. So :meth:`NginxAction.finish` (what
+  ``resume`` calls for a step found applied without an ``applied`` row) always tests and
+  reloads again (idempotent: reloading the same configuration changes nothing);
+- **targets**: the file's whole content (the key is the file's path).
 
 Commands are argument lists run without a shell, each bounded by the backend's timeout.
 """
@@ -25,29 +30,29 @@ import stat
 import tempfile
 from pathlib import Path
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover import crash_points
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.shell import Ran, run_command
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import NginxSettings, NginxStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import NginxSettings, NginxStep
 
 DEFAULT_MODE = 0o644
 
 
-class NginxAction(Action):
+class NginxAction(Action[NginxSettings, NginxStep]):
     """Manage the one file named by the backend's ``file``."""
 
     kind = "nginx"
-    settings: NginxSettings
-    step: NginxStep
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        if not isinstance(settings, NginxSettings) or not isinstance(step, NginxStep):
-            raise TypeError("NginxAction needs NginxSettings and an NginxStep")
+    def __init__(self, settings: NginxSettings, step: NginxStep) -> None:
         super().__init__(settings, step)
         self.path = Path(settings.file)
         self._log = get_logger("cutover.actions.nginx").bind(step=step.name, file=str(self.path))
+
+    def target_id(self) -> str:
+        """The managed file's real path: symlinks and relative paths name one file."""
+        return f"nginx file {os.path.realpath(self.path)}"
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -56,6 +61,9 @@ class NginxAction(Action):
 
     def plan(self, live: State) -> Diff:
         return Diff(line_changes(str(self.path), live.get("content"), self.step.content))
+
+    def targets(self, live: State) -> list[Change] | None:
+        return [Change(f"nginx file {self.path}", live.get("content"), self.step.content)]
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         live = self._read()
@@ -71,6 +79,7 @@ class NginxAction(Action):
         previous = self._read()
         desired = self.step.content
         self._write(desired)
+        crash_points.reached("nginx.written")  # test hook: see cutover.crash_points
         try:
             self._test_and_reload(
                 refused=f"nginx refused the new {self.path.name} (file restored, nothing reloaded)",
@@ -83,6 +92,22 @@ class NginxAction(Action):
             # file goes back before the error travels on.
             self._restore(previous)
             raise
+        return self._read_back(previous)
+
+    def finish(self, prior: State) -> Record:
+        """The file holds the desired content, but the crash may have come before the
+        reload: test and reload again, so nginx serves what the file says. A refusal
+        leaves the file as it is: the rollback that follows restores the prior one."""
+        self._test_and_reload(
+            refused=f"nginx refuses the {self.path.name} found after the crash",
+            refused_hint="the rollback restores the prior file; fix the step's content",
+            failed="nginx reload failed while finishing the interrupted step",
+            failed_hint="is nginx running, and does reload_command reach it?",
+        )
+        return self._read_back(prior.get("content"))
+
+    def _read_back(self, previous: str | None) -> Record:
+        desired = self.step.content
         if self._read() != desired:
             raise ReadBackError(f"{self.path} does not hold the content just written")
         self._log.info("applied", sha256=digest(desired))
@@ -235,6 +260,3 @@ def _summary(content: str | None) -> str | None:
     lines = len(content.splitlines())
     short = hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
     return f"{lines} line{'s' if lines != 1 else ''}, sha256 {short}"
-
-
-register_action("nginx", NginxAction)

@@ -12,6 +12,10 @@ Crash recovery: without a ``check``, :meth:`ShellAction.reconcile` cannot tell w
 command ran, and answers :attr:`Reconciled.APPLIED` ("it may have run"): rollback then runs
 ``undo``, which is safe because the runbook author must make ``undo`` idempotent, and
 resume never runs the command a second time. A ``check`` makes the answer exact.
+
+Targets: with a ``check``, "check exits 0"; without one, live state cannot tell, so a
+shell step is never skipped as already in place, and a runbook holding one can never be
+found "already at its final state".
 """
 
 from __future__ import annotations
@@ -22,11 +26,10 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State, register_action
+from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
-from cutover.runbook.backends import ShellSettings, ShellStep, StepBase
-from cutover.runbook.types import Model
+from cutover.runbook.backends import ShellSettings, ShellStep
 from cutover.secrets import redact
 
 TAIL_LINES = 20  #: lines of output kept in an error message
@@ -95,6 +98,13 @@ def run_command(
             f"{_show(args)} did not finish within {timeout:g}s (killed)",
             hint="raise the backend's timeout, or make the command faster",
         ) from None
+    except BaseException:  # anything else while waiting (Ctrl-C, a bug): leave no orphan
+        _kill_group(proc)
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        raise
     return Ran(
         argv=args,
         returncode=proc.returncode,
@@ -118,18 +128,19 @@ def _show(argv: Sequence[str]) -> str:
     return redact(shlex.join(argv))
 
 
-class ShellAction(Action):
+class ShellAction(Action[ShellSettings, ShellStep]):
     """Run ``command``; roll back with ``undo``; read state with the optional ``check``."""
 
     kind = "shell"
-    settings: ShellSettings
-    step: ShellStep
 
-    def __init__(self, settings: Model, step: StepBase) -> None:
-        if not isinstance(settings, ShellSettings) or not isinstance(step, ShellStep):
-            raise TypeError("ShellAction needs ShellSettings and a ShellStep")
+    def __init__(self, settings: ShellSettings, step: ShellStep) -> None:
         super().__init__(settings, step)
         self._log = get_logger("cutover.actions.shell").bind(step=step.name)
+
+    def target_id(self) -> str | None:
+        """The backend's declared ``lock_key``; commands do not say what they change."""
+        key = self.settings.lock_key
+        return f"shell lock_key {key}" if key else None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -143,6 +154,11 @@ class ShellAction(Action):
         if "applied" not in live:
             return Diff([Change(f"run: {command}", None, "(will run; no check to read)")])
         return Diff([Change(f"check: {_show(self.step.check or [])}", live["applied"], True)])
+
+    def targets(self, live: State) -> list[Change] | None:
+        if self.step.check is None or "applied" not in live:
+            return None
+        return [Change(f"shell check {_show(self.step.check)}", live["applied"], True)]
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         if self.step.check is None:
@@ -217,6 +233,3 @@ class ShellAction(Action):
             f"step {self.step.name!r}: check {_show(ran.argv)} exited {ran.returncode} "
             "(0 means applied, 1 not applied)" + (f":\n{ran.tail()}" if ran.tail() else "")
         )
-
-
-register_action("shell", ShellAction)

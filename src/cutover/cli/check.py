@@ -170,10 +170,10 @@ class _Request:
 
 def _check(request: _Request) -> int:
     """Prepare the target (the lab, if any), load, run rounds; every error is UNKNOWN."""
+    from cutover.cli.options import resolve_state as resolve_state_dir
     from cutover.cli.output import warn
     from cutover.errors import CutoverError, DocumentError
     from cutover.target import open_target
-    from cutover.target import state_dir as resolve_state_dir
 
     try:
         with open_target(request.file, request.env, resolve_state_dir(request.state_dir)) as t:

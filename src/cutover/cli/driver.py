@@ -1,13 +1,16 @@
-"""Drive one run, resume or rollback: lock, session, signals, view, engine, final report.
+"""Drive one run, resume or rollback: session, target locks, signals, view, engine, report.
 
 Everything that can refuse does so before anything changes: an unknown run, a gate with
-no TTY to ask on and no ``--yes``, a held lock, an interrupted run still holding applied
-steps, probe sets that cannot be prepared.
+no TTY to ask on and no ``--yes``, a target locked by another run (on this host, from any
+directory or state directory), an interrupted run still holding applied steps, probe
+sets that cannot be prepared.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,16 +21,17 @@ from types import FrameType
 from typing import Any
 
 from cutover import journal as jr
+from cutover.cli.options import resolve_state, state_choice
 from cutover.cli.output import say, warn
 from cutover.engine import Engine, Outcome
 from cutover.errors import InputError, RunExit
 from cutover.journal import Journal, RunRow
-from cutover.lock import RunLock
+from cutover.lock import Holder, HostLocks, Stale
 from cutover.report.run_view import JsonView, LineView, LiveView
 from cutover.runbook.loader import VarOverrides
 from cutover.runbook.models import Stage
 from cutover.session import Session, new_run_id, open_session
-from cutover.target import state_dir
+from cutover.state_location import JOURNAL_FILE
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,18 @@ class Request:
     yes: bool
     force_unlock: bool
     run_id: str | None = None
+    again: bool = False  #: run every step, even where live state already holds its target
 
 
 def request_for_run(
     command: str, ref: str, directory: Path | None, yes: bool, force_unlock: bool
 ) -> Request:
-    """A resume/rollback request, with the runbook, environment and vars the run used."""
-    found = find_run(state_dir(directory), ref)
+    """A resume/rollback request, with the runbook, environment and vars the run used.
+
+    The run is looked for in every store on this host (:func:`find_run`); the request
+    then uses the store the run is in.
+    """
+    store, found = find_run(directory, ref)
     options = found.options
     overrides = VarOverrides(
         files=tuple(Path(p) for p in options.get("vars_files", [])),
@@ -57,26 +66,57 @@ def request_for_run(
         Path(found.runbook_path),
         found.environment,
         overrides,
-        directory,
+        store,
         yes,
         force_unlock,
         found.id,
+        again=bool(options.get("again", False)),
     )
 
 
-def find_run(directory: Path, ref: str) -> RunRow:
-    path = directory / "journal.db"
-    if not path.exists():
-        raise InputError(f"no journal in {directory}", hint="pass --state-dir, or run first")
-    with Journal(path) as journal:
-        found = journal.find_run(ref)
-    if found is None:
-        raise InputError(f"no run {ref!r} in {directory}", hint="see `cutover history`")
-    return found
+def find_run(option: Path | None, ref: str) -> tuple[Path, RunRow]:
+    """The store and row of run ``ref``.
+
+    With ``--state``/``$CUTOVER_STATE``, only that store is read. Otherwise the default
+    store first, then every other store on this host (:func:`journal_stores`); ``last``
+    is the newest run of the first store that has runs.
+    """
+    choice = state_choice(option)
+    stores = [choice.path] if choice.explicit else journal_stores(choice.path)
+    for store in stores:
+        path = store / JOURNAL_FILE
+        if not path.exists():
+            continue
+        with Journal(path) as journal:
+            found = journal.find_run(ref)
+        if found is not None:
+            return store, found
+    where = ", ".join(str(s) for s in stores)
+    if not any((store / JOURNAL_FILE).exists() for store in stores):
+        raise InputError(f"no journal in {where}", hint="pass --state DIR, or run first")
+    raise InputError(
+        f"no run {ref!r} in {where}", hint="see `cutover history`, or pass --state DIR"
+    )
+
+
+def journal_stores(first: Path) -> list[Path]:
+    """``first``, then every other store on this host that has a journal: the user's
+    remembered stores and those named by lock holders (any user's runs)."""
+    from cutover.state_location import known_stores
+
+    try:
+        named = [Path(h.state) for h in HostLocks().holders()]
+    except InputError:
+        named = []  # no lock directory: nothing to learn from it
+    return known_stores(first, named)
 
 
 def drive(request: Request) -> int:
-    directory = state_dir(request.state_dir)
+    from cutover.lock_targets import run_targets
+    from cutover.process import current_user, hostname
+    from cutover.state_location import remember_store
+
+    directory = resolve_state(request.state_dir)
     with open_session(request.file, request.environment, request.overrides, directory) as s:
         for warning in s.loaded.warnings:
             warn(warning.render())
@@ -84,18 +124,35 @@ def drive(request: Request) -> int:
         if request.command != "rollback":
             _refuse_unaskable_gates(s.runbook.stages, request.yes, interactive)
         run_id = request.run_id or new_run_id()
-        lock = RunLock(directory, s.runbook.name, request.environment)
+        targets = run_targets(s.runbook, request.environment, directory)
+        locks = HostLocks()
         if request.force_unlock:
-            gone = lock.force_unlock()
-            if gone:
+            for gone in locks.force_unlock(targets):
                 warn(f"removed the lock of {gone.describe()}")
-        lock.acquire(run_id, request.command)
+        holder = Holder(
+            run_id,
+            request.command,
+            s.runbook.name,
+            request.environment,
+            str(directory.resolve()),
+            current_user(),
+            hostname(),
+            os.getpid(),
+            jr.now(),
+        )
+        held = locks.acquire(targets, holder)
         try:
-            if lock.stale is not None:
-                warn(f"the previous holder of this lock died: {lock.stale.describe()}")
+            for stale in held.stale:
+                warn(stale.describe())
+            _refuse_dead_holders_elsewhere(held.stale, run_id, directory)
+        except BaseException:
+            held.release(keep_stale=True)
+            raise
+        try:
+            remember_store(directory)
             return _drive_locked(request, s, run_id, interactive)
         finally:
-            lock.release()
+            held.release()
 
 
 def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) -> int:
@@ -123,6 +180,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "vars": list(request.overrides.pairs),
                     "vars_files": [str(p.resolve()) for p in request.overrides.files],
                     "yes": request.yes,
+                    "again": request.again,
                 },
             )
             _announce(run_id, s.runbook.name, request.environment)
@@ -134,11 +192,14 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 view=view,
                 stop=stop,
                 confirm=_confirmer(request.yes, view),
+                again=request.again,
             )
             try:
                 outcome = _dispatch(engine, request.command, run_id)
             except KeyboardInterrupt:
                 outcome = _stopped_at_once(journal, run_id)
+            except Exception as exc:  # the engine's own net failed: e.g. the journal
+                outcome = _crashed(journal, run_id, exc)
     finally:
         prober.close()
     _report(outcome, run_id)
@@ -164,25 +225,84 @@ def _refuse_unaskable_gates(stages: list[Stage], yes: bool, interactive: bool) -
 
 def _refuse_unfinished(journal: Journal, runbook: str, environment: str) -> None:
     for row in journal.unfinished(runbook, environment):
-        applied = [s for s in journal.steps(row.id) if s.maybe_applied]
-        if applied:
-            names = ", ".join(f"{s.stage}/{s.name}" for s in applied)
-            raise InputError(
-                f"run {row.id} ({row.status}, pid {row.pid} on {row.host}) did not finish and"
-                f" may still have applied: {names}",
-                hint=f"finish it first: `cutover resume {row.id}` or `cutover rollback {row.id}`",
-            )
+        _refuse_if_applied(journal, row, "")
         journal.event(row.id, "abandoned", reason="nothing applied; superseded by a new run")
         journal.set_status(row.id, jr.STOPPED, RunExit.STOPPED)
 
 
+def _refuse_if_applied(journal: Journal, row: RunRow, state_option: str) -> None:
+    applied = [s for s in journal.steps(row.id) if s.maybe_applied]
+    if applied:
+        names = ", ".join(f"{s.stage}/{s.name}" for s in applied)
+        raise InputError(
+            f"run {row.id} ({row.status}, pid {row.pid} on {row.host}) did not finish and"
+            f" may still have applied: {names}",
+            hint=f"finish it first: `cutover resume {row.id}{state_option}` or"
+            f" `cutover rollback {row.id}{state_option}`",
+        )
+
+
+def _refuse_dead_holders_elsewhere(stale: list[Stale], run_id: str, directory: Path) -> None:
+    """A dead holder of one of our targets, from another state directory, may have left
+    steps applied there: this run must not start over them (its own store's unfinished
+    runs are checked by :func:`_refuse_unfinished`, with the same message)."""
+    here = directory.resolve()
+    for item in stale:
+        dead = item.holder
+        store = Path(dead.state)
+        if dead.run_id == run_id or store.resolve() == here:
+            continue  # finishing that very run, or checked through our own journal
+        if not (store / JOURNAL_FILE).is_file():
+            continue  # nothing to read: its store is gone or on another host
+        try:
+            with Journal(store / JOURNAL_FILE) as journal:
+                row = journal.find_run(dead.run_id)
+                if row is not None and not row.finished:
+                    _refuse_if_applied(journal, row, f" --state {store}")
+        except (OSError, sqlite3.Error) as exc:
+            raise InputError(
+                f"{', '.join(item.targets)} was held by {dead.describe()}, which died; its"
+                f" journal in {store} cannot be read ({exc})",
+                hint=f"finish that run as {dead.user} (`cutover status --state {store}`), or"
+                " pass --force-unlock if it is known to have left nothing applied",
+            ) from None
+
+
 def _stopped_at_once(journal: Journal, run_id: str) -> Outcome:
-    still = [f"{s.stage}/{s.name} ({s.status})" for s in journal.steps(run_id) if s.maybe_applied]
+    if not journal.steps(run_id):  # before the first step: there is nothing to finish
+        journal.set_status(run_id, jr.STOPPED, RunExit.STOPPED)
+        return Outcome(
+            RunExit.STOPPED,
+            jr.STOPPED,
+            "stopped at once (second interrupt); nothing was changed (no step had been applied)",
+        )
+    still = journal.still_applied(run_id)
     journal.set_status(run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
     return Outcome(
         RunExit.NEEDS_ATTENTION,
         jr.NEEDS_ATTENTION,
         f"stopped at once (second interrupt); finish with: cutover rollback {run_id}",
+        still,
+    )
+
+
+def _crashed(journal: Journal, run_id: str, exc: Exception) -> Outcome:
+    """The engine could not even record its own failure (a broken journal, say): exit 3
+    with the command to finish, the traceback in the run's log file, never on screen."""
+    from cutover.log import log_traceback, run_log_path
+
+    logged = log_traceback(run_log_path(journal.path.parent, run_id), "driving the run", exc)
+    message = f"cutover failed unexpectedly: {type(exc).__name__}: {exc} (traceback in {logged})"
+    still: list[str] = []
+    try:
+        still = journal.still_applied(run_id)
+        journal.set_status(run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
+    except Exception as error:  # the journal is what failed
+        message += f"\nthe journal could not be read or updated ({error}): check what is live"
+    return Outcome(
+        RunExit.NEEDS_ATTENTION,
+        jr.NEEDS_ATTENTION,
+        f"{message}\nfinish with: cutover rollback {run_id}",
         still,
     )
 

@@ -1,7 +1,13 @@
-"""``cutover status``, ``cutover history`` and ``cutover show RUN``: reading the journal."""
+"""``cutover status``, ``cutover history`` and ``cutover show RUN``: reading the journal.
+
+With ``--state``/``$CUTOVER_STATE`` they read that store only; otherwise the default
+store and every other store on this host that has a journal (see
+:func:`cutover.cli.driver.journal_stores`), so a run is found from any directory.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,16 +16,30 @@ from cutover.cli.app import app
 from cutover.cli.options import StateDirOption
 
 
+def _stores(state_dir: Path | None) -> list[Path]:
+    from cutover.cli.driver import journal_stores
+    from cutover.cli.options import state_choice
+
+    choice = state_choice(state_dir)
+    return [choice.path] if choice.explicit else journal_stores(choice.path)
+
+
 @app.command()
 def status(state_dir: StateDirOption = None) -> None:
     """Runs that are not finished, what they still have applied, and the lab in use."""
     from cutover.cli.output import exits, say
     from cutover.report.journal_text import status_lines
-    from cutover.target import state_dir as resolve
 
     with exits():
-        for line in status_lines(resolve(state_dir)):
+        first, *others = _stores(state_dir)
+        for line in status_lines(first):
             say(line)
+        for store in others:
+            lines = list(status_lines(store, only_open=True))
+            if lines:
+                say(f"in state {store} (--state {store}):")
+                for line in lines:
+                    say(f"  {line}")
 
 
 @app.command()
@@ -30,10 +50,9 @@ def history(
     """The latest runs, newest first."""
     from cutover.cli.output import exits, say
     from cutover.report.journal_text import history_lines
-    from cutover.target import state_dir as resolve
 
     with exits():
-        for line in history_lines(resolve(state_dir), limit):
+        for line in history_lines(_stores(state_dir), limit):
             say(line)
 
 
@@ -46,10 +65,8 @@ def show(
     from cutover.cli.driver import find_run
     from cutover.cli.output import exits, say
     from cutover.report.journal_text import show_lines
-    from cutover.target import state_dir as resolve
 
     with exits():
-        directory = resolve(state_dir)
-        found = find_run(directory, run_id)
+        directory, found = find_run(state_dir, run_id)
         for line in show_lines(directory, found):
             say(line)

@@ -22,8 +22,9 @@ _STATE_FILE_HELP = (
     " state directory)."
 )
 _STATE_DIR_HELP = (
-    "State directory (default: $CUTOVER_STATE_DIR or .cutover): commands using this directory"
-    " with an environment that has `lab:` attach to this lab while it runs."
+    "State directory (default: as for every command, see `cutover run --help`): commands"
+    " using this directory with an environment that has `lab:` attach to this lab while it"
+    " runs."
 )
 
 
@@ -34,7 +35,9 @@ def serve(
     api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8081,
     state_file: Annotated[Path | None, typer.Option(help=_STATE_FILE_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed of the fault-injection generators.")] = 0,
-    state_dir: Annotated[Path | None, typer.Option(help=_STATE_DIR_HELP)] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state", "--state-dir", help=_STATE_DIR_HELP)
+    ] = None,
     duration: Annotated[
         float, typer.Option("--for", help="Stop after this many seconds (0 = until stopped).")
     ] = 0.0,
@@ -43,10 +46,10 @@ def serve(
     import signal
     import threading
 
+    from cutover.cli.options import resolve_state as resolve_state_dir
     from cutover.errors import CutoverError
     from cutover.lab import SCENARIOS, start_lab
     from cutover.target import lab_state_file, publish_endpoint, withdraw_endpoint
-    from cutover.target import state_dir as resolve_state_dir
 
     if scenario not in SCENARIOS:
         typer.echo(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}", err=True)
@@ -127,13 +130,15 @@ def reset(
     scenario: Annotated[
         str | None, typer.Option(help="Scenario to reset to (default: the file's own).")
     ] = None,
-    state_dir: Annotated[Path | None, typer.Option(help=_STATE_DIR_HELP)] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option("--state", "--state-dir", help=_STATE_DIR_HELP)
+    ] = None,
 ) -> None:
     """Reset the lab to its scenario's initial state (a served lab, or its state file)."""
+    from cutover.cli.options import resolve_state as resolve_state_dir
     from cutover.errors import CutoverError
     from cutover.lab import reset_state_file
     from cutover.target import attached_lab, lab_state_file
-    from cutover.target import state_dir as resolve_state_dir
 
     directory = resolve_state_dir(state_dir)
     served = attached_lab(directory) if state_file is None else None

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cutover.state_location import StateChoice, choose_state
+
 VarOption = Annotated[
     list[str] | None,
     typer.Option("--var", help="set a variable: key=value (highest precedence)"),
@@ -16,12 +18,25 @@ VarsFileOption = Annotated[
     typer.Option("--vars-file", help="YAML file of variables (above environment vars)"),
 ]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
-StateDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir", help="journal, locks and lab state (default: $CUTOVER_STATE_DIR or .cutover)"
-    ),
-]
+STATE_HELP = (
+    "state directory: journal and lab state (default: $CUTOVER_STATE, else ./.cutover if it"
+    " holds a journal, else ~/.local/state/cutover); --state-dir is the older name"
+)
+StateDirOption = Annotated[Path | None, typer.Option("--state", "--state-dir", help=STATE_HELP)]
+
+
+def state_choice(option: Path | None) -> StateChoice:
+    """The command's state directory (:mod:`cutover.state_location`), notice printed."""
+    from cutover.cli.output import warn
+
+    choice = choose_state(option)
+    if choice.notice:
+        warn(f"notice: {choice.notice}")
+    return choice
+
+
+def resolve_state(option: Path | None) -> Path:
+    return state_choice(option).path
 
 
 def overrides(var: list[str] | None, vars_file: list[Path] | None):  # type: ignore[no-untyped-def]

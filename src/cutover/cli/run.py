@@ -17,6 +17,13 @@ ForceUnlockOption = Annotated[
     bool,
     typer.Option("--force-unlock", help="remove a lock whose holder is gone (e.g. another host)"),
 ]
+AgainOption = Annotated[
+    bool,
+    typer.Option(
+        "--again",
+        help="run the full sequence even where live state already holds the runbook's targets",
+    ),
+]
 RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
 
 
@@ -29,14 +36,27 @@ def run(
     yes: YesOption = False,
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
+    again: AgainOption = False,
 ) -> None:
-    """Run a runbook: staged changes, probes after every step, automatic verified rollback."""
+    """Run a runbook: staged changes, probes after every step, automatic verified rollback.
+
+    When live state already holds the runbook's final state, say so and exit 0 without
+    writing; steps already at their target are skipped (`--again` forces every step)."""
     from cutover.cli.driver import Request, drive
     from cutover.cli.output import exits
 
     with exits():
         code = drive(
-            Request("run", file, env, overrides(var, vars_file), state_dir, yes, force_unlock)
+            Request(
+                "run",
+                file,
+                env,
+                overrides(var, vars_file),
+                state_dir,
+                yes,
+                force_unlock,
+                again=again,
+            )
         )
     raise typer.Exit(code)
 

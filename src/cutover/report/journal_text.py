@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cutover.journal import RUNNING, EventRow, Journal, RunRow, pid_alive
+from cutover.journal import RUNNING, EventRow, Journal, RunRow
+from cutover.process import alive_here
 from cutover.report.run_view import format_failure
 
 SHOWN_FAILURES = 10  #: failed probes shown per round (the journal keeps them all)
@@ -18,27 +19,28 @@ def _journal(directory: Path) -> Journal | None:
 
 def run_state(row: RunRow) -> str:
     """The status, with ``interrupted`` for a running run whose process is gone."""
-    import socket
-
-    if row.status == RUNNING and row.host == socket.gethostname() and not pid_alive(row.pid):
+    if row.status == RUNNING and alive_here(row.host, row.pid) is False:
         return "interrupted"
     return row.status
 
 
-def status_lines(directory: Path) -> Iterator[str]:
+def status_lines(directory: Path, only_open: bool = False) -> Iterator[str]:
+    """Unfinished runs of one store; ``only_open``: nothing at all when there are none."""
     from cutover.target import attached_lab
 
     lab = attached_lab(directory)
-    if lab is not None:
+    if lab is not None and not only_open:
         yield f"lab: served by pid {lab['pid']} (scenario {lab['scenario']}) at {lab['api_url']}"
     journal = _journal(directory)
     if journal is None:
-        yield f"no runs yet in {directory}"
+        if not only_open:
+            yield f"no runs yet in {directory}"
         return
     with journal:
         open_runs = [r for r in journal.runs(1000) if not r.finished]
         if not open_runs:
-            yield "no unfinished runs"
+            if not only_open:
+                yield "no unfinished runs"
             return
         for row in open_runs:
             state = run_state(row)
@@ -53,19 +55,27 @@ def status_lines(directory: Path) -> Iterator[str]:
                 yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 
-def history_lines(directory: Path, limit: int) -> Iterator[str]:
-    journal = _journal(directory)
-    if journal is None:
-        yield f"no runs yet in {directory}"
+def history_lines(stores: list[Path], limit: int) -> Iterator[str]:
+    """The latest runs of these stores, newest first; a ``state`` column when several."""
+    rows: list[tuple[RunRow, Path]] = []
+    for store in stores:
+        journal = _journal(store)
+        if journal is not None:
+            with journal:
+                rows.extend((row, store) for row in journal.runs(limit))
+    if not rows:
+        yield f"no runs yet in {stores[0]}"
         return
-    with journal:
-        rows = journal.runs(limit)
-    yield f"{'run':<22} {'runbook':<18} {'env':<11} {'status':<16} exit  started"
-    for row in rows:
+    rows.sort(key=lambda pair: pair[0].started_at, reverse=True)
+    several = len({store for _, store in rows}) > 1
+    started = f"{'started':<29}  state" if several else "started"
+    yield f"{'run':<22} {'runbook':<18} {'env':<11} {'status':<16} exit  {started}"
+    for row, store in rows[:limit]:
         code = "" if row.exit_code is None else str(row.exit_code)
+        where = f"{row.started_at:<29}  {store}" if several else row.started_at
         yield (
             f"{row.id:<22} {row.runbook:<18} {row.environment:<11} {run_state(row):<16}"
-            f" {code:<5} {row.started_at}"
+            f" {code:<5} {where}"
         )
 
 

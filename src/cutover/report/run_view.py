@@ -79,10 +79,28 @@ class LineView:
             fields["how"] = " (found applied while reconciling)" if data.get("reconciled") else ""
         if kind == "guard":
             fields["verdict"] = str(data.get("verdict", "")).upper()
+        if kind == "already_at_target":
+            fields["count"] = len(data.get("targets", []))
+        if kind == "final_state_checked":
+            fields["final_state"] = _final_state_line(data)
         template = _LINES.get(kind)
         if template is None:
             return None
         return f"{elapsed} " + template.format_map(_Fields(fields))
+
+
+def _final_state_line(data: dict[str, Any]) -> str:
+    """Why a run goes ahead: what differs from the runbook's final state, or what cannot
+    be read (a shell step with no check: the run cannot claim "already holds")."""
+    if data.get("unknown"):
+        steps = ", ".join(data["unknown"])
+        return (
+            f"cannot tell whether the runbook's final state already holds: live state cannot"
+            f" be read for {steps} (no check command); running"
+        )
+    if data.get("error"):
+        return f"cannot read the runbook's final state ({data['error']}); running"
+    return f"not yet at target: {len(data.get('differs', []))} values differ; running"
 
 
 class _Fields(dict[str, Any]):
@@ -114,6 +132,10 @@ _LINES = {
     "reconciled": "  reconciled {stage} step {step}: {found}",
     "interrupted": "interrupted: {reason}",
     "run_completed": "run completed",
+    "skipped": "  skipped (already at target): {name}",
+    "already_at_target": "already at target: live state holds the runbook's final state"
+    " ({count} values); nothing to write",
+    "final_state_checked": "{final_state}",
 }
 
 

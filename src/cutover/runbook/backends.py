@@ -1,24 +1,29 @@
-"""Backend kinds: typed connection settings and step parameters, in one open registry.
+"""Backend kinds' models: typed connection settings and step parameters.
 
-A backend kind names the models for its settings (``backends.<name>``) and for the steps
-that use it (``stages[].steps[]``). Built-in kinds register here exactly as plugins do,
-through :func:`register_kind`; a duplicate name is refused. Plugins are found through the
-``cutover.backends`` entry-point group, loaded once, before the runbook model is built.
-
-The models here are pure data. What a step *does* (snapshot, plan, apply, rollback) lives
-in ``cutover.actions``, keyed by the same kind name.
+Each kind has a model for its settings (``backends.<name>``) and one for the steps that
+use it (``stages[].steps[]``). The models here are pure data; the kinds that tie them to
+their actions, and the registry that holds them (plugins included), are in
+:mod:`cutover.runbook.kinds`. What a step *does* lives in ``cutover.actions``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
-from cutover.runbook.types import Duration, Model, SecretRef, Text
+from cutover.runbook.problems import did_you_mean
+from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
 PERMANENT_REDIRECTS = frozenset({"301", "308"})
+
+
+class StepProblem(NamedTuple):
+    """A problem a step finds with its backend, at ``path`` below the step."""
+
+    path: tuple[str | int, ...]
+    message: str
+    hint: str | None = None
 
 
 class StepBase(Model):
@@ -36,38 +41,10 @@ class StepBase(Model):
         """Can this step be rolled back? Used by lint."""
         return True
 
-
-@dataclass(frozen=True)
-class BackendKind:
-    name: str
-    settings: type[Model]
-    step: type[StepBase]
-    summary: str
-
-
-_REGISTRY: dict[str, BackendKind] = {}
-_plugins_loaded = False
-
-
-def register_kind(kind: BackendKind) -> None:
-    """Register a backend kind; a second kind with the same name is refused."""
-    if kind.name in _REGISTRY:
-        raise ValueError(f"backend kind {kind.name!r} is already registered")
-    _REGISTRY[kind.name] = kind
-
-
-def backend_kinds() -> dict[str, BackendKind]:
-    """All registered kinds, plugins included (loaded on first call)."""
-    global _plugins_loaded
-    if not _plugins_loaded:
-        _plugins_loaded = True
-        from importlib.metadata import entry_points
-
-        for entry in entry_points(group="cutover.backends"):
-            kind = entry.load()
-            if isinstance(kind, BackendKind) and kind.name not in _REGISTRY:
-                register_kind(kind)
-    return dict(_REGISTRY)
+    def cross_check(self, backend: Model) -> list[StepProblem]:
+        """What is wrong with this step given its backend's settings (names that must
+        exist there, say). Used by the cross-checks; a kind overrides it."""
+        return []
 
 
 # --- fastly ---------------------------------------------------------------------------------
@@ -78,7 +55,7 @@ class FastlySettings(Model):
     api_url: str = Field("https://api.fastly.com", description="Fastly API base URL")
     token: SecretRef = Field(description="API token (Fastly-Key), as a secret reference")
     services: dict[str, str] = Field(default_factory=dict, description="friendly name → service ID")
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     retries: int = Field(4, ge=0, le=10, description="attempts after a transient failure")
 
 
@@ -111,6 +88,13 @@ class FastlyStep(StepBase):
             raise ValueError("`set`/`delete` need a `dictionary`")
         return self
 
+    def cross_check(self, backend: Model) -> list[StepProblem]:
+        services = backend.services if isinstance(backend, FastlySettings) else {}
+        if services and self.service not in services:
+            hint = did_you_mean(self.service, services)
+            return [StepProblem(("service",), f"unknown service {self.service!r}", hint)]
+        return []
+
     def permanent_redirect(self) -> bool:
         values = list(self.set.values())
         if self.version:
@@ -126,7 +110,7 @@ class NginxSettings(Model):
     file: str = Field(description="the include or map file cutover manages")
     test_command: list[str] = Field(default_factory=lambda: ["nginx", "-t"])
     reload_command: list[str] = Field(default_factory=lambda: ["nginx", "-s", "reload"])
-    timeout: Duration = 30.0
+    timeout: Timeout = 30.0
 
 
 class NginxStep(StepBase):
@@ -146,7 +130,7 @@ class HttpSettings(Model):
     base_url: str = Field(pattern=r"^https?://")
     token: SecretRef | None = Field(None, description="sent as `Authorization: Bearer …`")
     headers: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = 10.0
+    timeout: Timeout = 10.0
     retries: int = Field(4, ge=0, le=10)
 
 
@@ -180,9 +164,15 @@ def _mentions_permanent(value: Any) -> bool:
 
 class ShellSettings(Model):
     kind: Literal["shell"] = "shell"
+    lock_key: str | None = Field(
+        None,
+        min_length=1,
+        description="what the commands change, named for the run locks (e.g. `dns:example.org`):"
+        " runs sharing a lock_key never overlap; without one, the backend is locked per runbook",
+    )
     cwd: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: Duration = 60.0
+    timeout: Timeout = 60.0
 
 
 class ShellStep(StepBase):
@@ -203,12 +193,3 @@ class ShellStep(StepBase):
 
     def reversible(self) -> bool:
         return self.undo is not None
-
-
-for _kind in (
-    BackendKind("fastly", FastlySettings, FastlyStep, "Fastly API: edge dictionaries, versions"),
-    BackendKind("nginx", NginxSettings, NginxStep, "one nginx include/map file, tested, reloaded"),
-    BackendKind("http", HttpSettings, HttpStep, "a REST setting: GET current, PUT/PATCH desired"),
-    BackendKind("shell", ShellSettings, ShellStep, "a command and its undo, as argument lists"),
-):
-    register_kind(_kind)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from cutover.errors import Problem
-from cutover.runbook.backends import FastlySettings, FastlyStep
 from cutover.runbook.problems import did_you_mean
 
 
@@ -54,19 +53,21 @@ def cross_check(loaded: Any) -> list[Problem]:
                     )
                 )
                 continue
-            if (
-                isinstance(step, FastlyStep)
-                and isinstance(backend, FastlySettings)
-                and backend.services
-                and step.service not in backend.services
-            ):
+            step_kind, backend_kind = getattr(step, "kind", None), getattr(backend, "kind", None)
+            if step_kind != backend_kind:
                 problems.append(
                     pos.problem(
-                        (*where, "service"),
-                        f"unknown service {step.service!r}",
-                        hint=did_you_mean(step.service, backend.services),
+                        (*where, "kind"),
+                        f"step kind {step_kind!r} does not match its backend"
+                        f" {step.backend!r} ({backend_kind!r})",
+                        hint="a step's kind comes from its backend: drop the step's `kind:`",
                     )
                 )
+                continue
+            problems.extend(
+                pos.problem((*where, *found.path), found.message, hint=found.hint)
+                for found in step.cross_check(backend)
+            )
     for j, name in enumerate(runbook.rollback.verify):
         if name not in runbook.probes:
             problems.append(

@@ -13,7 +13,7 @@ class LabSettings(Model):
     """For a lab environment: which embedded lab scenario to start."""
 
     scenario: str = Field("pypi-2018", description="lab scenario (see docs/lab.md)")
-    seed: int = Field(0, description="seed for the lab's fault injection")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for the lab's fault injection")
 
 
 class Environment(Model):

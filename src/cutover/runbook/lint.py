@@ -42,6 +42,16 @@ def lint(loaded: Any) -> list[Problem]:
                 f"stage {stage.name!r} changes something but runs no probes after it",
                 "list the probe sets that prove this stage worked",
             )
+    used = {step.backend for i in enabled for step in runbook.stages[i].steps}
+    for name, backend in runbook.backends.items():
+        if name in used and getattr(backend, "kind", None) == "shell" and not backend.lock_key:
+            warn(
+                ("backends", name),
+                f"shell backend {name!r} has no lock_key",
+                "without one, runs are kept apart only within this runbook: name what its"
+                " commands change (e.g. `lock_key: dns:example.org`) so that other runbooks"
+                " changing it cannot run at the same time",
+            )
     if changes and not runbook.rollback.verify:
         warn(
             ("rollback",),

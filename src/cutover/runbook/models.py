@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
-from cutover.runbook.backends import StepBase, backend_kinds
 from cutover.runbook.environment import Environment
+from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
 from cutover.runbook.types import Duration, Model
 
-if TYPE_CHECKING:
-    Step = StepBase
-    Backend = Model
-else:
-    _kinds = backend_kinds().values()
-    Step = Annotated[Union[tuple(k.step for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
-    Backend = Annotated[Union[tuple(k.settings for k in _kinds)], Field(discriminator="kind")]  # noqa: UP007
+#: a step and a backend's settings, of any kind registered when the runbook is validated
+Step = AnyStep
+Backend = AnySettings
 
 
 class GuardPolicy(Model):
@@ -48,18 +46,25 @@ class GuardPolicy(Model):
     @model_validator(mode="after")
     def _rates_ordered(self) -> GuardPolicy:
         if self.unacceptable_rate <= self.acceptable_rate:
-            raise ValueError("`unacceptable_rate` must be greater than `acceptable_rate`")
+            raise ValueError(
+                f"`unacceptable_rate` ({self.unacceptable_rate:g}) must be greater than"
+                f" `acceptable_rate` ({self.acceptable_rate:g})"
+            )
         return self
 
 
-#: A stage's override: any subset of the guard policy fields.
+def _constrained(info: FieldInfo) -> Any:
+    """A field's type with its constraints (bounds, validators) attached."""
+    return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+
+
+#: A stage's override: any subset of the guard policy fields, each with the same bounds
+#: as in the policy. The rules across fields are checked on the merged, effective policy
+#: (:meth:`Runbook._effective_guards`).
 GuardOverride = create_model(  # type: ignore[call-overload]
     "GuardOverride",
     __base__=Model,
-    **{
-        name: (info.annotation | None, None)  # type: ignore[operator]
-        for name, info in GuardPolicy.model_fields.items()
-    },
+    **{name: (_constrained(info) | None, None) for name, info in GuardPolicy.model_fields.items()},
 )
 
 
@@ -110,7 +115,7 @@ class Runbook(Model):
         stages = data.get("stages")
         if not isinstance(backends, dict) or not isinstance(stages, list):
             return data
-        known = backend_kinds()
+        known = KINDS.names()
         kinds = {
             name: b.get("kind")
             for name, b in backends.items()
@@ -132,9 +137,54 @@ class Runbook(Model):
             new_stages.append(stage)
         return {**data, "stages": new_stages}
 
+    @model_validator(mode="after")
+    def _effective_guards(self) -> Runbook:
+        """Every stage's effective guard policy (its override merged over ``guard``) is
+        valid, so a runbook that loads never fails when a stage starts; each problem is
+        located at the override."""
+        errors: list[InitErrorDetails] = []
+        for index, stage in enumerate(self.stages):
+            if stage.guard is None:
+                continue
+            try:
+                self.guard_for(stage)
+            except ValidationError as exc:
+                errors.extend(_at_override(exc, index, stage.guard.model_dump(exclude_none=True)))
+        if errors:
+            raise ValidationError.from_exception_data("Runbook", errors)
+        return self
+
     def guard_for(self, stage: Stage) -> GuardPolicy:
         """The stage's effective guard policy: the default with its overrides."""
         if stage.guard is None:
             return self.guard
         update = stage.guard.model_dump(exclude_none=True)
         return GuardPolicy.model_validate({**self.guard.model_dump(), **update})
+
+
+def _at_override(
+    exc: ValidationError, index: int, override: dict[str, Any]
+) -> list[InitErrorDetails]:
+    """The errors of a stage's effective guard policy, located at its override: at the
+    overridden key the message names (a rule across fields), else at ``guard``."""
+    out: list[InitErrorDetails] = []
+    for err in exc.errors(include_url=False):
+        message = str(err["msg"]).removeprefix("Value error, ")
+        key = next((k for k in override if f"`{k}`" in message), None)
+        loc = err["loc"] or ((key,) if key else ())
+        out.append(
+            {
+                "type": PydanticCustomError(
+                    "effective_guard",
+                    "{message} (in this stage's effective guard)",
+                    {
+                        "message": message,
+                        "hint": "a stage's guard is the runbook's `guard` with its override"
+                        " on top: override the other value too, or change the default",
+                    },
+                ),
+                "loc": ("stages", index, "guard", *loc),
+                "input": override,
+            }
+        )
+    return out

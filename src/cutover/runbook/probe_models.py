@@ -10,7 +10,7 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from cutover.reasons import Reason
 from cutover.runbook.environment import Environment
-from cutover.runbook.types import Duration, Model, Text
+from cutover.runbook.types import Duration, Model, Text, Timeout
 
 USER_AGENTS: dict[str, str] = {
     "pip": 'pip/24.0 {"installer":{"name":"pip","version":"24.0"},"cutover":true}',
@@ -22,6 +22,9 @@ USER_AGENTS: dict[str, str] = {
 }
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024**3  #: the largest body size a probe may expect or read (64 GiB)
+MAX_REDIRECTS = 100  #: the most redirects a probe may follow (or expect)
+MAX_EXPANDED = 100_000  #: the most files one expansion may turn into probes
 
 
 def _statuses(value: Any) -> Any:
@@ -42,9 +45,11 @@ class Expect(Model):
         default_factory=list, description="host (or hosts) the chain may end on"
     )
     final_url: str | None = Field(None, description="regular expression the final URL must match")
-    max_hops: int | None = Field(None, ge=0, description="redirects allowed before the answer")
+    max_hops: int | None = Field(
+        None, ge=0, le=MAX_REDIRECTS, description="redirects allowed before the answer"
+    )
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")
-    size: int | None = Field(None, ge=0, description="body size in bytes")
+    size: int | None = Field(None, ge=0, le=MAX_BODY_BYTES, description="body size in bytes")
     content_type: str | None = Field(None, description="prefix of the Content-Type header")
     header_present: list[str] = Field(default_factory=list)
     header_absent: list[str] = Field(default_factory=list)
@@ -88,13 +93,15 @@ class ProbeSpec(Model):
     user_agent: str = Field("pip", description="pip, curl, browser, or a literal string")
     headers: dict[str, Text] = Field(default_factory=dict)
     expect: Expect = Field(default_factory=Expect)
-    timeout: Duration = 10.0
-    max_redirects: int = Field(10, ge=0, le=100, description="hard cap on hops followed")
+    timeout: Timeout = 10.0
+    max_redirects: int = Field(10, ge=0, le=MAX_REDIRECTS, description="hard cap on hops followed")
     retries: int = Field(0, ge=0, le=5, description="a pass after a retry is reported `flaky`")
     cache_bust: bool = Field(
         False, description="append a unique query string so the CDN misses its cache"
     )
-    max_bytes: int = Field(DEFAULT_MAX_BYTES, ge=0, description="size cap on the body")
+    max_bytes: int = Field(
+        DEFAULT_MAX_BYTES, ge=0, le=MAX_BODY_BYTES, description="size cap on the body"
+    )
 
     @property
     def user_agent_header(self) -> str:
@@ -114,7 +121,9 @@ class Expansion(Model):
     rewrite_host: str | None = Field(
         None, description="probe the same paths through this host (e.g. pypi.python.org)"
     )
-    limit: int | None = Field(None, ge=1, description="use at most this many files")
+    limit: int | None = Field(
+        None, ge=1, le=MAX_EXPANDED, description="use at most this many files"
+    )
     probe: dict[str, Any] = Field(
         default_factory=dict, description="probe fields applied to every generated probe"
     )

@@ -19,16 +19,20 @@ from cutover.errors import Problem
 from cutover.runbook.document import Positions
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
-    """A hint naming the closest choice, or listing the choices when none is close."""
+def did_you_mean(word: str, choices: Iterable[str], *, list_all: bool = False) -> str | None:
+    """A hint naming the closest choice, or listing the choices when none is close.
+
+    ``list_all`` lists the choices after the closest one too (e.g. registered kinds, where
+    the reader may be missing a plugin rather than misspelling a name).
+    """
     options = sorted(set(choices))
     if not options:
         return None
+    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     close = close or [o for o in options if word and o.startswith(word)][:1]
     if close:
-        return f"did you mean {close[0]!r}?"
-    shown = ", ".join(options[:12]) + (", …" if len(options) > 12 else "")
+        return f"did you mean {close[0]!r}?" + (f" (one of: {shown})" if list_all else "")
     return f"expected one of: {shown}"
 
 
@@ -116,12 +120,17 @@ def _describe(
                 "set `backend:` to the name of a backend defined in `backends`",
                 False,
             )
-        return "missing `kind`", "set `kind:` to a registered backend kind", False
+        from cutover.runbook.kinds import KINDS
+
+        return "missing `kind`", f"set `kind:` to one of: {', '.join(KINDS.names())}", False
     if kind == "union_tag_invalid":
         ctx = err.get("ctx") or {}
         tag = str(ctx.get("tag", ""))
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return f"unknown kind {tag!r}", did_you_mean(tag, expected), False
+        hint = did_you_mean(tag, expected, list_all=True) or ""
+        if hint.startswith("expected"):
+            hint += "; a plugin's kind is known once its package is installed"
+        return f"unknown kind {tag!r}", hint, False
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return "expected a mapping (key: value)", None, False
     if kind == "list_type":
@@ -132,6 +141,9 @@ def _describe(
     if kind == "enum":
         ctx = err.get("ctx") or {}
         return f"invalid value {err.get('input')!r}", f"expected {ctx.get('expected')}", False
+    if kind == "effective_guard":  # see Runbook._effective_guards
+        ctx = err.get("ctx") or {}
+        return str(err["msg"]), ctx.get("hint"), False
     message = str(err["msg"]).removeprefix("Value error, ")
     return message, None, False
 
@@ -156,6 +168,10 @@ def allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> set[str]:
 def _flatten(tp: Any) -> list[Any]:
     origin = typing.get_origin(tp)
     if origin is typing.Annotated:
+        for meta in typing.get_args(tp)[1:]:
+            union = getattr(meta, "union", None)  # a union known at validation time
+            if callable(union):
+                return _flatten(union())
         return _flatten(typing.get_args(tp)[0])
     if origin in (typing.Union, types.UnionType):
         out: list[Any] = []

@@ -11,7 +11,8 @@ here imports pytest; wrap these in fixtures in your own ``conftest.py``. Everyth
 - :mod:`cutover.testing.journal`: the journal read with plain SQL (:func:`events`,
   :func:`run_row`, :func:`run_ids`, :func:`applied_twice`);
 - :mod:`cutover.testing.served_lab`: :class:`ServedLab` (``cutover lab serve`` in its own
-  process) and :func:`fingerprint` of the lab's settings;
+  process), :func:`fingerprint` of the lab's settings, and :func:`migrated`, what
+  ``runbooks/pypi-files.yml`` leaves;
 - :mod:`cutover.testing.lab_client`: :class:`LabClient` for a lab started in-process
   with :func:`cutover.lab.start_lab`;
 - :mod:`cutover.testing.nginx`: :func:`running_nginx`, a real nginx with a temp prefix;
@@ -43,6 +44,7 @@ from cutover.testing.served_lab import (
     draft_versions,
     fingerprint,
     locked_versions,
+    migrated,
 )
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "free_port",
     "kill_group",
     "locked_versions",
+    "migrated",
     "nginx_binary",
     "port_closed",
     "run_cutover",

@@ -22,7 +22,13 @@ import cutover
 #: the directory that holds the ``cutover`` package the caller imported
 SOURCE = Path(cutover.__file__).resolve().parents[1]
 #: variables of the caller that must not leak into a cutover subprocess
-SCRUBBED = ("CUTOVER_TEST_CRASH_AT", "CUTOVER_STATE_DIR", "CUTOVER_LAB_TOKEN", "COLUMNS")
+SCRUBBED = (
+    "CUTOVER_TEST_CRASH_AT",
+    "CUTOVER_STATE_DIR",
+    "CUTOVER_STATE",
+    "CUTOVER_LAB_TOKEN",
+    "COLUMNS",
+)
 CLI_TIMEOUT_S = 300.0
 STOP_TIMEOUT_S = 15.0
 

@@ -175,3 +175,19 @@ def locked_versions(state: Mapping[str, Any]) -> dict[str, int]:
 def draft_versions(state: Mapping[str, Any]) -> dict[str, int]:
     """Per service: versions never activated (e.g. a clone whose answer was lost)."""
     return {s["name"]: sum(1 for v in s["versions"] if not v["locked"]) for s in state["services"]}
+
+
+def migrated(initial: Fingerprint) -> Fingerprint:
+    """What ``runbooks/pypi-files.yml`` leaves once completed, derived from the initial state.
+
+    Written from the runbook by hand, so a run is checked against an independent oracle:
+    files signs on the origin-facing node only; legacy no longer claims the bucket host;
+    legacy redirects every path with a 301.
+    """
+    want = json.loads(json.dumps(initial))
+    want["files"]["settings"]["lab.sign_scope"] = "origin_node"
+    legacy = want["legacy"]
+    legacy["domains"] = [d for d in legacy["domains"] if d != "pypi-files.s3.amazonaws.com"]
+    legacy["dictionaries"]["redirects"].update({"mode": "301", "percent": "100", "prefixes": "/"})
+    legacy["dictionaries"]["redirects"] = dict(sorted(legacy["dictionaries"]["redirects"].items()))
+    return dict(want)
