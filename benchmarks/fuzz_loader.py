@@ -548,11 +548,13 @@ def generate(seed: int, count: int) -> list[Case]:
 
 
 class Workspace:
-    """A directory shaped like the repository (runbooks/, checks/), for includes to resolve."""
+    """A directory shaped like the repository (runbooks/, checks/, a ``.git`` that makes it
+    the include root), for includes to resolve."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         (root / "runbooks").mkdir(parents=True, exist_ok=True)
+        (root / ".git").mkdir(exist_ok=True)
         shutil.copytree(ROOT / "checks", root / "checks", dirs_exist_ok=True)
         self.counter = 0
 

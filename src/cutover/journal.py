@@ -30,7 +30,7 @@ from typing import Any
 
 from cutover.crash_points import CRASH_ENV
 from cutover.process import current_user, hostname
-from cutover.secrets import redact
+from cutover.secrets import redact, redact_data
 
 SCHEMA_VERSION = 1
 
@@ -195,7 +195,7 @@ class Journal:
                 hostname(),
                 os.getpid(),
                 current_user(),
-                redact(json.dumps(options, sort_keys=True)),
+                redact(json.dumps(redact_data(options), sort_keys=True)),
             ),
         )
 
@@ -209,7 +209,7 @@ class Journal:
         **data: Any,
     ) -> int:
         """Append one event (one transaction, durable on return)."""
-        text = redact(json.dumps(data, sort_keys=True, default=str))
+        text = redact(json.dumps(redact_data(data), sort_keys=True, default=str))
         return self._write(
             "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)",
             (run_id, now(), kind, stage, step, text),

@@ -17,7 +17,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Literal
 
-from cutover.secrets import redact
+from cutover.secrets import redact, redact_data
 
 LogFormat = Literal["console", "json"]
 
@@ -29,6 +29,8 @@ def redact_secrets(
     for key, value in list(event_dict.items()):
         if isinstance(value, str):
             event_dict[key] = redact(value)
+        elif isinstance(value, dict | list | tuple):
+            event_dict[key] = redact_data(value)
         elif value is not None and not isinstance(value, int | float | bool):
             text = redact(repr(value))
             if text != repr(value):

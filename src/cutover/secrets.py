@@ -2,17 +2,27 @@
 
 Every value this module resolves is remembered, and :func:`redact` replaces it wherever
 it appears: the log processor, the journal and every report call it, so a secret never
-reaches a log line, a journal row or a report.
+reaches a log line, a journal row or a report. It also replaces the spellings a value
+takes on its way through other programs (escaped, URL-encoded, base64 alone or inside
+``user:key``, in any letter case, broken by a line break) and the password of any URL
+(``scheme://user:password@host``), known or not.
+
+Text that is cut short for a message goes through :func:`clip`, which redacts *before* it
+cuts: a secret straddling the cut would otherwise leave its first half behind, where no
+later redaction can recognise it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote, quote_plus
 
 from cutover.errors import SecretError
 
@@ -21,6 +31,12 @@ _MIN_LENGTH = 4  #: shorter values would redact ordinary words; refuse them as s
 
 _known: set[str] = set()
 _lock = threading.Lock()
+_pattern: re.Pattern[str] | None = None  #: every known spelling, built on first use
+
+#: A line break a secret may be split by: real (LF, CRLF, CR) or JSON-escaped.
+_BREAK = r"(?:\r\n|\n|\r|\\r\\n|\\n|\\r)?"
+#: ``scheme://user:password@``: group 1 is everything up to the password.
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s/?#@:]*):[^\s/?#]+@", re.IGNORECASE)
 
 
 def resolve(reference: str) -> str:
@@ -59,6 +75,7 @@ def remember(value: str) -> None:
         return
     import json
 
+    global _pattern
     spellings = {
         value,
         value.strip(),
@@ -67,18 +84,84 @@ def remember(value: str) -> None:
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
     }
+    for plain in (value, value.strip()):
+        spellings.update({quote(plain, safe=""), quote_plus(plain, safe="")})
+        spellings.update(_base64_cores(plain))
     with _lock:
         _known.update(s for s in spellings if len(s) >= _MIN_LENGTH)
+        _pattern = None
+
+
+def _base64_cores(value: str) -> set[str]:
+    """The base64 characters that only ``value``'s bytes decide, whatever comes before or
+    after it in the encoded text (``user:key``, ``key:``): one run per alignment (the
+    bytes before it, modulo 3), standard and URL-safe. A redacted core leaves at most the
+    few bits of ``value`` that share a character with its neighbours."""
+    raw = value.encode("utf-8", "surrogatepass")
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + raw).decode("ascii")
+        first = -(-8 * offset // 6)  # the first character holding no byte before ``value``
+        last = 8 * (offset + len(raw)) // 6  # past the last holding only ``value``'s bits
+        core = encoded[first:last]
+        cores.update({core, core.translate(str.maketrans("+/", "-_"))})
+    return cores
+
+
+def _compiled() -> re.Pattern[str] | None:
+    """One pattern for every known spelling, longest first, in any letter case, each
+    possibly split by a line break between any two characters."""
+    global _pattern
+    with _lock:
+        if _pattern is None and _known:
+            alternatives = (
+                _BREAK.join(re.escape(char) for char in spelling)
+                for spelling in sorted(_known, key=len, reverse=True)
+            )
+            _pattern = re.compile("|".join(alternatives), re.IGNORECASE)
+        return _pattern
 
 
 def redact(text: str) -> str:
-    """``text`` with every known secret value replaced by ``[REDACTED]``."""
-    if not _known:
-        return text
-    for value in sorted(_known, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, REDACTED)
+    """``text`` with every known secret (in every spelling :func:`remember` lists) and
+    every URL's password replaced by ``[REDACTED]``."""
+    pattern = _compiled()
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text)
     return text
+
+
+def redact_data(value: Any) -> Any:
+    """``value`` (JSON-like data) with every string in it redacted, keys included.
+
+    Redact data *before* serialising it: each layer of escaping (a JSON string inside a
+    JSON document, ``\\r\\n`` for a line break) makes a secret's spelling harder to
+    find in the serialised text, so a text is redacted once more afterwards only as a
+    second net."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_data(k): redact_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data(v) for v in value]
+    return value
+
+
+def clip(
+    text: str, limit: int, *, keep: Literal["head", "tail"] = "head", lines: int | None = None
+) -> str:
+    """``text`` redacted, *then* cut to ``limit`` characters (and to its first or last
+    ``lines`` lines): the one way to shorten a text that may hold a secret. A cut head ends
+    with ``…``; a kept tail is cut silently (it is the end of an output)."""
+    text = redact(text)
+    if lines is not None:
+        kept = text.splitlines()
+        text = "\n".join(kept[:lines] if keep == "head" else kept[-lines:])
+    if len(text) <= limit:
+        return text
+    return text[:limit] + "…" if keep == "head" else text[-limit:]
 
 
 def secret_references(runbook: Any) -> Iterator[str]:

@@ -74,7 +74,8 @@ def wait_for_event(state: Path, kind: str, timeout: float = 60) -> None:
 
 def write_runbook(tmp_path: Path, undo: str = "true") -> Path:
     path = tmp_path / "slow.yml"
-    checks = ROOT / "checks" / "pypi-files.yml"
+    checks = tmp_path / "pypi-files.yml"  # includes stay inside the runbook's folder
+    checks.write_bytes((ROOT / "checks" / "pypi-files.yml").read_bytes())
     path.write_text(SLOW_RUNBOOK.format(checks=checks, undo=undo), "utf-8")
     return path
 

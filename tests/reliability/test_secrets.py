@@ -14,11 +14,19 @@ state directory (``journal.db`` and its ``-wal``).
 exports and redacts. So the same loopback server echoes the lab token in a redirect
 Location, and every report format (table, json, junit, prometheus, nagios; stdout and
 ``--output``) is grepped for it.
+
+The spellings table (:mod:`secret_spellings`) sends each transformed spelling of a second
+token (upper, lower and mixed case, URL- and form-encoded, base64 standard and URL-safe,
+base64 of ``user:key`` at each alignment, split by LF or CRLF) and a password in a URL's
+userinfo through the same channels: run output and JSON logs, ``show``, the journal's
+bytes and a check report. The straddle tests put a token across the cut of every place
+that shortens a text for a message.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -28,14 +36,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from cutover.errors import RunExit
+from cutover import secrets as cutover_secrets
+from cutover.actions.control import MESSAGE_CHARS, ControlPlane
+from cutover.actions.http import SHOW_CHARS, _show
+from cutover.actions.shell import TAIL_CHARS, tail
+from cutover.errors import RejectedActionError, RunExit
 from cutover.lab.scenarios import lab_token
 from cutover.testing import cli_env, run_cutover, run_id_of, server_url, serving
 
+from .secret_spellings import NOT_IN_HEADERS, SPELLINGS, pieces
+
 CANARY = f"CANARY-{secrets.token_hex(16)}"
 LAB_TOKEN = lab_token("pypi-2018")
+#: characters URL-encoding changes, ASCII only (it travels in a header)
+SPELL_TOKEN = f"Sk/{secrets.token_hex(12)}+{secrets.token_hex(12)}=&"
 REDACTED = "[REDACTED]"
 PY = sys.executable
 
@@ -62,7 +79,9 @@ class _Leaky(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         auth = self.headers.get("Authorization", "")
-        if self.path.startswith("/api/"):
+        if self.path.startswith("/spell/"):
+            self._spelled("GET")
+        elif self.path.startswith("/api/"):
             # the prior state a step journals holds the credential
             self._json(200, {"mode": "old", "seen": auth})
         elif self.path.startswith("/fastly/"):
@@ -78,7 +97,21 @@ class _Leaky(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
+        if self.path.startswith("/spell/"):
+            self._spelled("PUT")
+            return
         self._json(403, {"msg": f"token {self.headers.get('Authorization', '')} may not write"})
+
+    def _spelled(self, method: str) -> None:
+        """``/spell/NAME/api/…`` (the runbook's token, in spelling NAME: in the prior value
+        and in a refusal) and ``/spell/NAME/probe`` (the lab token, in a redirect)."""
+        name, _, rest = self.path.removeprefix("/spell/").partition("/")
+        if rest.startswith("probe"):
+            self._redirect(f"ftp://files.example/{SPELLINGS[name](LAB_TOKEN)}/x.whl")
+        elif method == "GET":
+            self._json(200, {"mode": "old", "seen": SPELLINGS[name](SPELL_TOKEN)})
+        else:
+            self._json(403, {"msg": f"token {SPELLINGS[name](SPELL_TOKEN)} may not write"})
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +173,7 @@ rollback: {{automatic: true, verify: []}}
 """
 
 
-def checks(base: str) -> str:
+def checks(base: str, probe: str = "/probe-lab") -> str:
     return f"""
 version: 1
 name: canary-check
@@ -149,7 +182,7 @@ environments:
 sets:
   echo:
     probes:
-      - url: "{base}/probe-lab"
+      - url: "{base}{probe}"
         timeout: 5s
 """
 
@@ -329,3 +362,138 @@ def test_a_token_httpx_refuses_is_not_quoted_back(
     assert shown in proc.stdout + proc.stderr
     files = Captured({}, [tmp_path / "state"]).files()
     assert [name for name, data in files.items() if CANARY.encode() in data] == []
+
+
+SPELLING_SCRIPT = Path(__file__).with_name("secret_spellings.py")
+
+
+def spelling_runbook(base: str, name: str) -> str:
+    return f"""
+version: 1
+name: spelled
+environments:
+  test: {{description: loopback only}}
+backends:
+  sh: {{kind: shell, timeout: 20s}}
+  api: {{kind: http, base_url: "{base}/spell/{name}/api", token: "env:SPELL_TOKEN", retries: 0}}
+stages:
+  - name: print
+    steps:
+      - name: a command that prints the spelling
+        backend: sh
+        command: ["{PY}", "{SPELLING_SCRIPT}", "{name}"]
+        undo: ["{PY}", "{SPELLING_SCRIPT}", "{name}"]
+  - name: http
+    steps:
+      - {{name: put a setting, backend: api, path: /setting, body: {{mode: new}}}}
+rollback: {{automatic: true, verify: []}}
+"""
+
+
+def _cli(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run_cutover(*args, cwd=cwd, env={"SPELL_TOKEN": SPELL_TOKEN}, timeout=180)
+
+
+def _escaped(piece: str) -> list[str]:
+    """``piece`` as it is, and as a JSON text holds it (the journal's rows are JSON)."""
+    return [piece, json.dumps(piece)[1:-1]]
+
+
+@pytest.mark.parametrize("name", sorted(SPELLINGS))
+def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path, name: str) -> None:
+    """The run's stdout, its JSON logs (stderr), ``show``, every byte of the state
+    directory and a check report: each shows the redaction mark, none a piece of the
+    spelling. (A check's secret travels in a redirect's Location: a header cannot hold a
+    line break, so the split spellings skip that channel.)"""
+    (tmp_path / "spelled.yml").write_text(spelling_runbook(leaky, name), encoding="utf-8")
+    (tmp_path / "checks.yml").write_text(checks(leaky, f"/spell/{name}/probe"), encoding="utf-8")
+    state = tmp_path / "state"
+    ran = _cli(
+        tmp_path, "--log-format", "json", "run", "spelled.yml", "--env", "test", "--yes",
+        "--state-dir", state,
+    )  # fmt: skip
+    # the PUT is refused, and so is its restore: a human must act
+    assert ran.returncode == RunExit.NEEDS_ATTENTION, ran.stdout + ran.stderr
+    shown = _cli(tmp_path, "show", "last", "--state-dir", state)
+    assert shown.returncode == 0, shown.stderr
+    outputs = {"run.stdout": ran.stdout, "run.stderr": ran.stderr, "show": shown.stdout}
+    files = Captured({}, [state]).files()
+    if name not in NOT_IN_HEADERS:
+        checked = _cli(
+            tmp_path, "check", "checks.yml", "--env", "lab", "--format", "json",
+            "--state-dir", tmp_path / "state-check",
+        )  # fmt: skip
+        assert checked.returncode == 2, checked.stdout + checked.stderr  # bad_redirect
+        outputs["check"] = checked.stdout
+    # the refusal (stdout), the shell step's output (a JSON log line), the refusal in show;
+    # what is left around the mark is not the secret's (a URL's user, base64 of `user:`)
+    refusal = re.compile(r"token \S*" + re.escape(REDACTED) + r"\S* may not write")
+    assert refusal.search(ran.stdout), ran.stdout
+    logged = [json.loads(x) for x in ran.stderr.splitlines() if x.startswith("{")]
+    assert any(REDACTED in str(log.get("stderr", "")) for log in logged), ran.stderr
+    assert refusal.search(shown.stdout), shown.stdout
+    assert any(REDACTED.encode() in data for data in files.values())
+    if "check" in outputs:
+        assert REDACTED in outputs["check"], outputs["check"]
+    token_pieces = pieces(name, SPELL_TOKEN)
+    lab_pieces = pieces(name, LAB_TOKEN)
+    outputs["state files"] = b"".join(files.values()).decode("utf-8", "replace")
+    for channel, text in outputs.items():
+        for piece in token_pieces + lab_pieces:
+            assert not any(p in text for p in _escaped(piece)), (channel, piece, text)
+    for path, data in files.items():
+        if Path(path).parent.name == "lab":
+            continue  # the lab's own state file is its credential store
+        for piece in token_pieces + lab_pieces:
+            assert not any(p.encode() in data for p in _escaped(piece)), (path, piece)
+
+
+STRADDLE_KEY = f"STRADDLE-{secrets.token_hex(16)}"
+
+
+def _refusal(body: str, *, json_body: bool) -> str:
+    """The message a control plane's 403 with ``body`` becomes."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if json_body:
+            return httpx.Response(403, json=json.loads(body))
+        return httpx.Response(403, text=body)
+
+    api = ControlPlane("http://api.test", transport=httpx.MockTransport(answer), retries=0)
+    with pytest.raises(RejectedActionError) as caught:
+        api.request("PUT", "/x", json={})
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("where", "shorten", "limit", "before"),
+    [
+        ("a text body", lambda s: _refusal(s, json_body=False), MESSAGE_CHARS, 0),
+        ("a JSON msg", lambda s: _refusal(json.dumps({"msg": s}), json_body=True),
+         MESSAGE_CHARS, 0),
+        ("a JSON list", lambda s: _refusal(json.dumps([s]), json_body=True), MESSAGE_CHARS, 2),
+        ("an http value", lambda s: _show({"v": s}), SHOW_CHARS, 7),
+        ("a shell tail", lambda s: tail(s), TAIL_CHARS, 0),
+    ],
+)  # fmt: skip
+def test_a_secret_across_the_cut_leaves_no_half(
+    where: str, shorten: Any, limit: int, before: int
+) -> None:
+    """The key starts 10 characters before the cut (at 190 of a 200-character message;
+    ``before``: what the quoted form adds ahead of the text, ``['`` or ``{"v": "``): cut
+    first, its first 10 characters would stay, and no later redaction knows them."""
+    cutover_secrets.remember(STRADDLE_KEY)
+    if where == "a shell tail":  # a tail is cut at its start: the key ends past it
+        text = "x" * 50 + STRADDLE_KEY + "y" * (limit - 10)
+    else:
+        text = "x" * (limit - 10 - before) + STRADDLE_KEY + "y" * 100
+    shown = shorten(text)
+    assert REDACTED in shown, shown
+    for size in (4, 6, 10):
+        assert STRADDLE_KEY[:size] not in shown and STRADDLE_KEY[-size:] not in shown, shown
+
+
+def test_a_straddling_refusal_reads_exactly(leaky: str) -> None:
+    cutover_secrets.remember(STRADDLE_KEY)
+    body = "e" * 190 + STRADDLE_KEY + "!" * 100
+    assert _refusal(body, json_body=False) == (f"api: PUT /x refused: 403 {'e' * 190}{REDACTED}…")

@@ -24,6 +24,9 @@ from tenacity import (
 
 from cutover.errors import RejectedActionError, TransientActionError
 from cutover.log import get_logger
+from cutover.secrets import clip
+
+MESSAGE_CHARS = 200  #: how much of an API's error body a message quotes
 
 MAX_RETRY_SECONDS = 30.0  #: a call never retries for longer than this in total
 
@@ -128,13 +131,14 @@ class ControlPlane:
 
 
 def _message(response: httpx.Response) -> str:
-    """Fastly-style errors carry ``msg`` and ``detail``; otherwise the first of the body."""
+    """Fastly-style errors carry ``msg`` and ``detail``; otherwise the first of the body.
+    Redacted before it is cut, so a token the API echoes near the cut leaves nothing."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200]
+        return clip(response.text, MESSAGE_CHARS)
     if isinstance(body, dict):
         parts = [str(body[k]) for k in ("msg", "detail", "message", "error") if body.get(k)]
         if parts:
-            return ": ".join(parts)
-    return str(body)[:200]
+            return clip(": ".join(parts), MESSAGE_CHARS)
+    return clip(str(body), MESSAGE_CHARS)

@@ -32,7 +32,7 @@ from cutover.actions.control import ControlPlane
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
 from cutover.runbook.backends import HttpSettings, HttpStep
-from cutover.secrets import redact, resolve
+from cutover.secrets import clip, resolve
 
 SHOW_CHARS = 500  #: how much of a value an error message quotes
 
@@ -226,6 +226,4 @@ def _at(value: Any, pointer: str) -> Any:
 
 def _show(value: Any) -> str:
     text = "(absent)" if value is None else json.dumps(value, sort_keys=True)
-    if len(text) > SHOW_CHARS:
-        text = text[:SHOW_CHARS] + "…"
-    return redact(text)
+    return clip(text, SHOW_CHARS)

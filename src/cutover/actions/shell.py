@@ -30,7 +30,7 @@ from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
 from cutover.log import get_logger
 from cutover.runbook.backends import ShellSettings, ShellStep
-from cutover.secrets import redact
+from cutover.secrets import clip, redact
 
 TAIL_LINES = 20  #: lines of output kept in an error message
 TAIL_CHARS = 2000  #: characters of output kept in an error message
@@ -55,9 +55,8 @@ class Ran:
 
 
 def tail(text: str) -> str:
-    lines = text.splitlines()[-TAIL_LINES:]
-    out = "\n".join(lines)
-    return out[-TAIL_CHARS:]
+    """The last lines of ``text``, redacted before they are cut."""
+    return clip(text, TAIL_CHARS, keep="tail", lines=TAIL_LINES)
 
 
 def run_command(

@@ -60,6 +60,7 @@ def request_for_run(
     overrides = VarOverrides(
         files=tuple(Path(p) for p in options.get("vars_files", [])),
         pairs=tuple(options.get("vars", [])),
+        include_roots=tuple(Path(p) for p in options.get("include_roots", [])),
     )
     return Request(
         command,
@@ -179,6 +180,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 {
                     "vars": list(request.overrides.pairs),
                     "vars_files": [str(p.resolve()) for p in request.overrides.files],
+                    "include_roots": [str(p.resolve()) for p in request.overrides.include_roots],
                     "yes": request.yes,
                     "again": request.again,
                 },

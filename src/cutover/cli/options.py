@@ -17,6 +17,13 @@ VarsFileOption = Annotated[
     list[Path] | None,
     typer.Option("--vars-file", help="YAML file of variables (above environment vars)"),
 ]
+IncludeRootOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--include-root",
+        help="a folder `include:` may also read from (repeatable; also $CUTOVER_INCLUDE_ROOTS)",
+    ),
+]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
 STATE_HELP = (
     "state directory: journal and lab state (default: $CUTOVER_STATE, else ./.cutover if it"
@@ -39,7 +46,13 @@ def resolve_state(option: Path | None) -> Path:
     return state_choice(option).path
 
 
-def overrides(var: list[str] | None, vars_file: list[Path] | None):  # type: ignore[no-untyped-def]
+def overrides(  # type: ignore[no-untyped-def]
+    var: list[str] | None, vars_file: list[Path] | None, include_root: list[Path] | None = None
+):
     from cutover.runbook.loader import VarOverrides
 
-    return VarOverrides(files=tuple(vars_file or ()), pairs=tuple(var or ()))
+    return VarOverrides(
+        files=tuple(vars_file or ()),
+        pairs=tuple(var or ()),
+        include_roots=tuple(include_root or ()),
+    )

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.options import EnvOption, StateDirOption, VarOption, VarsFileOption, overrides
+from cutover.cli.options import (
+    EnvOption,
+    IncludeRootOption,
+    StateDirOption,
+    VarOption,
+    VarsFileOption,
+    overrides,
+)
 
 
 @app.command()
@@ -17,6 +24,7 @@ def plan(
     env: EnvOption = "lab",
     var: VarOption = None,
     vars_file: VarsFileOption = None,
+    include_root: IncludeRootOption = None,
     state_dir: StateDirOption = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="do not read live state (no per-step diffs)")
@@ -31,7 +39,7 @@ def plan(
     from cutover.target import open_target
 
     with exits():
-        extra = overrides(var, vars_file)
+        extra = overrides(var, vars_file, include_root)
         if offline:
             loaded = load_runbook(file, environment=env, overrides=extra)
             preload(loaded.model)

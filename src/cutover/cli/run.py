@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.options import EnvOption, StateDirOption, VarOption, VarsFileOption, overrides
+from cutover.cli.options import (
+    EnvOption,
+    IncludeRootOption,
+    StateDirOption,
+    VarOption,
+    VarsFileOption,
+    overrides,
+)
 
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="approve every `gate: confirm` (for automation)")
@@ -33,6 +40,7 @@ def run(
     env: EnvOption = "lab",
     var: VarOption = None,
     vars_file: VarsFileOption = None,
+    include_root: IncludeRootOption = None,
     yes: YesOption = False,
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
@@ -46,18 +54,8 @@ def run(
     from cutover.cli.output import exits
 
     with exits():
-        code = drive(
-            Request(
-                "run",
-                file,
-                env,
-                overrides(var, vars_file),
-                state_dir,
-                yes,
-                force_unlock,
-                again=again,
-            )
-        )
+        extra = overrides(var, vars_file, include_root)
+        code = drive(Request("run", file, env, extra, state_dir, yes, force_unlock, again=again))
     raise typer.Exit(code)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cutover.cli.app import app
-from cutover.cli.options import VarOption, VarsFileOption, overrides
+from cutover.cli.options import IncludeRootOption, VarOption, VarsFileOption, overrides
 
 
 @app.command()
@@ -17,6 +17,7 @@ def validate(
     strict: Annotated[bool, typer.Option(help="treat warnings as errors")] = False,
     var: VarOption = None,
     vars_file: VarsFileOption = None,
+    include_root: IncludeRootOption = None,
 ) -> None:
     """Validate runbooks and checks files: exit 0 when valid, 2 when not."""
     from cutover.cli.output import exits, say, warn
@@ -25,7 +26,7 @@ def validate(
 
     bad = False
     with exits():
-        extra = overrides(var, vars_file)
+        extra = overrides(var, vars_file, include_root)
         for path in files:
             try:
                 summary, warnings = validate_file(path, extra)

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, Protocol
 
-from cutover.secrets import redact
+from cutover.secrets import redact, redact_data
 
 
 class Writer(Protocol):
@@ -147,7 +147,7 @@ class JsonView:
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         record = {"event": kind, **{k: v for k, v in data.items() if v is not None}}
-        self.out.write(redact(json.dumps(record, sort_keys=True, default=str)) + "\n")
+        self.out.write(redact(json.dumps(redact_data(record), sort_keys=True, default=str)) + "\n")
         self.out.flush()
 
 

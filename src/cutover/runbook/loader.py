@@ -16,7 +16,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cutover.errors import DocumentError, Problem, VariableError
-from cutover.runbook.document import Document, PathKey, display_name, load_document
+from cutover.runbook.document import Document, PathKey, load_document
+from cutover.runbook.includes import Refusal, include_roots, load_included, locate
 from cutover.runbook.problems import did_you_mean, problems_from_validation
 from cutover.runbook.render import Renderer, is_template
 
@@ -34,10 +35,12 @@ LAB_PLACEHOLDER: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class VarOverrides:
-    """Variables from the command line: ``--vars-file`` and ``--var key=value``."""
+    """What the command line adds to loading: variables (``--vars-file``, ``--var
+    key=value``) and the folders includes may also read from (``--include-root``)."""
 
     files: tuple[Path, ...] = ()
     pairs: tuple[str, ...] = ()
+    include_roots: tuple[Path, ...] = ()
 
     def resolve(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}
@@ -219,7 +222,9 @@ def load_runbook(
     lab: Mapping[str, Any] | None = None,
 ) -> Loaded[Any]:
     """Load, render and validate a runbook for one environment; raise on any error."""
-    loaded, problems = _load_runbook(path, environment, overrides.resolve(), lab)
+    loaded, problems = _load_runbook(
+        path, environment, overrides.resolve(), lab, roots=overrides.include_roots
+    )
     _raise_if(problems)
     assert loaded is not None
     loaded.warnings = [p for p in problems if p.severity == "warning"]
@@ -234,7 +239,7 @@ def check_runbook(path: Path, overrides: VarOverrides = VarOverrides()) -> list[
     names: list[str | None] = list(envs) if isinstance(envs, dict) and envs else [None]
     found: list[Problem] = []
     for name in names:
-        _, problems = _load_runbook(path, name, extra, None, doc=doc)
+        _, problems = _load_runbook(path, name, extra, None, doc=doc, roots=overrides.include_roots)
         found.extend(problems)
     return _unique(found)
 
@@ -245,6 +250,7 @@ def _load_runbook(
     overrides: Mapping[str, Any],
     lab: Mapping[str, Any] | None,
     doc: Document | None = None,
+    roots: Sequence[Path] = (),
 ) -> tuple[Loaded[Any] | None, list[Problem]]:
     from cutover.runbook.crossref import cross_check
     from cutover.runbook.lint import lint
@@ -255,7 +261,7 @@ def _load_runbook(
     if model is None:
         return None, problems
     loaded = Loaded(model, doc, environment, context)
-    problems.extend(_resolve_includes(loaded, context))
+    problems.extend(_resolve_includes(loaded, context, include_roots(path.parent, roots)))
     if any(p.severity == "error" for p in problems):
         return None, problems
     problems.extend(cross_check(loaded))
@@ -263,8 +269,12 @@ def _load_runbook(
     return loaded, problems
 
 
-def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[Problem]:
-    """Replace each ``include`` probe set by the set it names in its checks file."""
+def _resolve_includes(
+    loaded: Loaded[Any], context: Mapping[str, Any], roots: Sequence[Path]
+) -> list[Problem]:
+    """Replace each ``include`` probe set by the set it names in its checks file (only
+    inside ``roots``, only from a file shaped like a checks file: see
+    :mod:`cutover.runbook.includes`)."""
     from cutover.runbook.probe_models import ChecksFile
 
     runbook = loaded.model
@@ -277,42 +287,28 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = base
         if not probe_set.include:
             continue
-        try:
-            target = (base / probe_set.include).resolve()
-        except (OSError, ValueError):  # a NUL byte, a symlink loop
-            problems.append(
-                positions.problem(
-                    ("probes", name, "include"), f"{probe_set.include!r} is not a usable path"
-                )
-            )
-            continue
-        if target not in files:
+        at = ("probes", name, "include")
+        target = locate(probe_set.include, base, roots)
+        if isinstance(target, Path) and target not in files:
             files[target] = None
-            if not _is_file(target):  # located at the `include:` that names it
-                problems.append(
-                    positions.problem(
-                        ("probes", name, "include"),
-                        f"{probe_set.include}: no such file",
-                        hint=f"the path is relative to the runbook's folder, {display_name(base)}",
-                    )
+            doc = load_included(probe_set.include, target, ChecksFile.model_fields)
+            if isinstance(doc, Refusal):
+                target = doc
+            else:
+                # The included file's vars, then its own profile of this environment (if
+                # it has one), then everything the runbook knows: the runbook wins.
+                envs = doc.data.get("environments")
+                same = (
+                    loaded.environment
+                    if isinstance(envs, dict) and loaded.environment in envs
+                    else None
                 )
-                continue
-            try:
-                doc = load_document(target)
-            except DocumentError as exc:
-                problems.extend(exc.problems)
-                continue
-            # The included file's vars, then its own profile of this environment (if it has
-            # one), then everything the runbook knows: the runbook wins.
-            envs = doc.data.get("environments") if isinstance(doc.data, dict) else None
-            same = (
-                loaded.environment
-                if isinstance(envs, dict) and loaded.environment in envs
-                else None
-            )
-            checks, _, _, found = _validate(ChecksFile, doc, same, context, context.get("lab"))
-            problems.extend(found)
-            files[target] = checks
+                checks, _, _, found = _validate(ChecksFile, doc, same, context, context.get("lab"))
+                problems.extend(found)
+                files[target] = checks
+        if isinstance(target, Refusal):  # located at the `include:` that names it
+            problems.append(positions.problem(at, target.message, hint=target.hint))
+            continue
         checks = files[target]
         if checks is None:
             continue
@@ -320,7 +316,7 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         if wanted not in checks.sets:
             problems.append(
                 positions.problem(
-                    ("probes", name, "include"),
+                    at,
                     f"{probe_set.include} has no probe set {wanted!r}",
                     hint=did_you_mean(wanted, checks.sets),
                 )
@@ -330,13 +326,6 @@ def _resolve_includes(loaded: Loaded[Any], context: Mapping[str, Any]) -> list[P
         loaded.probe_bases[name] = target.parent
     loaded.model = runbook.model_copy(update={"probes": sets})
     return problems
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except (OSError, ValueError):  # a name too long, a NUL byte
-        return False
 
 
 __all__ = ["Loaded", "VarOverrides", "check_runbook", "load_checks", "load_runbook"]
