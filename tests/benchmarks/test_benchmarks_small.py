@@ -30,6 +30,7 @@ def test_guard_stats_meets_its_targets_small() -> None:
     assert int(out["probe.fail1.probes_max"]) <= 10
 
 
+@pytest.mark.slow
 def test_lab_throughput_prints_hits_and_misses() -> None:
     out = figures("lab_throughput.py", "--seconds", "0.5", "--max-requests", "400")
     rates = sorted(k for k in out if "_per_s_" in k)

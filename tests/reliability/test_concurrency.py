@@ -210,6 +210,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     assert h.fingerprint(lab.state()) == changed
 
 
+@pytest.mark.slow
 def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
     lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 import cutover.testing as h
 from cutover.errors import RunExit
@@ -36,6 +37,7 @@ def _steps(state: Path, run_id: str, kind: str) -> list[tuple[str | None, int | 
     return [(e.stage, e.step) for e in h.events(state, run_id) if e.kind == kind]
 
 
+@pytest.mark.slow
 def test_a_second_run_of_the_completed_pypi_cutover_writes_nothing(lab: Any, state: Path) -> None:
     _run(state, *PYPI)
     completed = lab.state()
@@ -67,6 +69,7 @@ def test_a_second_run_of_the_completed_pypi_cutover_writes_nothing(lab: Any, sta
     assert (row["status"], row["exit_code"]) == ("completed", 0)
 
 
+@pytest.mark.slow
 def test_a_partly_migrated_lab_runs_only_the_steps_that_differ(lab: Any, state: Path) -> None:
     """The redirect was turned down to 50 % by hand: the version steps already hold (they
     are skipped, no version is cloned), the ramp runs again and ends at the final state."""

@@ -399,7 +399,17 @@ def _escaped(piece: str) -> list[str]:
     return [piece, json.dumps(piece)[1:-1]]
 
 
-@pytest.mark.parametrize("name", sorted(SPELLINGS))
+#: spellings in the fast tier (`-m "not slow"`): one encoding, one split, one change of case
+FAST_SPELLINGS = ("base64", "split-crlf", "upper")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name in FAST_SPELLINGS else pytest.mark.slow)
+        for name in sorted(SPELLINGS)
+    ],
+)
 def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path, name: str) -> None:
     """The run's stdout, its JSON logs (stderr), ``show``, every byte of the state
     directory and a check report: each shows the redaction mark, none a piece of the

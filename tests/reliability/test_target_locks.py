@@ -204,6 +204,7 @@ def test_another_runbook_naming_the_same_file_through_a_symlink_is_refused(
     assert nginx_world.managed.read_text(encoding="utf-8") == initial
 
 
+@pytest.mark.slow
 def test_a_dead_holders_unfinished_run_in_another_state_blocks_a_new_run_until_finished(
     nginx_world: Any, tmp_path: Path, runs: Any, cli: Any
 ) -> None:
