@@ -58,8 +58,9 @@ SAMPLE: list[tuple[str, str, int, dict[tuple[str, int], str]]] = [
     ),
     ("nginx-switch-broken", "point nginx.written#1", 1, {("files-to-new", 0): RB}),
 ]
-#: scenarios whose sampled cases are in the fast tier (`-m "not slow"`): a few seconds each
-FAST = ("nginx-switch",)
+#: sampled cases in the fast tier (`-m "not slow"`), both modes: a journal boundary and a
+#: named crash point, on the nginx world (a few seconds each)
+FAST = {("nginx-switch", "intent simple-to-new/0"), ("nginx-switch", "point nginx.written#1")}
 CASES: list[tuple[CaseKey, dict[tuple[str, int], str]]] = [
     ((scenario, label, occurrence, mode), steps)
     for scenario, label, occurrence, steps in SAMPLE
@@ -168,7 +169,7 @@ def test_the_failing_variants_roll_back_by_themselves(farm: Farm) -> None:
 @pytest.mark.parametrize(
     ("key", "steps"),
     [
-        pytest.param(key, steps, id=_id(key), marks=() if key[0] in FAST else pytest.mark.slow)
+        pytest.param(key, steps, id=_id(key), marks=() if key[:2] in FAST else pytest.mark.slow)
         for key, steps in CASES
     ],
 )
