@@ -36,19 +36,16 @@ sample of the same cases with the same checks.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from json import loads
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,30 +53,31 @@ from typing import Any, Protocol
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
+sys.path.insert(0, str(ROOT / "src"))
+
+from cutover.testing import (  # noqa: E402
+    NginxServer,
+    ServedLab,
+    nginx_binary,
+    run_cutover,
+    run_ids,
+    run_row,
+    running_nginx,
+)
+from cutover.testing import events as journal_events  # noqa: E402
+from cutover.testing.journal import Event  # noqa: E402
+
 PYPI_RUNBOOK = ROOT / "runbooks" / "pypi-files.yml"
 NGINX_RUNBOOK = ROOT / "runbooks" / "nginx-switch.yml"
 
 CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
 SIGKILLED = -signal.SIGKILL
 CLI_TIMEOUT = 240.0  #: seconds, per cutover command (a full pypi-files run takes ~11 s)
-START_TIMEOUT = 30.0  #: seconds for a lab or nginx to come up
-STOP_TIMEOUT = 15.0
 #: `resume` of a run whose final status is already written: nothing to do, exit 2.
 EXIT_NOTHING_TO_DO = 2
-#: Environment variables that must not leak from the caller into a cutover subprocess.
-SCRUBBED = (CRASH_ENV, "CUTOVER_STATE", "CUTOVER_STATE_DIR", "CUTOVER_LAB_TOKEN", "COLUMNS")
 
 
 # --- running cutover ------------------------------------------------------------------------
-
-
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
 
 
 @dataclass(frozen=True)
@@ -105,37 +103,11 @@ def cutover(
     extra = dict(env or {})
     if crash_at is not None:
         extra[CRASH_ENV] = str(crash_at)
-    proc = subprocess.run(
-        [sys.executable, "-m", "cutover", *argv],
-        cwd=ROOT,
-        env=cli_env(extra),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    proc = run_cutover(*argv, cwd=ROOT, env=extra, timeout=timeout)
     return Ran(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
 # --- the journal, read independently of cutover's own folding -------------------------------
-
-
-@dataclass(frozen=True)
-class Event:
-    id: int
-    kind: str
-    stage: str | None
-    step: int | None
-    data: dict[str, Any]
-
-    @property
-    def key(self) -> tuple[str, int] | None:
-        return None if self.stage is None or self.step is None else (self.stage, self.step)
-
-    def label(self) -> str:
-        if self.key is not None:
-            return f"{self.kind} {self.stage}/{self.step}"
-        return self.kind if self.stage is None else f"{self.kind} {self.stage}"
 
 
 @dataclass(frozen=True)
@@ -218,14 +190,11 @@ def store_for(world: Any, database: Database | None, name: str) -> StateStore:
 def read_journal(where: Path | StateStore) -> JournalView:
     if isinstance(where, StateStore):
         return read_pg_journal(where.url) if where.url else read_journal(where.directory)
-    path = where / "journal.db"
-    if not path.exists():
-        return JournalView((), ())
-    db = sqlite3.connect(path, timeout=10)
-    try:
-        return _view(db)
-    finally:
-        db.close()
+    runs = []
+    for run_id in run_ids(where):
+        row = run_row(where, run_id)
+        runs.append(RunRow(run_id, row["status"], row["exit_code"]))
+    return JournalView(tuple(runs), tuple(journal_events(where)))
 
 
 def read_pg_journal(url: str) -> JournalView:
@@ -245,7 +214,7 @@ def _view(db: Any) -> JournalView:
         for r in db.execute("SELECT id, status, exit_code FROM runs ORDER BY started_at")
     )
     events = tuple(
-        Event(r[0], r[1], r[2], r[3], json.loads(r[4]))
+        Event(r[0], r[1], r[2], r[3], loads(r[4]))
         for r in db.execute("SELECT id, kind, stage, step, data FROM events ORDER BY id")
     )
     return JournalView(runs, events)
@@ -270,109 +239,14 @@ class World(Protocol):
         """What :meth:`activity` must be if every journaled change happened exactly once."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_closed(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex((host, int(port))) != 0
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what}: not reached within {timeout:.0f} s")
-        time.sleep(0.05)
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the one process we started, then SIGKILL it if it does not stop."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
-
-
-class ServedLab:
-    """``cutover lab serve --state-dir DIR --port 0 --api-port 0`` in its own process."""
+class LabWorld(ServedLab):
+    """A lab served by ``cutover lab serve`` in its own process, for base/state."""
 
     def __init__(self, base: Path) -> None:
-        self.state_dir = base / "state"
-        self.log = base / "lab-serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.info: dict[str, Any] = {}
-        self.client: httpx.Client | None = None
-
-    def __enter__(self) -> ServedLab:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        endpoint = self.state_dir / "lab" / "endpoint.json"
-        with self.log.open("wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cutover", "lab", "serve", "--state-dir",
-                 str(self.state_dir), "--port", "0", "--api-port", "0"],
-                cwd=ROOT, env=cli_env(), stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        try:
-            wait_for(lambda: self._published(endpoint), "lab endpoint.json")
-            self.client = httpx.Client(
-                base_url=self.info["api_url"],
-                headers={"Fastly-Key": self.info["token"]},
-                timeout=10,
-            )
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def _published(self, endpoint: Path) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"lab serve exited {self.proc.returncode}: {self.log.read_text()}")
-        try:
-            info = json.loads(endpoint.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        if info.get("pid") != self.proc.pid:
-            return False
-        self.info = info
-        return True
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.proc is not None:
-            stop_process(self.proc)
-        for address in self.addresses():
-            if not port_closed(address):
-                raise RuntimeError(f"lab port {address} still open after the lab stopped")
-
-    def addresses(self) -> list[str]:
-        if not self.info:
-            return []
-        return [self.info["api_url"].removeprefix("http://"), self.info["data_address"]]
+        super().__init__(base / "state", log=base / "lab-serve.log")
 
     def run_args(self, extra_vars: Sequence[str]) -> list[str]:
         return ["--env", "lab", *(a for v in extra_vars for a in ("--var", v))]
-
-    def state(self) -> dict[str, Any]:
-        assert self.client is not None
-        response = self.client.get("/lab/state")
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
-        return data
 
     def snapshot(self) -> dict[str, Any]:
         return control_plane(self.state())
@@ -382,7 +256,7 @@ class ServedLab:
 
     def expected_activity(self, start: dict[str, int], journal: JournalView) -> dict[str, int]:
         """A version step creates exactly one version each time it is applied."""
-        names = {sid: name for name, sid in self.info["service_ids"].items()}
+        names = {sid: name for name, sid in self.service_ids.items()}
         expected = dict(start)
         intents = {e.key: e for e in journal.events if e.kind == "intent"}
         for event in journal.events:
@@ -413,28 +287,13 @@ def control_plane(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        # The file cutover manages (runbooks/nginx-switch.yml writes it).
-        include {prefix}/managed/*.conf;
-        location /legacy/ {{ return 200 "legacy\\n"; }}
-        location /new/ {{ return 200 "new\\n"; }}
-        location / {{ return 404 "no such backend\\n"; }}
-    }}
-}}
+#: The nginx server block (cutover.testing.running_nginx): the managed file is included.
+NGINX_SERVER = """\
+# The file cutover manages (runbooks/nginx-switch.yml writes it).
+include {prefix}/managed/*.conf;
+location /legacy/ {{ return 200 "legacy\\n"; }}
+location /new/ {{ return 200 "new\\n"; }}
+location / {{ return 404 "no such backend\\n"; }}
 """
 
 #: The managed file before any run: both paths redirect to the legacy backend.
@@ -445,12 +304,6 @@ location /simple/ {{ return 302 {origin}/legacy$request_uri; }}
 """
 
 PROBE_PATHS = ("/files/pkg/sampleproject-1.3.1.tar.gz", "/simple/sampleproject/")
-
-
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
 
 
 class NginxWorld:
@@ -464,47 +317,37 @@ class NginxWorld:
         self.prefix = base / "nginx"
         self.state_dir = base / "state"
         self.managed = self.prefix / "managed" / "route.conf"
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.server: NginxServer | None = None
         self.client: httpx.Client | None = None
+        self._stack = ExitStack()
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        assert self.server is not None
+        return self.server.origin
 
     @property
     def initial_content(self) -> str:
         return NGINX_LEGACY_ROUTES.format(origin=self.origin)
 
     def __enter__(self) -> NginxWorld:
-        (self.prefix / "managed").mkdir(parents=True)
-        (self.prefix / "tmp").mkdir()
         self.state_dir.mkdir(parents=True)
-        self.client = httpx.Client(timeout=5)
-        for attempt in range(3):  # a free port can be taken between probe and bind
-            self.port = free_port()
-            conf = NGINX_CONF.format(prefix=self.prefix, port=self.port)
-            (self.prefix / "nginx.conf").write_text(conf, encoding="utf-8")
-            self.managed.write_text(self.initial_content, encoding="utf-8")
-            self.proc = subprocess.Popen(
-                [self.binary, "-p", str(self.prefix), "-c", "nginx.conf", "-e", "stderr"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+        with ExitStack() as stack:
+            self.client = stack.enter_context(httpx.Client(timeout=5))
+            stack.enter_context(
+                running_nginx(
+                    self.prefix, NGINX_SERVER, before_start=self._write_initial, ready=self._up
+                )
             )
-            try:
-                wait_for(self._up, "nginx answering")
-                return self
-            except RuntimeError:
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            self._stack = stack.pop_all()
+        return self
 
-    def _up(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            _, err = self.proc.communicate(timeout=STOP_TIMEOUT)
-            raise RuntimeError(f"nginx exited {self.proc.returncode}: {err.decode()[-500:]}")
+    def _write_initial(self, server: NginxServer) -> None:
+        self.server = server
+        self.managed.parent.mkdir(parents=True, exist_ok=True)
+        self.managed.write_text(self.initial_content, encoding="utf-8")
+
+    def _up(self, server: NginxServer) -> bool:
         try:
             return self.answer(PROBE_PATHS[0]).startswith("302 ")
         except httpx.TransportError:
@@ -512,17 +355,10 @@ class NginxWorld:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-        if self.client is not None:
-            self.client.close()
 
     def close(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)  # the master; it stops its worker
-            if self.proc.stderr is not None:
-                self.proc.stderr.close()
-            self.proc = None
-        if self.port and not port_closed(f"127.0.0.1:{self.port}"):
-            raise RuntimeError(f"nginx port {self.port} still open after nginx stopped")
+        """Stop nginx (and check its port is closed), close the client."""
+        self._stack.close()
 
     def run_args(self, extra_vars: Sequence[str]) -> list[str]:
         pairs = {
@@ -558,8 +394,8 @@ class NginxWorld:
         }
 
     def activity(self) -> dict[str, int]:
-        log = (self.prefix / "error.log").read_text(encoding="utf-8", errors="replace")
-        return {"reloads": log.count("signal 1 (SIGHUP) received")}
+        assert self.server is not None
+        return {"reloads": self.server.reloads()}
 
     def expected_activity(self, start: dict[str, int], journal: JournalView) -> dict[str, int]:
         """nginx reloads once per apply and once per undo (never for a not_applied step)."""
@@ -584,11 +420,11 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("pypi-files", PYPI_RUNBOOK, ServedLab, (), "the careful cutover: completes"),
+        Scenario("pypi-files", PYPI_RUNBOOK, LabWorld, (), "the careful cutover: completes"),
         Scenario(
             "pypi-files-skip-fix",
             PYPI_RUNBOOK,
-            ServedLab,
+            LabWorld,
             ("skip_fix=true",),
             "no fix: ramp-1 loops, automatic rollback (rollback boundaries)",
         ),

@@ -43,9 +43,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "reliability"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
 
-import faults_helpers as h
+import cutover.testing as h  # noqa: E402
+
+PYPI_FILES = ROOT / "runbooks" / "pypi-files.yml"
 
 #: version steps of runbooks/pypi-files.yml per service: at most this many activations
 VERSION_STEPS = {"files": 1, "legacy": 1, "warehouse": 0}
@@ -107,7 +110,7 @@ class Result:
     problems: list[str] = field(default_factory=list)
 
 
-def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) -> Result:
+def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> Result:
     """One faulty run against ``lab`` (attached through ``state_dir``), checked."""
     lab.reset()
     before = lab.state()
@@ -120,7 +123,7 @@ def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) ->
         args += ["--var", f"fastly_retries={profile.retries}"]
     started = time.monotonic()
     try:
-        proc = h.cutover("run", h.PYPI_FILES, *args, timeout=RUN_TIMEOUT_S)
+        proc = h.run_cutover("run", PYPI_FILES, *args, timeout=RUN_TIMEOUT_S)
     finally:
         lab.clear_faults()
     seconds = time.monotonic() - started
@@ -144,7 +147,9 @@ def one_run(lab: h.LabProcess, state_dir: Path, plan: Plan, profile: Profile) ->
     if status != want_status:
         problems.append(f"journal status {status}, expected {want_status}")
     if code == 3:  # the control plane is healthy again: the operator finishes the rollback
-        again = h.cutover("rollback", run_id, "--state-dir", str(state_dir), timeout=RUN_TIMEOUT_S)
+        again = h.run_cutover(
+            "rollback", run_id, "--state-dir", str(state_dir), timeout=RUN_TIMEOUT_S
+        )
         final = h.fingerprint(lab.state())
         recovered = again.returncode == 0 and final == initial
         if not recovered:
@@ -196,7 +201,7 @@ def run_all(
     def worker(number: int) -> None:
         state_dir = workdir / f"lab{number}"
         try:
-            with h.served_lab(state_dir, seed=base_seed) as lab:
+            with h.ServedLab(state_dir, seed=base_seed) as lab:
                 while not stopping.is_set():
                     try:
                         plan = todo.get_nowait()

@@ -25,7 +25,6 @@ import http.server
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from cutover.testing import nginx_binary, running_nginx, serving  # noqa: E402
+
 SMALL = 100 * 1024
 HUGE = 1024**3
 
@@ -50,7 +53,6 @@ def main() -> None:
     parser.add_argument("--sha256", default="", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=0, help="runs per figure (best kept)")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
     if args.child:
         child(args)
         return
@@ -110,30 +112,13 @@ def out(name: str, value: object) -> None:
 
 # --- the server -----------------------------------------------------------------------
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  sendfile on;
-  keepalive_requests 1000000;
-  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
-  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
-  server {{ listen 127.0.0.1:{port}; root {root}; }}
-}}
-"""
-
-
-def nginx_path() -> str | None:
-    sbin = Path("/usr/sbin/nginx")
-    return shutil.which("nginx") or (str(sbin) if sbin.exists() else None)
+NGINX_HTTP = "sendfile on;\nkeepalive_requests 1000000;"
+NGINX_SERVER = "root {root};"
 
 
 def find_nginx() -> str | None:
-    found = nginx_path()
+    """nginx, installed with apt-get when missing and we are root."""
+    found = nginx_binary()
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -147,66 +132,33 @@ def find_nginx() -> str | None:
         )
         if done.returncode == 0:
             break
-    return nginx_path()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
+    return nginx_binary()
 
 
 @contextmanager
 def local_server(prefix: Path, root: Path) -> Iterator[tuple[str, int]]:
     nginx = find_nginx()
     if nginx is not None:
-        port = free_port()
-        (prefix / "tmp").mkdir()
-        conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(prefix=prefix, port=port, root=root))
-        process = subprocess.Popen(
-            [nginx, "-p", str(prefix), "-c", str(conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        version = (
+            subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)
+            .stderr.strip()
+            .rsplit("/", 1)[-1]
         )
-        try:
-            if wait_listening(port):
-                version = (
-                    subprocess.run([nginx, "-v"], capture_output=True, text=True, check=False)
-                    .stderr.strip()
-                    .rsplit("/", 1)[-1]
-                )
-                yield f"nginx-{version}", port
-                return
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        server = NGINX_SERVER.replace("{root}", str(root))
+        with running_nginx(prefix / "nginx", server, http=NGINX_HTTP, connections=1024) as up:
+            yield f"nginx-{version}", up.port
+        return
     handler = type(
         "Quiet",
         (http.server.SimpleHTTPRequestHandler,),
         {"protocol_version": "HTTP/1.1", "log_message": lambda *a: None},
     )
-    server = http.server.ThreadingHTTPServer(
+    fallback = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(root))
     )
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield "python-http.server", int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    fallback.daemon_threads = True
+    with serving(fallback):
+        yield "python-http.server", int(fallback.server_address[1])
 
 
 # --- throughput ------------------------------------------------------------------------

@@ -1,30 +1,23 @@
-"""Shared fixtures: the repository root and a way to run the real CLI in a subprocess."""
+"""Shared fixtures: the repository root, a way to run the real CLI in a subprocess
+(:func:`cutover.testing.run_cutover`, from the repository root by default), and host-wide
+places (locks, default state) kept inside the test session."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cutover.testing import run_cutover
+
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
 
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
-    env.pop("COLUMNS", None)
-    env["NO_COLOR"] = "1"
-    env.update(extra or {})
-    return env
 
 
 @pytest.fixture
@@ -43,16 +36,9 @@ def cli() -> CliRunner:
         input: str | None = None,
         timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cutover", *map(str, args)],
-            cwd=cwd,
-            env=cli_env(env),
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        # the test's own default state directory (``_own_state``), unless it unset it
+        own = {k: os.environ[k] for k in ("CUTOVER_STATE_DIR",) if k in os.environ}
+        return run_cutover(*args, cwd=cwd, env={**own, **(env or {})}, input=input, timeout=timeout)
 
     return run
 

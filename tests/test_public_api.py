@@ -1,4 +1,4 @@
-"""The public face: a short, explicit list of names (STYLE.md, item 1)."""
+"""The public face: a short, explicit list of names (docs/architecture.md, "Extension points")."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ messages and exit codes; nothing else prints or exits.
     └── OperatorStop                  exit 4: declined gate, Ctrl-C (after a clean rollback)
 
 Exit codes of ``run``/``resume``/``rollback`` are :class:`RunExit`; ``check`` follows the
-Nagios convention, :class:`CheckExit`. ``docs/exit-codes.md`` documents both.
+Nagios convention, :class:`CheckExit`. docs/cli.md ("Exit codes") documents both.
 """
 
 from __future__ import annotations

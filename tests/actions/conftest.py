@@ -1,72 +1,24 @@
-"""Fixtures for the action tests: a real nginx and a real tiny REST server, on loopback."""
+"""Fixtures for the action tests: a real nginx and a tiny REST server, on loopback
+(both from :mod:`cutover.testing`)."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from cutover.actions.http import merge_patch
+from cutover.runbook.backends import NginxSettings
+from cutover.testing import NginxServer, RestServer, nginx_binary, running_nginx
+from cutover.testing import running_rest_server as _running_rest_server
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``predicate`` until it holds (an nginx reload finishes asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
-
-
-# --- nginx ----------------------------------------------------------------------------------
-
-
-def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-
-
-NGINX_CONF = """\
-daemon off;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log notice;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/tmp/body;
-    proxy_temp_path {prefix}/tmp/proxy;
-    fastcgi_temp_path {prefix}/tmp/fastcgi;
-    uwsgi_temp_path {prefix}/tmp/uwsgi;
-    scgi_temp_path {prefix}/tmp/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        # The file cutover manages (a glob: the file may be absent).
-        include {prefix}/managed/*.conf;
-        location / {{ return 200 "legacy\\n"; }}
-    }}
-}}
+#: the server block: the file cutover manages is included (a glob: it may be absent)
+SERVER = """\
+include {prefix}/managed/*.conf;
+location / {{ return 200 "legacy\\n"; }}
 """
 
 LEGACY = "# no redirect: the legacy backend answers\n"
@@ -74,29 +26,18 @@ LEGACY = "# no redirect: the legacy backend answers\n"
 
 @dataclass
 class Nginx:
-    """A real nginx on 127.0.0.1:port, its prefix, and the managed file."""
+    """A real nginx on 127.0.0.1, the file it includes, and a client for it."""
 
-    binary: str
-    prefix: Path
-    port: int
+    server: NginxServer
     managed: Path
     client: httpx.Client = field(repr=False)
 
     @property
     def base(self) -> list[str]:
-        conf = self.prefix / "nginx.conf"
-        return [self.binary, "-p", str(self.prefix), "-c", str(conf), "-e", "stderr"]
-
-    @property
-    def test_command(self) -> list[str]:
-        return [*self.base, "-t", "-q"]
-
-    @property
-    def reload_command(self) -> list[str]:
-        return [*self.base, "-s", "reload"]
+        return self.server.base_command
 
     def get(self, path: str = "/x") -> httpx.Response:
-        return self.client.get(f"http://127.0.0.1:{self.port}{path}")
+        return self.client.get(self.server.url(path))
 
     def answers_legacy(self) -> bool:
         response = self.get()
@@ -112,13 +53,11 @@ class Nginx:
         response = self.get()
         return response.status_code == 302 and response.headers.get("location") == location
 
-    def settings(self, **overrides: Any) -> Any:
-        from cutover.runbook.backends import NginxSettings
-
+    def settings(self, **overrides: Any) -> NginxSettings:
         values: dict[str, Any] = {
             "file": str(self.managed),
-            "test_command": self.test_command,
-            "reload_command": self.reload_command,
+            "test_command": self.server.test_command,
+            "reload_command": self.server.reload_command,
             "timeout": 20,
         }
         values.update(overrides)
@@ -127,110 +66,26 @@ class Nginx:
 
 @pytest.fixture
 def nginx(tmp_path: Path) -> Iterator[Nginx]:
-    """Start a real nginx with a temp prefix whose server includes the managed file."""
-    binary = nginx_binary()
-    if binary is None:
+    """A real nginx with a temp prefix whose server includes the managed file."""
+    if nginx_binary() is None:
         pytest.skip("no nginx binary on PATH or in /usr/sbin (apt-get install nginx-light)")
     prefix = tmp_path / "nginx"
-    (prefix / "managed").mkdir(parents=True)
-    (prefix / "tmp").mkdir()
-    port = free_port()
-    (prefix / "nginx.conf").write_text(NGINX_CONF.format(prefix=prefix, port=port))
     managed = prefix / "managed" / "route.conf"
-    managed.write_text(LEGACY)
-    server = Nginx(binary, prefix, port, managed, httpx.Client(timeout=5))
-    master = subprocess.Popen(server.base, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until(lambda: _started(master) and server.up())
-        yield server
-    finally:
-        server.client.close()
-        if master.poll() is None:
-            master.terminate()  # only the master this fixture started; it stops its workers
-        _, err = master.communicate(timeout=15)
-        if master.returncode not in (0, -signal.SIGTERM):
-            raise AssertionError(f"nginx exited {master.returncode}: {err.decode()[-2000:]}")
 
+    def write_managed(_: NginxServer) -> None:
+        managed.parent.mkdir(parents=True, exist_ok=True)
+        managed.write_text(LEGACY)
 
-def _started(master: subprocess.Popen[bytes]) -> bool:
-    if master.poll() is not None:
-        _, err = master.communicate()
-        raise AssertionError(f"nginx did not start: {err.decode()[-2000:]}")
-    return True
+    with httpx.Client(timeout=5) as client:
 
+        def ready(server: NginxServer) -> bool:
+            return Nginx(server, managed, client).up()
 
-# --- a tiny REST server ---------------------------------------------------------------------
-
-
-@dataclass
-class RestServer:
-    """A JSON store on loopback: GET/PUT/PATCH (merge patch)/DELETE any path; POST to
-    ``/actions/<name>`` merges the body into ``/settings/<name>``. Keeps every request."""
-
-    url: str
-    store: dict[str, Any]
-    requests: list[tuple[str, str, str | None]]  #: method, path, Authorization header
+        with running_nginx(prefix, SERVER, before_start=write_managed, ready=ready) as server:
+            yield Nginx(server, managed, client)
 
 
 @pytest.fixture
 def rest_server() -> Iterator[RestServer]:
-    store: dict[str, Any] = {}
-    seen: list[tuple[str, str, str | None]] = []
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length)) if length else None
-
-        def _answer(self, status: int, value: Any = None) -> None:
-            data = b"" if value is None else json.dumps(value).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _handle(self) -> None:
-            method, path = self.command, self.path
-            body = self._body() if method in ("PUT", "PATCH", "POST") else None
-            with lock:
-                seen.append((method, path, self.headers.get("Authorization")))
-                if path.startswith("/readonly/") and method != "GET":
-                    self._answer(403, {"message": "read-only setting"})
-                elif method == "GET":
-                    if path in store:
-                        self._answer(200, store[path])
-                    else:
-                        self._answer(404, {"message": "no such setting"})
-                elif method == "PUT":
-                    store[path] = body
-                    self._answer(200, body)
-                elif method == "PATCH":
-                    store[path] = merge_patch(store.get(path), body)
-                    self._answer(200, store[path])
-                elif method == "DELETE":
-                    store.pop(path, None)
-                    self._answer(204)
-                elif method == "POST" and path.startswith("/actions/"):
-                    target = "/settings/" + path.removeprefix("/actions/")
-                    store[target] = merge_patch(store.get(target), body)
-                    self._answer(201, {"ok": True})
-                else:
-                    self._answer(404, {"message": "no such action"})
-
-        do_GET = do_PUT = do_PATCH = do_POST = do_DELETE = _handle  # noqa: N815
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield RestServer(f"http://{host!s}:{port}", store, seen)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with _running_rest_server() as server:
+        yield server

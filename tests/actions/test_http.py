@@ -19,8 +19,7 @@ from cutover.errors import (
 )
 from cutover.runbook.backends import HttpSettings, HttpStep
 from cutover.runbook.kinds import KINDS
-
-from .conftest import RestServer
+from cutover.testing import RestServer
 
 SETTING = "/settings/redirect"
 

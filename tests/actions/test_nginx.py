@@ -13,8 +13,9 @@ from cutover.actions.nginx import NginxAction, line_changes, write_atomic
 from cutover.errors import ActionError, RejectedActionError
 from cutover.runbook.backends import NginxSettings, NginxStep
 from cutover.runbook.kinds import KINDS
+from cutover.testing import wait_for
 
-from .conftest import LEGACY, Nginx, wait_until
+from .conftest import LEGACY, Nginx
 
 REDIRECT = "return 302 https://files.example.org$request_uri;\n"
 NEW_LOCATION = "https://files.example.org/x"
@@ -38,7 +39,7 @@ def test_apply_switches_what_nginx_answers(nginx: Nginx) -> None:
     record = action.apply(prior)
 
     assert nginx.managed.read_text() == REDIRECT
-    wait_until(lambda: nginx.redirects_to(NEW_LOCATION))
+    wait_for("nginx to answer so", lambda: nginx.redirects_to(NEW_LOCATION), 10)
     assert record["sha256"] != record["previous_sha256"]
     assert action.reconcile(prior, record) is Reconciled.APPLIED
     assert action.plan(action.snapshot()).empty
@@ -65,16 +66,16 @@ def test_rollback_restores_and_reloads_and_is_idempotent(nginx: Nginx) -> None:
     action = NginxAction(nginx.settings(), step(REDIRECT))
     prior = action.snapshot()
     record = action.apply(prior)
-    wait_until(lambda: nginx.redirects_to(NEW_LOCATION))
+    wait_for("nginx to answer so", lambda: nginx.redirects_to(NEW_LOCATION), 10)
 
     action.rollback(prior, record)
     assert nginx.managed.read_text() == LEGACY
-    wait_until(nginx.answers_legacy)
+    wait_for("nginx to answer so", nginx.answers_legacy, 10)
     assert action.reconcile(prior, record) is Reconciled.NOT_APPLIED
 
     action.rollback(prior, record)  # twice is fine
     assert nginx.managed.read_text() == LEGACY
-    wait_until(nginx.answers_legacy)
+    wait_for("nginx to answer so", nginx.answers_legacy, 10)
 
 
 @pytest.mark.nginx
@@ -86,11 +87,11 @@ def test_absent_file_is_created_then_removed(nginx: Nginx) -> None:
 
     record = action.apply(prior)
     assert stat.S_IMODE(nginx.managed.stat().st_mode) == 0o644
-    wait_until(lambda: nginx.redirects_to(NEW_LOCATION))
+    wait_for("nginx to answer so", lambda: nginx.redirects_to(NEW_LOCATION), 10)
 
     action.rollback(prior, None)
     assert not nginx.managed.exists()
-    wait_until(nginx.answers_legacy)
+    wait_for("nginx to answer so", nginx.answers_legacy, 10)
     action.rollback(prior, record)
     assert not nginx.managed.exists()
 
@@ -114,12 +115,12 @@ def test_rollback_always_reloads(nginx: Nginx) -> None:
     action = NginxAction(nginx.settings(), step(REDIRECT))
     prior = action.snapshot()
     record = action.apply(prior)
-    wait_until(lambda: nginx.redirects_to(NEW_LOCATION))
+    wait_for("nginx to answer so", lambda: nginx.redirects_to(NEW_LOCATION), 10)
     nginx.managed.write_text(LEGACY)  # the first rollback wrote, then died
     assert nginx.redirects_to(NEW_LOCATION)
 
     action.rollback(prior, record)
-    wait_until(nginx.answers_legacy)
+    wait_for("nginx to answer so", nginx.answers_legacy, 10)
 
 
 @pytest.mark.nginx

@@ -16,8 +16,7 @@ from cutover.runbook.backends import ShellSettings, ShellStep
 from cutover.runbook.kinds import KINDS
 from cutover.runbook.loader import VarOverrides, load_runbook
 from cutover.secrets import remember
-
-from .conftest import wait_until
+from cutover.testing import wait_for
 
 PY = sys.executable
 WRITE_ARGV1 = "import sys; open('out', 'w').write(sys.argv[1])"
@@ -136,7 +135,7 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     with pytest.raises(ActionError, match="killed"):
         run_command([PY, "-c", script], timeout=1, cwd=str(tmp_path))
     pid = int((tmp_path / "child.pid").read_text())
-    wait_until(lambda: not _running(pid))
+    wait_for("the process to end", lambda: not _running(pid), 10)
 
 
 @pytest.mark.parametrize("error", [OverflowError, KeyboardInterrupt])
@@ -151,14 +150,14 @@ def test_an_unexpected_error_while_waiting_leaves_no_orphan(
     )
 
     def fail_while_waiting(self: subprocess.Popen[bytes], *args: Any, **kw: Any) -> Any:
-        wait_until(lambda: (tmp_path / "child.pid").exists())
+        wait_for("the child's pid file", lambda: (tmp_path / "child.pid").exists(), 10)
         raise error("timestamp too large to convert to C _PyTime_t")
 
     monkeypatch.setattr(subprocess.Popen, "communicate", fail_while_waiting)
     with pytest.raises(error):
         run_command([PY, "-c", script], timeout=10, cwd=str(tmp_path))
     pid = int((tmp_path / "child.pid").read_text())
-    wait_until(lambda: not _running(pid))
+    wait_for("the process to end", lambda: not _running(pid), 10)
 
 
 def _running(pid: int) -> bool:

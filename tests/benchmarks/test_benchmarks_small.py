@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,6 +30,7 @@ def test_guard_stats_meets_its_targets_small() -> None:
     assert int(out["probe.fail1.probes_max"]) <= 10
 
 
+@pytest.mark.slow
 def test_lab_throughput_prints_hits_and_misses() -> None:
     out = figures("lab_throughput.py", "--seconds", "0.5", "--max-requests", "400")
     rates = sorted(k for k in out if "_per_s_" in k)
@@ -41,6 +44,7 @@ def test_lab_throughput_prints_hits_and_misses() -> None:
     assert [out[k] for k in sorted(k for k in out if "_failed_" in k)] == ["0", "0", "0", "0"]
 
 
+@pytest.mark.slow
 def test_time_to_safety_measures_both_runbooks() -> None:
     out = figures("time_to_safety.py", "--runs", "1")
     assert out["no_fix_runs"] == "1" and out["replay_runs"] == "1"

@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def _probe_server() -> ModuleType:
-    name = "cutover_tests_probe_server"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "probes" / "probe_server.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ps = _probe_server()
+from cutover.testing import cli_env, cutover_argv, run_cutover
+from cutover.testing import probe_server as ps
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +66,7 @@ MANY_503 = """  bad:
 
 
 def cutover(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    return subprocess.run(
-        [sys.executable, "-m", "cutover", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        timeout=60,
-    )
+    return run_cutover(*args, cwd=cwd, timeout=60)
 
 
 def test_ok_as_json_lines(tmp_path: Path, server: Any) -> None:
@@ -373,12 +347,8 @@ def test_every_stops_cleanly_on_a_signal(tmp_path: Path, server: Any, signal_nam
     import signal
 
     path = checks_file(tmp_path, server, GOOD)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
+        cutover_argv(
             "check",
             str(path),
             "--env",
@@ -387,11 +357,11 @@ def test_every_stops_cleanly_on_a_signal(tmp_path: Path, server: Any, signal_nam
             "json",
             "--every",
             "30s",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=cli_env(),
         cwd=tmp_path,
     )
     try:

@@ -7,10 +7,6 @@ to it through the state directory, exactly as the docs say.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from cutover.testing import ServedLab
+
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "pypi-files.s3.amazonaws.com"
 
@@ -26,38 +24,9 @@ BUCKET = "pypi-files.s3.amazonaws.com"
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     state = tmp_path / "state"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
-            "lab",
-            "serve",
-            "--port",
-            "0",
-            "--api-port",
-            "0",
-            "--state-dir",
-            str(state),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = state / "lab" / "endpoint.json"
-    try:
-        deadline = time.monotonic() + 60
-        while not endpoint.exists():
-            assert time.monotonic() < deadline, "the lab did not start"
-            assert proc.poll() is None, "the lab exited"
-            time.sleep(0.05)
-        yield state, json.loads(endpoint.read_text())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    assert not endpoint.exists()  # withdrawn on a clean stop
+    with ServedLab(state) as lab:
+        yield state, lab.info
+    assert not (state / "lab" / "endpoint.json").exists()  # withdrawn on a clean stop
 
 
 def check(cli: Any, state: Path) -> tuple[int, dict[str, Counter[str]]]:

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from cutover.errors import RunExit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,6 +113,7 @@ def test_one_interrupt_rolls_back_cleanly(cli, tmp_path: Path) -> None:  # type:
     assert "~ legacy dictionary redirects[mode]: 'off' → '302'" in plan.stdout
 
 
+@pytest.mark.slow
 def test_a_second_interrupt_stops_at_once_and_says_what_is_applied(
     cli,
     tmp_path: Path,  # type: ignore[no-untyped-def]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from cutover.errors import RunExit
 
 
@@ -24,6 +26,7 @@ def journal_kinds(state: Path, run_id: str) -> list[tuple[str, str | None]]:
         )
 
 
+@pytest.mark.slow
 def test_the_careful_cutover_completes_in_the_2018_lab(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     proc = cli("run", "runbooks/pypi-files.yml", "--env", "lab", "--yes", "--state-dir", state)
@@ -59,6 +62,7 @@ def test_the_careful_cutover_completes_in_the_2018_lab(cli, tmp_path: Path) -> N
     assert status.stdout.startswith("CUTOVER OK - 202/202 probes passed")
 
 
+@pytest.mark.slow
 def test_without_the_fix_the_first_ramp_loops_and_is_rolled_back(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     proc = cli(

@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import cutover_tests_probe_server as ps  # registered by conftest.py
 import pytest
 
 from cutover.probes import ExpansionError, ProbeRunner, Reason, expand_sets
 from cutover.runbook.probe_models import ProbeSet
+from cutover.testing import free_port
+from cutover.testing import probe_server as ps
 
 WHL = "sampleproject-4.0.0-py3-none-any.whl"
 TGZ = "sampleproject-4.0.0.tar.gz"
@@ -146,7 +147,7 @@ def test_bad_data_from_a_url(server: Any, url: str, message: str) -> None:
 
 
 def test_unreachable_url() -> None:
-    port = ps.refused_port()
+    port = free_port()
     with (
         ProbeRunner(resolve={"index.test": f"127.0.0.1:{port}"}) as runner,
         pytest.raises(ExpansionError) as err,

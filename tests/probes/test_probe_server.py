@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import cutover_tests_probe_server as ps  # registered by conftest.py
 import pytest
 
 from cutover.probes import ProbeRunner, Reason
 from cutover.runbook.probe_models import ProbeSpec
+from cutover.testing import free_port
+from cutover.testing import probe_server as ps
 
 
 def urls(result: Any) -> list[str]:
@@ -177,7 +178,7 @@ def test_body_that_stops_arriving_is_timeout(probe: Any) -> None:
 
 
 def test_connection_refused_is_connect_error() -> None:
-    port = ps.refused_port()
+    port = free_port()
     with ProbeRunner(resolve={"down.test": f"127.0.0.1:{port}"}, concurrency=1) as runner:
         result = runner.probe(ProbeSpec(url="http://down.test/file", timeout=2.0), "t")
     assert (result.reason, result.status) == (Reason.CONNECT_ERROR, None)

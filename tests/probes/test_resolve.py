@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cutover_tests_probe_server as ps  # registered by conftest.py
 import httpx
 import pytest
 
 from cutover.probes import ProbeRunner, Reason
 from cutover.probes.resolve import ResolvingTransport, parse_address, parse_resolve
 from cutover.runbook.probe_models import ProbeSpec
+from cutover.testing import probe_server as ps
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import cutover_tests_probe_server as ps  # registered by conftest.py
 import httpx
 import pytest
 
 import cutover.probes
 from cutover.probes import ProbeRunner, Reason
 from cutover.runbook.probe_models import ProbeSpec
+from cutover.testing import probe_server as ps
 
 
 def test_public_api() -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from cutover.testing import ServedLab
+
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = 5  #: sampled cases run at once (they mostly wait: settle times, probes, a lab)
 
@@ -131,7 +133,7 @@ def farm(
 @pytest.fixture
 def served_lab(tmp_path: Path) -> Iterator[Any]:
     """``cutover lab serve`` in its own process, on free ports, for this test's state dir."""
-    with harness.ServedLab(tmp_path) as lab:
+    with harness.LabWorld(tmp_path) as lab:
         yield lab
     assert harness.processes_mentioning(str(tmp_path)) == []
 
@@ -153,9 +155,7 @@ def state(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def lab(state: Path) -> Iterator[Any]:
+def lab(state: Path) -> Iterator[ServedLab]:
     """A lab served in its own process; commands attach to it through ``state``."""
-    import faults_helpers
-
-    with faults_helpers.served_lab(state) as served:
+    with ServedLab(state) as served:
         yield served

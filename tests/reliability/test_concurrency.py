@@ -17,9 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import pytest
 
+import cutover.testing as h
 from cutover.errors import RunExit
 from cutover.lock import HostLocks
 
@@ -36,7 +36,6 @@ class Holder:
         with out.open("wb") as sink:
             self.proc = subprocess.Popen(
                 h.cutover_argv("run", HOLD, "--env", "lab", "--yes", "--state-dir", state),
-                cwd=h.ROOT,
                 env=h.cli_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=sink,
@@ -108,7 +107,7 @@ def test_a_second_run_is_refused_with_the_holders_details(
     assert info["command"] == "run"
     assert info["started_at"][:4].isdigit() and info["started_at"].endswith("+00:00")
 
-    second = h.cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
+    second = h.run_cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
     assert second.returncode == RunExit.INVALID, second.stdout + second.stderr
     sid = lab.info["service_ids"]["legacy"]
     assert f"error: fastly service {sid} at {lab.api_url} is locked by {describe(info)}" in (
@@ -119,12 +118,12 @@ def test_a_second_run_is_refused_with_the_holders_details(
     assert h.run_ids(state) == [run_id]  # the refused run wrote nothing
 
     # nor can another terminal roll the live run back behind its back
-    rollback = h.cutover("rollback", run_id, "--state-dir", state, timeout=120)
+    rollback = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=120)
     assert rollback.returncode == RunExit.INVALID
     assert f"locked by {describe(info)}" in rollback.stderr
 
     # --force-unlock does not take the lock from a holder alive on this host
-    forced = h.cutover(
+    forced = h.run_cutover(
         "run", HOLD, "--env", "lab", "--yes", "--force-unlock", "--state-dir", state, timeout=120
     )
     assert forced.returncode == RunExit.INVALID, forced.stdout + forced.stderr
@@ -142,7 +141,7 @@ def test_a_second_run_is_refused_with_the_holders_details(
     assert f"run {run_id}: stopped (exit 4)" in holder.output()
     assert h.fingerprint(lab.state()) == initial
     assert lock_record(state) is None
-    assert h.cutover("status", "--state-dir", state).stdout.splitlines()[-1] == (
+    assert h.run_cutover("status", "--state-dir", state).stdout.splitlines()[-1] == (
         "no unfinished runs"
     )
 
@@ -161,7 +160,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     )
     assert lock_record(state) == info  # a stale record
 
-    status = h.cutover("status", "--state-dir", state)
+    status = h.run_cutover("status", "--state-dir", state)
     assert status.returncode == 0
     lines = status.stdout.splitlines()
     assert lines[1].startswith(
@@ -173,7 +172,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     ]
 
     # a new run detects the dead holder, and does not start over its applied step
-    again = h.cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
+    again = h.run_cutover("run", HOLD, "--env", "lab", "--yes", "--state-dir", state, timeout=120)
     assert again.returncode == RunExit.INVALID, again.stdout + again.stderr
     sid = lab.info["service_ids"]["legacy"]
     assert f"fastly service {sid} at {lab.api_url}" in again.stderr
@@ -190,7 +189,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     assert h.fingerprint(lab.state()) == changed  # nothing was touched
 
     # the operator finishes the interrupted run; then a new run starts
-    rollback = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    rollback = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert rollback.returncode == RunExit.OK, rollback.stdout + rollback.stderr
     assert f"run {run_id}: rolled_back (exit 0)" in rollback.stdout
     assert h.fingerprint(lab.state()) == initial
@@ -200,7 +199,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     assert [k for k, _, _ in kinds].count("applied") == 1
     assert h.run_row(state, run_id)["status"] == "rolled_back"
 
-    fresh = h.cutover(
+    fresh = h.run_cutover(
         "run", HOLD, "--env", "lab", "--yes", "--var", "settle=0s", "--state-dir", state,
         timeout=180,
     )  # fmt: skip
@@ -211,6 +210,7 @@ def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_f
     assert h.fingerprint(lab.state()) == changed
 
 
+@pytest.mark.slow
 def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
     lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
 ) -> None:
@@ -220,7 +220,7 @@ def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
     run_id = info["run_id"]
     holder.kill()
 
-    forced = h.cutover(
+    forced = h.run_cutover(
         "run", HOLD, "--env", "lab", "--yes", "--force-unlock", "--state-dir", state, timeout=120
     )
     assert forced.returncode == RunExit.INVALID, forced.stdout + forced.stderr
@@ -232,7 +232,9 @@ def test_force_unlock_clears_a_dead_holders_lock_but_not_its_unfinished_run(
     assert h.run_ids(state) == [run_id]
     assert lock_record(state) is None
 
-    rollback = h.cutover("rollback", run_id, "--force-unlock", "--state-dir", state, timeout=180)
+    rollback = h.run_cutover(
+        "rollback", run_id, "--force-unlock", "--state-dir", state, timeout=180
+    )
     assert rollback.returncode == RunExit.OK, rollback.stdout + rollback.stderr
     assert "removed the lock" not in rollback.stderr  # nothing left to remove
     assert h.fingerprint(lab.state()) == initial

@@ -58,6 +58,9 @@ SAMPLE: list[tuple[str, str, int, dict[tuple[str, int], str]]] = [
     ),
     ("nginx-switch-broken", "point nginx.written#1", 1, {("files-to-new", 0): RB}),
 ]
+#: sampled cases in the fast tier (`-m "not slow"`), both modes: a journal boundary and a
+#: named crash point, on the nginx world (a few seconds each)
+FAST = {("nginx-switch", "intent simple-to-new/0"), ("nginx-switch", "point nginx.written#1")}
 CASES: list[tuple[CaseKey, dict[tuple[str, int], str]]] = [
     ((scenario, label, occurrence, mode), steps)
     for scenario, label, occurrence, steps in SAMPLE
@@ -80,6 +83,7 @@ def _case(farm: Farm, key: CaseKey) -> Any:
 # --- the uncrashed runs every case is measured against ----------------------------------------
 
 
+@pytest.mark.slow
 def test_the_uncrashed_pypi_files_run_and_its_boundaries(farm: Farm) -> None:
     ref = farm.reference("pypi-files")
     assert (ref.exit_code, ref.status) == (RunExit.OK, "completed"), ref.run.describe()
@@ -139,6 +143,7 @@ def test_the_uncrashed_nginx_switch_run(farm: Farm) -> None:
     assert ref.passed == Counter(["preflight", "files-to-new", "simple-to-new"])
 
 
+@pytest.mark.slow
 def test_the_failing_variants_roll_back_by_themselves(farm: Farm) -> None:
     ref = farm.reference("pypi-files-skip-fix")
     assert (ref.exit_code, ref.status) == (RunExit.ROLLED_BACK, "rolled_back")
@@ -161,7 +166,13 @@ def test_the_failing_variants_roll_back_by_themselves(farm: Farm) -> None:
 # --- crash, then rollback / resume --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "steps"), CASES, ids=[_id(k) for k, _ in CASES])
+@pytest.mark.parametrize(
+    ("key", "steps"),
+    [
+        pytest.param(key, steps, id=_id(key), marks=() if key[:2] in FAST else pytest.mark.slow)
+        for key, steps in CASES
+    ],
+)
 def test_crash_then_rollback_or_resume(
     farm: Farm, key: CaseKey, steps: dict[tuple[str, int], str]
 ) -> None:

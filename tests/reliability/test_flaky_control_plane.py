@@ -35,7 +35,7 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 bench: Any = _load("cutover_flaky_control_plane_benchmark", BENCHMARK)
-h: Any = bench.h  # the helpers the benchmark uses (tests/reliability/faults_helpers.py)
+h: Any = bench.h  # cutover.testing, as the benchmark uses it
 
 
 @pytest.mark.slow
@@ -71,6 +71,7 @@ def test_a_sample_of_the_benchmark_ends_every_run_safely() -> None:
     assert proc.stderr == ""  # no run reported a problem
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_one_run_through_lost_answers_rolls_back_verified_and_applies_nothing_twice(
     lab: Any, state: Path

@@ -8,8 +8,6 @@ family pins the exact message and location, and the CLI is run on a few of them.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
@@ -21,6 +19,7 @@ from cutover.errors import DocumentError
 from cutover.runbook import render
 from cutover.runbook.document import MAX_BYTES, MAX_EXPANDED, parse_document
 from cutover.runbook.loader import check_runbook, load_runbook
+from cutover.testing import run_cutover
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = 300
@@ -40,6 +39,7 @@ def _fuzz() -> ModuleType:
 fuzz = _fuzz()
 
 
+@pytest.mark.slow
 def test_a_seeded_sample_has_no_traceback_and_every_rejection_is_located(tmp_path: Path) -> None:
     workspace = fuzz.Workspace(tmp_path)
     cases = fuzz.generate(seed=6, count=SAMPLE)
@@ -214,11 +214,7 @@ def test_parse_document_takes_raw_bytes_and_names_them() -> None:
 def test_validate_exits_2_with_the_location_and_no_traceback(tmp_path: Path, family: str) -> None:
     raw, expected = CASES[family]
     (tmp_path / f"{family}.yml").write_bytes(raw)
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), NO_COLOR="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "cutover", "validate", f"{family}.yml"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    proc = run_cutover("validate", f"{family}.yml", cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     line, column, path, message, _ = expected[0]

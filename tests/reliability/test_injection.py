@@ -4,10 +4,8 @@ non-http(s) redirects and cap what they read. Loopback only; exact outcomes."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import threading
 import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,9 +21,9 @@ from cutover.errors import DocumentError
 from cutover.probes import Reason, run_probe
 from cutover.runbook.loader import VarOverrides, load_runbook
 from cutover.runbook.probe_models import ProbeSpec
+from cutover.testing import cli_env, server_url, serving
 
 PY = sys.executable
-SRC = Path(__file__).resolve().parents[2] / "src"
 #: the command under test writes the arguments it received, exactly, to argv.json
 WRITE_ARGV = "import json, sys; open('argv.json', 'w').write(json.dumps(sys.argv[1:]))"
 
@@ -73,9 +71,7 @@ rollback: {{automatic: true, verify: []}}
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    out = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1")
-    out.update(extra or {})
-    return out
+    return cli_env(extra)
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)
@@ -271,13 +267,8 @@ class _Origin(BaseHTTPRequestHandler):
 def origin() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(server):
+        yield server_url(server)
 
 
 class Recording(httpx.HTTPTransport):

@@ -12,21 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import httpx
+import pytest
 
+import cutover.testing as h
 from cutover.errors import RunExit
 
 from .conftest import harness
 
-PYPI = ["run", h.PYPI_FILES, "--env", "lab", "--yes"]
+PYPI_FILES = Path(__file__).resolve().parents[2] / "runbooks" / "pypi-files.yml"
+PYPI = ["run", PYPI_FILES, "--env", "lab", "--yes"]
 VERSION_STEPS = [("fix-signing-scope", 0), ("fix-signing-scope", 1)]
 DICTIONARY_STEPS = [(f"ramp-{n}", 0) for n in (1, 10, 50, 100)] + [("permanent", 0)]
 ALREADY = "already at target: live state holds the runbook's final state"
 
 
 def _run(state: Path, *args: Any) -> tuple[str, Any]:
-    ran = h.cutover(*args, "--state-dir", state, timeout=240)
+    ran = h.run_cutover(*args, "--state-dir", state, timeout=240)
     assert ran.returncode == RunExit.OK, ran.stdout + ran.stderr
     return h.run_id_of(ran.stdout), ran
 
@@ -35,6 +37,7 @@ def _steps(state: Path, run_id: str, kind: str) -> list[tuple[str | None, int | 
     return [(e.stage, e.step) for e in h.events(state, run_id) if e.kind == kind]
 
 
+@pytest.mark.slow
 def test_a_second_run_of_the_completed_pypi_cutover_writes_nothing(lab: Any, state: Path) -> None:
     _run(state, *PYPI)
     completed = lab.state()
@@ -66,6 +69,7 @@ def test_a_second_run_of_the_completed_pypi_cutover_writes_nothing(lab: Any, sta
     assert (row["status"], row["exit_code"]) == ("completed", 0)
 
 
+@pytest.mark.slow
 def test_a_partly_migrated_lab_runs_only_the_steps_that_differ(lab: Any, state: Path) -> None:
     """The redirect was turned down to 50 % by hand: the version steps already hold (they
     are skipped, no version is cloned), the ramp runs again and ends at the final state."""

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import pytest
 
+import cutover.testing as h
 from cutover.engine import ROLLBACK_ATTEMPTS
 from cutover.errors import RunExit
 
@@ -26,7 +26,7 @@ STEP = "flip/legacy redirect 302 for every path"
 
 
 def run(state: Path, *extra: str, env: dict[str, str] | None = None) -> Any:
-    return h.cutover(
+    return h.run_cutover(
         "run", RUNBOOK, "--env", "lab", "--yes", "--state-dir", state,
         "--var", f"python={sys.executable}", *extra, env=env, timeout=180,
     )  # fmt: skip
@@ -37,7 +37,7 @@ def redirect_mode(lab: Any) -> str:
 
 
 def status_lines(state: Path) -> list[str]:
-    proc = h.cutover("status", "--state-dir", state)
+    proc = h.run_cutover("status", "--state-dir", state)
     assert proc.returncode == 0, proc.stderr
     return list(proc.stdout.splitlines()[1:])  # after the "lab: served by …" line
 
@@ -46,7 +46,7 @@ def status_lines(state: Path) -> list[str]:
     ("refusal", "error", "attempts"),
     [
         # transient: each call retried (retries: 2), the undo tried ROLLBACK_ATTEMPTS times
-        (503, "answered 503", ROLLBACK_ATTEMPTS),
+        pytest.param(503, "answered 503", ROLLBACK_ATTEMPTS, marks=pytest.mark.slow),
         # a refusal: never retried
         (403, "refused: 403 Service unavailable: lab fault injection", 1),
     ],
@@ -105,7 +105,7 @@ def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
     assert h.run_ids(state) == [run_id]
 
     # while the control plane still refuses, the rollback still cannot finish: exit 3 again
-    early = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    early = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert early.returncode == RunExit.NEEDS_ATTENTION, early.stdout + early.stderr
     assert f"run {run_id}: needs_attention (exit 3)" in early.stdout
     assert f"  finish with: cutover rollback {run_id}" in early.stdout
@@ -114,7 +114,7 @@ def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
 
     # the control plane recovers; the operator runs the printed command
     lab.clear_faults()
-    done = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    done = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert done.returncode == RunExit.OK, done.stdout + done.stderr
     assert f"run {run_id}: rolled_back (exit 0)" in done.stdout
     assert "requested by the operator; rolled back, verified by probes" in done.stdout
@@ -131,10 +131,11 @@ def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
     row = h.run_row(state, run_id)
     assert (row["status"], row["exit_code"]) == ("rolled_back", 0)
     assert status_lines(state) == ["no unfinished runs"]
-    show = h.cutover("show", run_id, "--state-dir", state)
+    show = h.run_cutover("show", run_id, "--state-dir", state)
     assert show.stdout.rstrip().endswith("nothing is left applied")
 
 
+@pytest.mark.slow
 def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attention(
     lab: Any, state: Path
 ) -> None:
@@ -148,7 +149,7 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
 
     lab.api_faults(error_rate=1.0, error_statuses=[503], seed=1)
     # resume cannot tell what is applied: it stops there, applying nothing
-    resumed = h.cutover("resume", run_id, "--yes", "--state-dir", state, timeout=180)
+    resumed = h.run_cutover("resume", run_id, "--yes", "--state-dir", state, timeout=180)
     assert resumed.returncode == RunExit.NEEDS_ATTENTION, resumed.stdout + resumed.stderr
     assert "  cannot tell from live state what is applied: fastly: GET " in resumed.stdout
     assert f"  finish with: cutover rollback {run_id}" in resumed.stdout
@@ -157,7 +158,7 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
     ]  # fmt: skip
     assert h.run_row(state, run_id)["status"] == "needs_attention"
 
-    refused = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    refused = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert refused.returncode == RunExit.NEEDS_ATTENTION, refused.stdout + refused.stderr
     assert f"run {run_id}: needs_attention (exit 3)" in refused.stdout
     assert f"  finish with: cutover rollback {run_id}" in refused.stdout
@@ -170,7 +171,7 @@ def test_after_a_crash_a_rollback_meeting_a_refusing_control_plane_needs_attenti
     assert h.run_row(state, run_id)["status"] == "needs_attention"
 
     lab.clear_faults()
-    done = h.cutover("rollback", run_id, "--state-dir", state, timeout=180)
+    done = h.run_cutover("rollback", run_id, "--state-dir", state, timeout=180)
     assert done.returncode == RunExit.OK, done.stdout + done.stderr
     assert h.fingerprint(lab.state()) == initial
     assert h.run_row(state, run_id)["status"] == "rolled_back"

@@ -26,12 +26,10 @@ that shortens a text for a message.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +38,6 @@ from typing import Any
 
 import httpx
 import pytest
-from secret_spellings import NOT_IN_HEADERS, SPELLINGS, pieces
 
 from cutover import secrets as cutover_secrets
 from cutover.actions.control import MESSAGE_CHARS, ControlPlane
@@ -48,6 +45,9 @@ from cutover.actions.http import SHOW_CHARS, _show
 from cutover.actions.shell import TAIL_CHARS, tail
 from cutover.errors import RejectedActionError, RunExit
 from cutover.lab.scenarios import lab_token
+from cutover.testing import cli_env, run_cutover, run_id_of, server_url, serving
+
+from .secret_spellings import NOT_IN_HEADERS, SPELLINGS, pieces
 
 CANARY = f"CANARY-{secrets.token_hex(16)}"
 LAB_TOKEN = lab_token("pypi-2018")
@@ -55,7 +55,6 @@ LAB_TOKEN = lab_token("pypi-2018")
 SPELL_TOKEN = f"Sk/{secrets.token_hex(12)}+{secrets.token_hex(12)}=&"
 REDACTED = "[REDACTED]"
 PY = sys.executable
-SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 class _Leaky(BaseHTTPRequestHandler):
@@ -117,14 +116,8 @@ class _Leaky(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def leaky() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Leaky)) as server:
+        yield server_url(server)
 
 
 PRINT_TOKEN = (
@@ -210,34 +203,17 @@ class Captured:
         return out
 
 
-def _run_id(stdout: str) -> str:
-    first = stdout.splitlines()[0]
-    if first.startswith("{"):  # --log-format json: the first line names the run
-        return str(json.loads(first)["run_id"])
-    assert first.startswith("run "), stdout
-    return first.split()[1].rstrip(":")
-
-
 @pytest.fixture(scope="module")
 def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     work = tmp_path_factory.mktemp("secrets")
     (work / "canary.yml").write_text(runbook(leaky), encoding="utf-8")
     (work / "canary-checks.yml").write_text(checks(leaky), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", CANARY_TOKEN=CANARY)
-    env.pop("COLUMNS", None)
+    extra = {"CANARY_TOKEN": CANARY}
     outputs: dict[str, str] = {}
     codes: dict[str, int] = {}
 
     def cli(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "cutover", *map(str, args)],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
+        proc = run_cutover(*args, cwd=work, env=extra, timeout=180)
         outputs[f"{name}.stdout"] = proc.stdout
         outputs[f"{name}.stderr"] = proc.stderr
         codes[name] = proc.returncode
@@ -251,7 +227,7 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
         *var, "--var", "undo_exit=5", "--state-dir", states[0],
     )  # fmt: skip
     assert one.returncode == RunExit.NEEDS_ATTENTION, one.stdout + one.stderr
-    run1 = _run_id(one.stdout)
+    run1 = run_id_of(one.stdout)
     cli("show-1", "show", run1, "--state-dir", states[0])
     cli("status-1", "status", "--state-dir", states[0])
     cli("history-1", "history", "--state-dir", states[0])
@@ -261,14 +237,14 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
         "--var", "http_on=false", "--state-dir", states[1],
     )  # fmt: skip
     assert two.returncode == RunExit.ROLLED_BACK, two.stdout + two.stderr
-    cli("show-2", "show", _run_id(two.stdout), "--state-dir", states[1])
+    cli("show-2", "show", run_id_of(two.stdout), "--state-dir", states[1])
     # 3: the probe is redirected to a javascript: URL holding the token: exit 1
     three = cli(
         "run-probe", "run", "canary.yml", "--env", "test", "--yes", *var,
         "--var", "http_on=false", "--var", "fastly_on=false", "--state-dir", states[2],
     )  # fmt: skip
     assert three.returncode == RunExit.ROLLED_BACK, three.stdout + three.stderr
-    cli("show-3", "show", _run_id(three.stdout), "--state-dir", states[2])
+    cli("show-3", "show", run_id_of(three.stdout), "--state-dir", states[2])
     cli("history-3", "history", "--state-dir", states[2])
     # plan: the live diff (the prior value echoes the token) and the fastly refusal
     cli("plan", "plan", "canary.yml", "--env", "test", *var, "--state-dir", states[2])
@@ -298,14 +274,17 @@ def _leaks(outputs: dict[str, str], secret: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_the_canary_never_appears_in_any_output(captured: Captured) -> None:
     assert _leaks(captured.outputs, CANARY) == []
 
 
+@pytest.mark.slow
 def test_the_lab_token_never_appears_in_any_output(captured: Captured) -> None:
     assert _leaks(captured.outputs, LAB_TOKEN) == []
 
 
+@pytest.mark.slow
 def test_no_byte_of_the_state_directories_holds_a_secret(captured: Captured) -> None:
     """The journal (and its -wal and -shm, when present) and every other file. The lab's
     own state file keeps the lab's token by design: it *is* the lab's credential store."""
@@ -320,6 +299,7 @@ def test_no_byte_of_the_state_directories_holds_a_secret(captured: Captured) -> 
             assert holding == []
 
 
+@pytest.mark.slow
 def test_every_channel_was_exercised_and_redacted(captured: Captured) -> None:
     """The canary was really there to leak: each channel shows the redaction mark."""
     out = captured.outputs
@@ -350,6 +330,7 @@ def test_every_channel_was_exercised_and_redacted(captured: Captured) -> None:
             assert REDACTED in out[f"report.{fmt}"], fmt
 
 
+@pytest.mark.slow
 def test_status_names_the_run_needing_attention_without_the_secret(captured: Captured) -> None:
     status = captured.outputs["status-1.stdout"]
     assert "canary on test: needs_attention" in status
@@ -370,7 +351,7 @@ def test_a_token_httpx_refuses_is_not_quoted_back(
     leaky: str, tmp_path: Path, suffix: str, shown: str
 ) -> None:
     (tmp_path / "canary.yml").write_text(runbook(leaky), encoding="utf-8")
-    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", CANARY_TOKEN=CANARY + suffix)
+    env = cli_env({"CANARY_TOKEN": CANARY + suffix})
     proc = subprocess.run(
         [PY, "-m", "cutover", "--log-format", "json", "run", "canary.yml", "--env", "test",
          "--yes", "--var", "fastly_on=false", "--state-dir", "state"],
@@ -410,12 +391,7 @@ rollback: {{automatic: true, verify: []}}
 
 
 def _cli(cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(SRC), NO_COLOR="1", SPELL_TOKEN=SPELL_TOKEN)
-    env.pop("COLUMNS", None)
-    return subprocess.run(
-        [PY, "-m", "cutover", *map(str, args)],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+    return run_cutover(*args, cwd=cwd, env={"SPELL_TOKEN": SPELL_TOKEN}, timeout=180)
 
 
 def _escaped(piece: str) -> list[str]:
@@ -423,7 +399,17 @@ def _escaped(piece: str) -> list[str]:
     return [piece, json.dumps(piece)[1:-1]]
 
 
-@pytest.mark.parametrize("name", sorted(SPELLINGS))
+#: spellings in the fast tier (`-m "not slow"`): one encoding, one split, one change of case
+FAST_SPELLINGS = ("base64", "split-crlf", "upper")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name in FAST_SPELLINGS else pytest.mark.slow)
+        for name in sorted(SPELLINGS)
+    ],
+)
 def test_every_spelling_is_redacted_in_every_channel(leaky: str, tmp_path: Path, name: str) -> None:
     """The run's stdout, its JSON logs (stderr), ``show``, every byte of the state
     directory and a check report: each shows the redaction mark, none a piece of the

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faults_helpers as h  # tests/reliability is on pytest's pythonpath
 import pytest
 
+import cutover.testing as h
 from cutover.errors import RunExit
 from cutover.lock import HostLocks
 from cutover.process import current_user, hostname
@@ -204,6 +204,7 @@ def test_another_runbook_naming_the_same_file_through_a_symlink_is_refused(
     assert nginx_world.managed.read_text(encoding="utf-8") == initial
 
 
+@pytest.mark.slow
 def test_a_dead_holders_unfinished_run_in_another_state_blocks_a_new_run_until_finished(
     nginx_world: Any, tmp_path: Path, runs: Any, cli: Any
 ) -> None:
@@ -222,7 +223,7 @@ def test_a_dead_holders_unfinished_run_in_another_state_blocks_a_new_run_until_f
     other = write_runbook(nginx_world, tmp_path / "b", "switch-b", nginx_world.managed)
     b_state = tmp_path / "b" / "state"
     for _ in range(2):  # refused twice: the dead holder's record is kept for the next one
-        again = h.cutover("run", other, "--env", "local", "--yes", "--state", b_state)
+        again = h.run_cutover("run", other, "--env", "local", "--yes", "--state", b_state)
         assert again.returncode == RunExit.INVALID, again.stdout + again.stderr
         assert (
             f"the previous holder of nginx file {os.path.realpath(nginx_world.managed)} died:"
@@ -240,7 +241,7 @@ def test_a_dead_holders_unfinished_run_in_another_state_blocks_a_new_run_until_f
     back = cli("rollback", run_id, cwd=tmp_path, env={"CUTOVER_STATE_DIR": ""}, timeout=180)
     assert back.returncode == RunExit.OK, back.stdout + back.stderr
     assert nginx_world.managed.read_text(encoding="utf-8") == initial
-    fresh = h.cutover(
+    fresh = h.run_cutover(
         "run", other, "--env", "local", "--yes", "--var", "settle=1s", "--state", b_state,
         timeout=180,
     )  # fmt: skip

@@ -1,8 +1,15 @@
 """A real HTTP server on loopback that misbehaves in every way a probe must name.
 
 Several hostnames (``a.test``, ``b.test``, ``c.test``, ``files.test``, ``index.test``) are
-sent to this one server through the probe's resolve map; it routes by Host and path.
-Used by ``tests/probes`` (fixture in conftest) and ``tests/cli/test_check*.py``.
+sent to this one server through the probe's resolve map (:meth:`MisbehavingServer.resolve`);
+it routes by Host and path: ``/file`` answers :data:`BODY`; ``/loop1``, ``/loop2``,
+``/loop3`` loop; ``/503``, ``/gone``, ``/truncated``, ``/short``, ``/hang``, ``/big``,
+``/wrong-bytes``, ``/html-error``, ``/flaky/<any>`` (503 once, then 200) and more misbehave;
+``/pypi/sampleproject/json`` and ``/simple/sampleproject/`` list :data:`PACKAGES`, served
+under ``/packages/...`` on ``files.test``. See ``Handler.do_GET`` for every route::
+
+    with running_server() as server:
+        with ProbeRunner(resolve=server.resolve()) as runner: ...
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from cutover.testing.net import serving
 
 HOSTS = ("a.test", "b.test", "c.test", "files.test", "index.test")
 BODY = bytes(range(256)) * 400  # 102,400 bytes
@@ -237,7 +246,7 @@ class MisbehavingServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.server_names: list[str | None] = []
         if tls is not None:
-            tls.sni_callback = lambda sock, name, ctx: self.server_names.append(name)  # type: ignore[assignment]
+            tls.sni_callback = lambda sock, name, ctx: self.server_names.append(name)
             self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.state = ServerState()
         self.seen_user_agents: list[str] = []
@@ -257,25 +266,13 @@ class MisbehavingServer(ThreadingHTTPServer):
 
 @contextmanager
 def running_server(tls: ssl.SSLContext | None = None) -> Iterator[MisbehavingServer]:
+    """The server on a free loopback port (TLS with ``tls``), until the block ends."""
     server = MisbehavingServer(tls)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
     try:
-        yield server
+        with serving(server):
+            yield server
     finally:
-        server.state.stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-def refused_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        server.state.stop.set()  # hanging handlers give up at once
 
 
 def make_certificate(directory: Path, hostname: str) -> tuple[Path, Path]:
