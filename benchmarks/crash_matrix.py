@@ -20,7 +20,7 @@ Named crash points inside actions (``cutover.crash_points``: the same variable h
 ``nginx.written`` (the include file written, nginx neither tested nor reloaded).
 
 With ``--postgres``, the journal of every run is a PostgreSQL database instead (a fresh
-one per case, on a server started in a temporary directory, tests/reliability/pg_server.py):
+one per case, on a server started in a temporary directory, cutover.testing.postgres):
 the same boundaries, the same checks.
 
 Prints ``name=value`` lines (counts; ``seconds`` is informational). Usage::
@@ -43,10 +43,10 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from json import loads
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from json import loads
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -714,8 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="crash-matrix-") as tmp:
         if not args.postgres:
             return _matrix(names, modes, args.jobs, Path(tmp), started, None)
-        sys.path.insert(0, str(ROOT / "tests" / "reliability"))
-        import pg_server
+        from cutover.testing import postgres as pg_server
 
         with pg_server.postgres() as server:
             return _matrix(names, modes, args.jobs, Path(tmp), started, server.fresh_database)

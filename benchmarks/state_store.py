@@ -9,7 +9,7 @@
    alternating): the median wall time of ``cutover run`` and the median time of each
    stage (from its journal rows), SQLite vs PostgreSQL, and the added time per stage.
 
-The PostgreSQL server is started in a temporary directory (tests/reliability/pg_server.py)
+The PostgreSQL server is started in a temporary directory (cutover.testing.postgres)
 with ``fsync=on`` (its default: a commit waits for the disk, as SQLite's
 ``synchronous=FULL`` does), on the same disk as the SQLite file.
 Prints ``name=value`` lines. Usage::
@@ -29,15 +29,15 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "reliability"), str(ROOT / "benchmarks")]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
 
 import crash_matrix as harness  # noqa: E402
-import pg_server  # noqa: E402
 
 from cutover.journal import Journal  # noqa: E402
 from cutover.lock import Holder, HostLocks, LockStore, acquire_all  # noqa: E402
 from cutover.pg_store import PostgresLocks  # noqa: E402
 from cutover.state_location import Store  # noqa: E402
+from cutover.testing import postgres as pg_server  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:

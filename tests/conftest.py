@@ -74,7 +74,7 @@ def _own_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUTOVER_STATE_DIR", str(tmp_path / "default-state"))
 
 
-# --- a real PostgreSQL (tests/reliability/pg_server.py) ---------------------------------------
+# --- a real PostgreSQL (cutover.testing.postgres) ---------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -84,7 +84,7 @@ def postgres_server() -> Iterator[Any]:
     Skipped when the binaries (or psycopg) are missing on a developer machine; a failure
     instead when ``$CI`` or ``$CUTOVER_REQUIRE_POSTGRES=1`` is set (``.ci/run`` sets it).
     """
-    import pg_server
+    from cutover.testing import postgres as pg_server
 
     missing = pg_server.postgres_missing()
     if missing is not None:

@@ -1,6 +1,6 @@
 """The journal's stores, SQLite and PostgreSQL: same semantics, versioned schema, locks.
 
-PostgreSQL is a real server (the ``postgres_server`` fixture, tests/reliability/pg_server.py),
+PostgreSQL is a real server (the ``postgres_server`` fixture, cutover.testing.postgres),
 one fresh database per test.
 """
 
@@ -221,9 +221,9 @@ def test_the_state_is_a_url_or_a_directory(given: str, is_url: bool, shown: str)
 def test_an_unreachable_server_is_a_clear_error_without_the_password(
     tmp_path: Path, cli: Any
 ) -> None:
-    import pg_server
+    from cutover.testing import free_port
 
-    port = pg_server.free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     url = f"postgresql://ops:hunter22secret@127.0.0.1:{port}/cutover"
     ran = cli("history", "--state", url)
     assert ran.returncode == RunExit.NEEDS_ATTENTION

@@ -18,13 +18,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import faults_helpers as h
 import psycopg
 import pytest
-from test_target_locks import write_runbook
 
+import cutover.testing as h
 from cutover.errors import RunExit
 from cutover.process import current_user, hostname
+
+from .test_target_locks import write_runbook
 
 
 def pg_events(url: str) -> list[tuple[str, str | None, int | None]]:
@@ -101,7 +102,7 @@ def test_two_hosts_sharing_one_postgresql_never_drive_one_target_at_once(
     run_id = h.wait_for("alice's applied step", lambda: applied_run(pg_url, proc, out), 120)
     applied_content = nginx_world.managed.read_text(encoding="utf-8")
 
-    refused = h.cutover(
+    refused = h.run_cutover(
         "run", book_b, "--env", "local", "--yes", "--state", pg_url, env=bob, timeout=120
     )
     assert refused.returncode == RunExit.INVALID, refused.stdout + refused.stderr
@@ -115,10 +116,10 @@ def test_two_hosts_sharing_one_postgresql_never_drive_one_target_at_once(
     assert [r[0] for r in pg_runs(pg_url)] == [run_id]  # the refused run wrote nothing
 
     # bob finds alice's run from his "host", through the shared store
-    show = h.cutover("show", run_id, "--state", pg_url, env=bob)
+    show = h.run_cutover("show", run_id, "--state", pg_url, env=bob)
     assert show.returncode == RunExit.OK, show.stderr
     assert show.stdout.startswith(f"run {run_id}: switch-a on local — running")
-    status = h.cutover("status", env={**bob, "CUTOVER_STATE": pg_url})
+    status = h.run_cutover("status", env={**bob, "CUTOVER_STATE": pg_url})
     assert f"{run_id}  switch-a on local: running (pid {proc.pid}" in status.stdout
 
     proc.send_signal(signal.SIGTERM)
@@ -137,7 +138,7 @@ def test_a_sqlite_store_run_and_a_postgresql_store_run_on_one_host_exclude_each_
     proc, out = holder_run(book_a, pg_url, here)
     run_id = h.wait_for("the PostgreSQL run's step", lambda: applied_run(pg_url, proc, out), 120)
     local = tmp_path / "b" / "state"
-    refused = h.cutover(
+    refused = h.run_cutover(
         "run", book_b, "--env", "local", "--yes", "--state", local, env=here, timeout=120
     )
     assert refused.returncode == RunExit.INVALID, refused.stdout + refused.stderr
@@ -177,7 +178,7 @@ def test_the_server_killed_mid_run_stops_the_run_and_rollback_finishes_once_it_i
     assert after == before  # nothing was written while the server was down
     intents = {(s, n) for k, s, n in after if k == "intent"}
     assert {(s, n) for k, s, n in after if k == "applied"} <= intents
-    back = h.cutover("rollback", run_id, "--state", pg_url, env=here, timeout=180)
+    back = h.run_cutover("rollback", run_id, "--state", pg_url, env=here, timeout=180)
     assert back.returncode == RunExit.OK, back.stdout + back.stderr
     assert f"run {run_id}: rolled_back (exit 0)" in back.stdout
     assert nginx_world.managed.read_text(encoding="utf-8") == initial

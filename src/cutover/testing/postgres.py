@@ -10,7 +10,9 @@ else ``nobody``) through ``runuser``, its data directory owned by that user.
 :func:`postgres_missing` says why no server can be started; tests skip on it, except when
 ``$CI`` or ``$CUTOVER_REQUIRE_POSTGRES=1`` is set, where they fail (see :func:`require`).
 
-Shared by the tests (fixtures in ``tests/conftest.py``) and ``benchmarks/state_store.py``.
+Shared by the tests (fixtures in ``tests/conftest.py``), ``benchmarks/state_store.py`` and
+``benchmarks/crash_matrix.py --postgres``. Import it as ``cutover.testing.postgres`` (it is
+not re-exported by ``cutover.testing``, so importing that stays light).
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from cutover.testing.net import free_port
 
 REQUIRE_ENV = "CUTOVER_REQUIRE_POSTGRES"
 USER_ENV = "CUTOVER_TEST_PG_USER"
@@ -71,13 +74,6 @@ def _server_user() -> str | None:
                 pwd.getpwnam(name)
                 return name
     raise RuntimeError("running as root and no unprivileged user for PostgreSQL")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PostgresServer:
