@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import StateDirOption
 
 
@@ -24,7 +23,6 @@ def _stores(state_dir: Path | None) -> list[Path]:
     return [choice.path] if choice.explicit else journal_stores(choice.path)
 
 
-@app.command()
 def status(state_dir: StateDirOption = None) -> None:
     """Runs that are not finished, what they still have applied, and the lab in use."""
     from cutover.cli.output import exits, say
@@ -42,7 +40,6 @@ def status(state_dir: StateDirOption = None) -> None:
                     say(f"  {line}")
 
 
-@app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
     state_dir: StateDirOption = None,
@@ -56,7 +53,6 @@ def history(
             say(line)
 
 
-@app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")],
     state_dir: StateDirOption = None,

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import (
     EnvOption,
     IncludeRootOption,
@@ -18,7 +17,6 @@ from cutover.cli.options import (
 )
 
 
-@app.command()
 def plan(
     file: Annotated[Path, typer.Argument(help="the runbook")],
     env: EnvOption = "lab",
