@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.errors import InputError
+from cutover.fileio import atomic_write
 from cutover.runbook.document import load_document
 
 LAB_TOKEN_ENV = "CUTOVER_LAB_TOKEN"
@@ -158,11 +159,7 @@ def publish_endpoint(directory: Path, lab: Any) -> Path:
         "hostnames": list(lab.hostnames),
         "resolve": dict(lab.resolve),
     }
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(info, out)
-    tmp.replace(path)
+    atomic_write(path, json.dumps(info), mode=0o600)
     return path
 
 
