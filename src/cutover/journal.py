@@ -22,13 +22,13 @@ import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cutover.crash_points import CRASH_ENV
+from cutover.events import EventKind, StepState, fold_steps, still_applied
 from cutover.process import current_user, hostname
 from cutover.secrets import redact, redact_data
 
@@ -70,6 +70,7 @@ NEEDS_ATTENTION = "needs_attention"
 STOPPED = "stopped"
 FAILED = "failed"  #: a stage failed before any step was applied: nothing was changed
 FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED, FAILED})
+INTERRUPTED = "interrupted"  #: shown (never stored) for a running run whose process is gone
 
 
 def now() -> str:
@@ -101,27 +102,10 @@ class EventRow:
     id: int
     run_id: str
     at: str
-    kind: str
+    kind: str  #: an :class:`EventKind` value (compare with its members)
     stage: str | None
     step: int | None
     data: dict[str, Any]
-
-
-@dataclass
-class StepState:
-    """Where one step of a run stands, folded from its events."""
-
-    stage: str
-    step: int
-    name: str
-    status: str  #: intent | applied | rolled_back | rollback_failed | not_applied
-    prior: dict[str, Any]
-    record: dict[str, Any] | None
-
-    @property
-    def maybe_applied(self) -> bool:
-        """Could this step have changed something that is not yet undone?"""
-        return self.status in ("intent", "applied", "rollback_failed")
 
 
 class Journal:
@@ -202,13 +186,14 @@ class Journal:
     def event(
         self,
         run_id: str,
-        kind: str,
+        kind: EventKind,
         *,
         stage: str | None = None,
         step: int | None = None,
         **data: Any,
     ) -> int:
         """Append one event (one transaction, durable on return)."""
+        kind = EventKind(kind)  # a kind outside the vocabulary is a bug, not a new row
         text = redact(json.dumps(redact_data(data), sort_keys=True, default=str))
         return self._write(
             "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)",
@@ -272,34 +257,7 @@ class Journal:
 
     def still_applied(self, run_id: str) -> list[str]:
         """``stage/step (status)`` of every step that may still be applied, oldest first."""
-        return [f"{s.stage}/{s.name} ({s.status})" for s in self.steps(run_id) if s.maybe_applied]
-
-
-def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
-    states: dict[tuple[str, int], StepState] = {}
-    for event in events:
-        if event.stage is None or event.step is None:
-            continue
-        key = (event.stage, event.step)
-        if event.kind == "intent":
-            states[key] = StepState(
-                event.stage,
-                event.step,
-                str(event.data.get("name", "")),
-                "intent",
-                dict(event.data.get("prior") or {}),
-                None,
-            )
-            continue
-        state = states.get(key)
-        if state is None:
-            continue
-        if event.kind == "applied":
-            state.status = "applied"
-            state.record = dict(event.data.get("record") or {})
-        elif event.kind in ("rolled_back", "rollback_failed", "not_applied"):
-            state.status = event.kind
-    yield from states.values()
+        return still_applied(self.events(run_id))
 
 
 def _run(row: tuple[Any, ...]) -> RunRow:

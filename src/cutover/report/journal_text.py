@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cutover.journal import RUNNING, EventRow, Journal, RunRow
+from cutover.events import EventKind
+from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, Journal, RunRow
 from cutover.process import alive_here
 from cutover.report.run_view import format_failure
 
@@ -20,7 +21,7 @@ def _journal(directory: Path) -> Journal | None:
 def run_state(row: RunRow) -> str:
     """The status, with ``interrupted`` for a running run whose process is gone."""
     if row.status == RUNNING and alive_here(row.host, row.pid) is False:
-        return "interrupted"
+        return INTERRUPTED
     return row.status
 
 
@@ -51,7 +52,7 @@ def status_lines(directory: Path, only_open: bool = False) -> Iterator[str]:
             applied = [s for s in journal.steps(row.id) if s.maybe_applied]
             for step in applied:
                 yield f"    still applied: {step.stage}/{step.name} ({step.status})"
-            if state in ("interrupted", "needs_attention"):
+            if state in (INTERRUPTED, NEEDS_ATTENTION):
                 yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 
@@ -108,7 +109,7 @@ def _event_lines(event: EventRow) -> Iterator[str]:
     d = event.data
     at = event.at[11:23]
     where = f"{event.stage}" + (f"[{event.step}]" if event.step is not None else "")
-    if event.kind == "probe_round":
+    if event.kind == EventKind.PROBE_ROUND:
         yield (
             f"  {at} {where} probes round {d.get('round')}: {d.get('probes')} probes,"
             f" {d.get('failed')} failed {d.get('reasons')}"
@@ -119,13 +120,13 @@ def _event_lines(event: EventRow) -> Iterator[str]:
         if len(failures) > SHOWN_FAILURES:
             yield f"      … and {len(failures) - SHOWN_FAILURES} more failed probes in this round"
         return
-    if event.kind == "guard":
+    if event.kind == EventKind.GUARD:
         yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
         return
-    if event.kind == "intent":
+    if event.kind == EventKind.INTENT:
         yield f"  {at} {where} intent: {d.get('name')} (prior: {d.get('prior')})"
         return
-    if event.kind == "applied":
+    if event.kind == EventKind.APPLIED:
         yield f"  {at} {where} applied: {d.get('name')} {d.get('record') or ''}".rstrip()
         return
     summary = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("failures",))
