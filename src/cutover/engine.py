@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cutover import journal as jr
-from cutover.actions.base import Action, Reconciled, action_for
+from cutover.actions.base import Action, Reconciled
 from cutover.errors import ActionError, CutoverError, RunExit, TransientActionError
 from cutover.events import EventKind, StepState
 from cutover.final_state import final_state
@@ -44,6 +44,7 @@ from cutover.guards import Decision, Guard, Verdict
 from cutover.journal import Journal
 from cutover.log import log_traceback, run_log_path
 from cutover.runbook.backends import StepBase
+from cutover.runbook.kinds import action_for
 from cutover.runbook.models import GuardPolicy, Runbook, Stage
 from cutover.runbook.types import Model
 

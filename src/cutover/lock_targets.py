@@ -36,7 +36,7 @@ def join_url(base: str, path: str) -> str:
 
 def step_target(runbook: Any, step: Any) -> str:
     """The target of one step: its action's, else its backend within the runbook."""
-    from cutover.actions.base import action_for
+    from cutover.runbook.kinds import action_for
 
     with action_for(runbook.backends[step.backend], step) as action:
         declared = action.target_id()

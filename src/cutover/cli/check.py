@@ -204,7 +204,7 @@ def _check_target(request: _Request, target: Target) -> int:
     model = loaded.model
     missing = [name for name in request.only if name not in model.sets]
     if missing:
-        from cutover.runbook.problems import did_you_mean
+        from cutover.hints import did_you_mean
 
         _unknown(
             f"{file}: no probe set named {missing[0]!r}",

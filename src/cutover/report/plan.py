@@ -24,8 +24,9 @@ def live_diffs(runbook: Any) -> dict[StepKey, list[str]]:
     A later step that touches what an earlier step changes is shown against the earlier
     step's result (the state the run would meet), not against today's value.
     """
-    from cutover.actions.base import Change, action_for
+    from cutover.actions.base import Change
     from cutover.errors import CutoverError
+    from cutover.runbook.kinds import action_for
 
     out: dict[StepKey, list[str]] = {}
     expected: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
-from cutover.runbook.problems import did_you_mean
+from cutover.hints import did_you_mean
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
 PERMANENT_REDIRECTS = frozenset({"301", "308"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cutover.errors import Problem
-from cutover.runbook.problems import did_you_mean
+from cutover.hints import did_you_mean
 
 
 def cross_check(loaded: Any) -> list[Problem]:
