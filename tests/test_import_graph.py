@@ -100,3 +100,16 @@ def test_only_the_entry_point_imports_the_cli_app() -> None:
 def test_the_walk_finds_a_circle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+#: What only a command or the engine may use: opening a journal, making actions, a target.
+FETCHERS = {"cutover.journal.Journal", "cutover.runbook.kinds", "cutover.target", "cutover.actions"}
+
+
+def test_views_receive_data_and_fetch_nothing() -> None:
+    fetching = {
+        name: sorted(m for m in _imports(path, name) if any(m.startswith(f) for f in FETCHERS))
+        for path in sorted((PACKAGE / "report").rglob("*.py"))
+        if (name := _module(path))
+    }
+    assert {name: found for name, found in fetching.items() if found} == {}

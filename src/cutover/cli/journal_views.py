@@ -26,14 +26,15 @@ def _stores(state_dir: Path | None) -> list[Path]:
 def status(state_dir: StateDirOption = None) -> None:
     """Runs that are not finished, what they still have applied, and the lab in use."""
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_status
     from cutover.report.journal_text import status_lines
 
     with exits():
         first, *others = _stores(state_dir)
-        for line in status_lines(first):
+        for line in status_lines(read_status(first)):
             say(line)
         for store in others:
-            lines = list(status_lines(store, only_open=True))
+            lines = list(status_lines(read_status(store), only_open=True))
             if lines:
                 say(f"in state {store} (--state {store}):")
                 for line in lines:
@@ -46,10 +47,12 @@ def history(
 ) -> None:
     """The latest runs, newest first."""
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_history
     from cutover.report.journal_text import history_lines
 
     with exits():
-        for line in history_lines(_stores(state_dir), limit):
+        stores = _stores(state_dir)
+        for line in history_lines(read_history(stores, limit), stores, limit):
             say(line)
 
 
@@ -60,9 +63,10 @@ def show(
     """A run's timeline: stages, steps, guard decisions, and each failure with its chain."""
     from cutover.cli.driver import find_run
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_events
     from cutover.report.journal_text import show_lines
 
     with exits():
         directory, found = find_run(state_dir, run_id)
-        for line in show_lines(directory, found):
+        for line in show_lines(found, read_events(directory, found)):
             say(line)
