@@ -18,10 +18,15 @@ def _module(path: Path) -> str:
 
 
 def _imports(path: Path, name: str) -> set[str]:
-    """cutover modules ``path`` imports, at module level or inside functions alike."""
+    """cutover modules ``path`` imports, at module level or inside functions alike (not
+    the ``if TYPE_CHECKING:`` imports: they name types and never run)."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING"):
+            node.body = []
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):

@@ -25,11 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover.errors import InputError
 from cutover.fileio import atomic_write
 from cutover.runbook.document import load_document
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
 
 LAB_TOKEN_ENV = "CUTOVER_LAB_TOKEN"
 
@@ -43,7 +46,7 @@ class Target:
     lab: dict[str, Any] | None = None  #: the ``{{ lab.* }}`` template context
 
 
-def probe_settings(loaded: Any, target: Target) -> tuple[dict[str, str], str | None]:
+def probe_settings(loaded: Loaded[Any], target: Target) -> tuple[dict[str, str], str | None]:
     """The resolve map and CA bundle probes use in ``loaded``'s environment.
 
     The environment's own ``resolve`` entries win over the lab's; a relative

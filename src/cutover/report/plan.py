@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cutover.runbook.backends import StepBase
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
+    from cutover.runbook.models import Runbook
 
 
 def describe_step(step: StepBase) -> str:
@@ -22,7 +26,9 @@ def describe_step(step: StepBase) -> str:
 StepKey = tuple[str, int]  #: (stage name, step index)
 
 
-def render_plan(loaded: Any, diffs: dict[StepKey, list[str]] | None = None) -> Iterator[str]:
+def render_plan(
+    loaded: Loaded[Runbook], diffs: dict[StepKey, list[str]] | None = None
+) -> Iterator[str]:
     runbook = loaded.model
     yield f"runbook {runbook.name} — environment {loaded.environment}"
     if runbook.description:
@@ -39,7 +45,7 @@ def render_plan(loaded: Any, diffs: dict[StepKey, list[str]] | None = None) -> I
         yield ""
         yield f"stage {index}: {stage.name}{suffix}"
         for number, step in enumerate(stage.steps):
-            yield f"  step  {step.name}  ({step.backend}/{step.kind})"
+            yield f"  step  {step.name}  ({step.backend}/{step.kind_name})"
             if diffs is None or (stage.name, number) not in diffs:
                 yield f"        {describe_step(step)}"
             else:

@@ -33,6 +33,11 @@ class StepBase(Model):
     backend: str = Field(description="name of a backend in `backends`")
     note: str = ""
 
+    @property
+    def kind_name(self) -> str:
+        """The step's kind (each kind's model declares ``kind: Literal[...]``)."""
+        return str(getattr(self, "kind", ""))
+
     def permanent_redirect(self) -> bool:
         """Does this step set a permanent (301/308) redirect? Used by lint."""
         return False

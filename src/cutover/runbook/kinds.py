@@ -196,4 +196,4 @@ AnyStep = Annotated[StepBase, RegisteredKinds("step")]
 
 def action_for(settings: Model, step: StepBase) -> Action:
     """The action that carries out ``step`` on a backend with ``settings``: its kind's."""
-    return KINDS.get(str(getattr(step, "kind", ""))).make_action(settings, step)
+    return KINDS.get(step.kind_name).make_action(settings, step)
