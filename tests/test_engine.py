@@ -16,6 +16,7 @@ from cutover.engine import Engine, Outcome
 from cutover.errors import RunExit
 from cutover.guards import Guard
 from cutover.journal import Journal
+from cutover.journal_reads import read_events, read_status
 from cutover.reasons import Reason
 from cutover.report.journal_text import show_lines, status_lines
 from cutover.runbook.loader import load_runbook
@@ -406,7 +407,7 @@ def told(h: Harness, tmp_path: Path, outcome: Outcome) -> tuple[int, str, list[s
     if outcome.status != "completed":  # a finished run other than a completed one left nothing
         assert row.finished == (outcome.exit_code != RunExit.NEEDS_ATTENTION)
         assert still == [] or not row.finished
-    status = list(status_lines(tmp_path))
+    status = list(status_lines(read_status(tmp_path)))
     if row.finished:
         assert status == ["no unfinished runs"]
     else:
@@ -414,7 +415,7 @@ def told(h: Harness, tmp_path: Path, outcome: Outcome) -> tuple[int, str, list[s
             *(f"    still applied: {s}" for s in still),
             "    next: cutover resume r1   or   cutover rollback r1",
         ]
-    show = list(show_lines(tmp_path, row))
+    show = list(show_lines(row, read_events(tmp_path, row)))
     assert show[0].endswith(f"— {row.status}, exit {row.exit_code}")
     tail = (
         ["still applied:", *(f"  - {s}" for s in still)] if still else ["nothing is left applied"]

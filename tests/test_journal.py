@@ -58,7 +58,7 @@ def test_the_crash_hook_kills_the_process_after_the_nth_write(tmp_path: Path) ->
         "import sys; from pathlib import Path; from cutover.journal import Journal\n"
         "j = Journal(Path(sys.argv[1]))\n"
         "j.start_run('r1', 'demo', '/rb.yml', 'lab', {})\n"
-        "for i in range(5): j.event('r1', 'tick', n=i)\n"
+        "for i in range(5): j.event('r1', 'probe_round', n=i)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUTOVER_TEST_CRASH_AT": "3"}
     proc = subprocess.run(

@@ -90,7 +90,7 @@ def test_the_crash_hook_counts_writes_the_same_way_in_every_store(
         " Store; from pathlib import Path\n"
         "j = Journal.open(Store(Path(sys.argv[1]), sys.argv[2] or None))\n"
         "j.start_run('r1', 'demo', '/rb.yml', 'lab', {})\n"
-        "for i in range(5): j.event('r1', 'tick', n=i)\n"
+        "for i in range(5): j.event('r1', 'probe_round', n=i)\n"
         "j.set_status('r1', 'completed', 0)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CUTOVER_TEST_CRASH_AT": str(crash_at)}

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from cutover.actions.base import action_for
 from cutover.errors import InputError, LockHeldError
 from cutover.lock import LOCK_DIR_ENV, Holder, HostLocks, lock_dir
 from cutover.lock_targets import run_targets
@@ -28,6 +27,7 @@ from cutover.runbook.backends import (
     ShellSettings,
     ShellStep,
 )
+from cutover.runbook.kinds import action_for
 from cutover.state_location import choose_state, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,13 +36,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from cutover import journal as jr
-from cutover.actions.base import Action, Reconciled, action_for
+from cutover.actions.base import Action, Reconciled
 from cutover.errors import ActionError, CutoverError, RunExit, TransientActionError
+from cutover.events import EventKind, StepState
 from cutover.final_state import final_state
 from cutover.guards import Decision, Guard, Verdict
-from cutover.journal import Journal, StepState
+from cutover.journal import Journal
 from cutover.log import log_traceback, run_log_path
 from cutover.runbook.backends import StepBase
+from cutover.runbook.kinds import action_for
 from cutover.runbook.models import GuardPolicy, Runbook, Stage
 from cutover.runbook.types import Model
 
@@ -74,7 +76,7 @@ class Prober(Protocol):
     ) -> Sequence[Result]: ...
 
 
-View = Callable[[str, dict[str, Any]], None]
+View = Callable[[EventKind, dict[str, Any]], None]
 Confirm = Callable[[Stage], bool]
 ActionMaker = Callable[[Model, StepBase], Action]
 
@@ -144,13 +146,13 @@ class Engine:
             found = final_state(self.runbook, self._action)
         except Exception as exc:  # the first step's snapshot will meet it again
             error = self._error("comparing the final state with live state", exc)
-            self._event("final_state_checked", holds=False, error=error)
+            self._event(EventKind.FINAL_STATE_CHECKED, holds=False, error=error)
             return False
         if found.holds:
-            self._event("already_at_target", targets=[c.render() for c in found.targets])
+            self._event(EventKind.ALREADY_AT_TARGET, targets=[c.render() for c in found.targets])
             return True
         self._event(
-            "final_state_checked",
+            EventKind.FINAL_STATE_CHECKED,
             holds=False,
             differs=[c.render() for c in found.differs],
             unknown=found.unknown,
@@ -176,7 +178,9 @@ class Engine:
             return self._attention(f"cutover failed while {doing}: {self._error(doing, exc)}")
 
     def _run(self) -> Outcome:
-        self._event("run_started", runbook=self.runbook.name, stages=len(self.runbook.stages))
+        self._event(
+            EventKind.RUN_STARTED, runbook=self.runbook.name, stages=len(self.runbook.stages)
+        )
         if not self.again and self._already_at_target():
             self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
             return Outcome(
@@ -190,32 +194,34 @@ class Engine:
     def _resume(self) -> Outcome:
         run_id = self.run_id
         self.journal.adopt(run_id)
-        self._event("resumed")
+        self._event(EventKind.RESUMED)
         events = self.journal.events(run_id)
-        rolling_back = [e for e in events if e.kind == "rollback_started"]
+        rolling_back = [e for e in events if e.kind == EventKind.ROLLBACK_STARTED]
         try:
             steps = self._reconcile(finish=not rolling_back)
         except _FinishFailed as failed:
             return self._roll_back(failed.reason, RunExit.ROLLED_BACK)
         except Exception as exc:  # an action's error, or one nobody foresaw
             error = self._error("reconciling", exc)
-            self._event("reconcile_failed", error=error)
+            self._event(EventKind.RECONCILE_FAILED, error=error)
             return self._attention(f"cannot tell from live state what is applied: {error}")
         if rolling_back:
             reason = rolling_back[0].data.get("reason", "")
             # a rollback the operator asked for (Ctrl-C, a declined gate) still ends as one
             kinds = {e.kind for e in events}
-            code = RunExit.STOPPED if "interrupted" in kinds else RunExit.ROLLED_BACK
+            code = RunExit.STOPPED if EventKind.INTERRUPTED in kinds else RunExit.ROLLED_BACK
             return self._roll_back(f"finishing the interrupted rollback ({reason})", code)
-        baseline = [e for e in events if e.kind == "baseline"]
+        baseline = [e for e in events if e.kind == EventKind.BASELINE]
         if baseline:
             self.baseline = float(baseline[-1].data["rate"])
-        passed = {e.stage for e in events if e.kind in ("stage_passed", "stage_skipped")}
+        passed = {
+            e.stage for e in events if e.kind in (EventKind.STAGE_PASSED, EventKind.STAGE_SKIPPED)
+        }
         start = next(
             (i for i, s in enumerate(self.runbook.stages) if s.name not in passed),
             len(self.runbook.stages),
         )
-        applied = {(s.stage, s.step) for s in steps if s.status == "applied"}
+        applied = {(s.stage, s.step) for s in steps if s.status == EventKind.APPLIED}
         return self._drive(start, applied=applied)
 
     def _rollback(self, reason: str) -> Outcome:
@@ -227,7 +233,7 @@ class Engine:
             self._reconcile(finish=False)
         except Exception as exc:  # an action's error, or one nobody foresaw
             # the rollback reconciles each step again, and records what it cannot undo
-            self._event("reconcile_failed", error=self._error("reconciling", exc))
+            self._event(EventKind.RECONCILE_FAILED, error=self._error("reconciling", exc))
         return self._roll_back(reason, RunExit.OK)
 
     # --- the stage loop -----------------------------------------------------------------------
@@ -246,9 +252,9 @@ class Engine:
                 if failed is not None:
                     return self._roll_back(failed, RunExit.ROLLED_BACK)
         except Interrupted as stop:
-            self._event("interrupted", reason=stop.reason)
+            self._event(EventKind.INTERRUPTED, reason=stop.reason)
             return self._roll_back(stop.reason, RunExit.STOPPED)
-        self._event("run_completed")
+        self._event(EventKind.RUN_COMPLETED)
         self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
         return Outcome(RunExit.OK, jr.COMPLETED, "completed: every stage passed its guard")
 
@@ -256,14 +262,14 @@ class Engine:
         """Run one stage; the failure reason, or None when it passed."""
         self._check_stop()
         if not stage.enabled:
-            self._event("stage_skipped", stage=stage.name, index=index)
+            self._event(EventKind.STAGE_SKIPPED, stage=stage.name, index=index)
             return None
-        self._event("stage_started", stage=stage.name, index=index, gate=stage.gate)
+        self._event(EventKind.STAGE_STARTED, stage=stage.name, index=index, gate=stage.gate)
         if stage.gate == "confirm":
             if not self.confirm(stage):
-                self._event("gate_declined", stage=stage.name)
+                self._event(EventKind.GATE_DECLINED, stage=stage.name)
                 raise Interrupted(f"gate before stage {stage.name!r} declined")
-            self._event("gate_approved", stage=stage.name)
+            self._event(EventKind.GATE_APPROVED, stage=stage.name)
         for number, step in enumerate(stage.steps):
             self._check_stop()
             if (stage.name, number) in applied:
@@ -271,7 +277,9 @@ class Engine:
             try:
                 self._apply(stage, number, step)
             except ActionError as exc:
-                self._event("apply_failed", stage=stage.name, step=number, error=exc.message)
+                self._event(
+                    EventKind.APPLY_FAILED, stage=stage.name, step=number, error=exc.message
+                )
                 return f"step {step.name!r} failed: {exc.message}"
         if stage.settle and self.stop.wait(stage.settle):
             self._check_stop()
@@ -279,11 +287,11 @@ class Engine:
         if stage.preflight:
             rate = decision.failures / decision.samples if decision.samples else 0.0
             self.baseline = rate
-            self._event("baseline", stage=stage.name, rate=rate)
+            self._event(EventKind.BASELINE, stage=stage.name, rate=rate)
         if decision.verdict is Verdict.FAIL:
-            self._event("stage_failed", stage=stage.name, reason=decision.reason)
+            self._event(EventKind.STAGE_FAILED, stage=stage.name, reason=decision.reason)
             return f"stage {stage.name!r}: {decision.reason}"
-        self._event("stage_passed", stage=stage.name, reason=decision.reason)
+        self._event(EventKind.STAGE_PASSED, stage=stage.name, reason=decision.reason)
         return None
 
     def _apply(self, stage: Stage, number: int, step: StepBase) -> None:
@@ -292,7 +300,7 @@ class Engine:
             prior = action.snapshot()
             if not self.again and action.at_target(prior):
                 self._event(
-                    "skipped",
+                    EventKind.SKIPPED,
                     stage=stage.name,
                     step=number,
                     name=step.name,
@@ -300,7 +308,7 @@ class Engine:
                 )
                 return
             self._event(
-                "intent",
+                EventKind.INTENT,
                 stage=stage.name,
                 step=number,
                 name=step.name,
@@ -308,7 +316,9 @@ class Engine:
                 prior=prior,
             )
             record = action.apply(prior)
-            self._event("applied", stage=stage.name, step=number, name=step.name, record=record)
+            self._event(
+                EventKind.APPLIED, stage=stage.name, step=number, name=step.name, record=record
+            )
 
     def _judge(
         self, label: str, sets: Sequence[str], policy: GuardPolicy, *, interruptible: bool = True
@@ -322,7 +332,7 @@ class Engine:
         if not sets:
             decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
             self._event(
-                "guard", stage=label, verdict=decision.verdict.value, reason=decision.reason
+                EventKind.GUARD, stage=label, verdict=decision.verdict.value, reason=decision.reason
             )
             return decision
         reasons: list[Any] = []
@@ -364,7 +374,7 @@ class Engine:
         failed = [r for r in results if not r.ok]
         counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
         self._event(
-            "probe_round",
+            EventKind.PROBE_ROUND,
             stage=label,
             round=number,
             probes=len(results),
@@ -373,7 +383,7 @@ class Engine:
             failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
         )
         self._event(
-            "guard",
+            EventKind.GUARD,
             stage=label,
             verdict=decision.verdict.value,
             reason=decision.reason,
@@ -389,7 +399,7 @@ class Engine:
             return self._unchanged(reason, success_code)
         if not self.runbook.rollback.automatic and success_code is RunExit.ROLLED_BACK:
             still = self._still_applied()
-            self._event("rollback_skipped", reason=reason)
+            self._event(EventKind.ROLLBACK_SKIPPED, reason=reason)
             self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
             return Outcome(
                 RunExit.NEEDS_ATTENTION,
@@ -397,7 +407,7 @@ class Engine:
                 f"{reason}; automatic rollback is off: run `cutover rollback {self.run_id}`",
                 still,
             )
-        self._event("rollback_started", reason=reason)
+        self._event(EventKind.ROLLBACK_STARTED, reason=reason)
         failures: list[str] = []
         undone: set[str] = set()
         for state in reversed(self.journal.steps(self.run_id)):
@@ -408,7 +418,9 @@ class Engine:
                     undone.add(state.stage)
             except Exception as exc:  # an action's error, or one nobody foresaw
                 error = self._error(f"undoing {state.stage}/{state.name}", exc)
-                self._event("rollback_failed", stage=state.stage, step=state.step, error=error)
+                self._event(
+                    EventKind.ROLLBACK_FAILED, stage=state.stage, step=state.step, error=error
+                )
                 failures.append(f"{state.stage}/{state.name}: {error}")
         if failures:
             return self._attention(f"{reason}; the rollback failed: " + "; ".join(failures))
@@ -424,11 +436,11 @@ class Engine:
             except Exception as exc:  # in the probes or the guard
                 unverified = self._error("verifying the rollback", exc)
             if unverified is not None:
-                self._event("rollback_unverified", reason=unverified)
+                self._event(EventKind.ROLLBACK_UNVERIFIED, reason=unverified)
                 return self._attention(
                     f"{reason}; the rollback could not be verified: {unverified}"
                 )
-        self._event("rollback_verified", reason=reason)
+        self._event(EventKind.ROLLBACK_VERIFIED, reason=reason)
         status = jr.STOPPED if success_code is RunExit.STOPPED else jr.ROLLED_BACK
         if success_code is RunExit.OK:
             status = jr.ROLLED_BACK
@@ -445,7 +457,7 @@ class Engine:
                 if attempt == ROLLBACK_ATTEMPTS:
                     raise
                 self._event(
-                    "rollback_retry",
+                    EventKind.ROLLBACK_RETRY,
                     stage=state.stage,
                     step=state.step,
                     attempt=attempt,
@@ -458,13 +470,15 @@ class Engine:
         step = self._step_model(state)
         action = self._action(step)
         with action:
-            if state.status == "intent":
+            if state.status == EventKind.INTENT:
                 found = action.reconcile(state.prior, None)
                 if found is Reconciled.NOT_APPLIED:
-                    self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                    self._event(
+                        EventKind.NOT_APPLIED, stage=state.stage, step=state.step, name=state.name
+                    )
                     return False
             action.rollback(state.prior, state.record)
-            self._event("rolled_back", stage=state.stage, step=state.step, name=state.name)
+            self._event(EventKind.ROLLED_BACK, stage=state.stage, step=state.step, name=state.name)
         return True
 
     def _settle_undone(self, stages: set[str]) -> None:
@@ -489,7 +503,7 @@ class Engine:
         (exit 0) that keeps its status. (An *interrupted* run with nothing applied is
         rolled back as usual: the rollback verifies the world and finishes the run.)
         """
-        self._event("nothing_changed", reason=reason)
+        self._event(EventKind.NOTHING_CHANGED, reason=reason)
         if success_code is RunExit.OK:
             found = self.journal.find_run(self.run_id)
             assert found is not None  # `_rollback` found it finished
@@ -508,13 +522,13 @@ class Engine:
             return exc.message
         logged = log_traceback(run_log_path(self.journal.local_dir, self.run_id), doing, exc)
         error = f"unexpected {type(exc).__name__}: {exc}"
-        self._event("unexpected_error", doing=doing, error=error, log=logged)
+        self._event(EventKind.UNEXPECTED_ERROR, doing=doing, error=error, log=logged)
         return f"{error} (traceback in {logged})"
 
     def _attention(self, message: str) -> Outcome:
         still = self._still_applied()
         self.journal.set_status(self.run_id, jr.NEEDS_ATTENTION, RunExit.NEEDS_ATTENTION)
-        self._event("needs_attention", message=message, still_applied=still)
+        self._event(EventKind.NEEDS_ATTENTION, message=message, still_applied=still)
         return Outcome(
             RunExit.NEEDS_ATTENTION,
             jr.NEEDS_ATTENTION,
@@ -536,24 +550,31 @@ class Engine:
         it (rollback) the step stays at ``intent``: the rollback undoes it.
         """
         for state in self.journal.steps(self.run_id):
-            if state.status != "intent":
+            if state.status != EventKind.INTENT:
                 continue
             step = self._step_model(state)
             with self._action(step) as action:
                 found = action.reconcile(state.prior, None)
-                self._event("reconciled", stage=state.stage, step=state.step, found=found.value)
+                self._event(
+                    EventKind.RECONCILED, stage=state.stage, step=state.step, found=found.value
+                )
                 if found is Reconciled.NOT_APPLIED:
-                    self._event("not_applied", stage=state.stage, step=state.step, name=state.name)
+                    self._event(
+                        EventKind.NOT_APPLIED, stage=state.stage, step=state.step, name=state.name
+                    )
                 elif found is Reconciled.APPLIED and finish:
                     try:
                         record = action.finish(state.prior)
                     except ActionError as exc:
                         self._event(
-                            "apply_failed", stage=state.stage, step=state.step, error=exc.message
+                            EventKind.APPLY_FAILED,
+                            stage=state.stage,
+                            step=state.step,
+                            error=exc.message,
                         )
                         raise _FinishFailed(f"step {state.name!r} failed: {exc.message}") from None
                     self._event(
-                        "applied",
+                        EventKind.APPLIED,
                         stage=state.stage,
                         step=state.step,
                         name=state.name,
@@ -582,7 +603,7 @@ class Engine:
             raise Interrupted("stopped by the operator")
 
     def _event(
-        self, kind: str, *, stage: str | None = None, step: int | None = None, **data: Any
+        self, kind: EventKind, *, stage: str | None = None, step: int | None = None, **data: Any
     ) -> None:
         self.journal.event(self.run_id, kind, stage=stage, step=step, **data)
         self.view(kind, {"stage": stage, "step": step, **data})

@@ -50,6 +50,23 @@ class CheckExit(IntEnum):
     UNKNOWN = 3
 
 
+def exit_code_for(error: BaseException, *, nagios: bool = False) -> int:
+    """The exit code a command ends with when ``error`` stops it: one mapping for every command.
+
+    With ``nagios`` (``cutover check``), whatever stopped the check means it could not run:
+    UNKNOWN, never a status a monitoring system would page on. Otherwise a
+    :class:`CutoverError` carries its own code, Ctrl-C is a stop by the operator, and
+    anything else (not raised on purpose) is for a human to look at.
+    """
+    if nagios:
+        return CheckExit.UNKNOWN
+    if isinstance(error, CutoverError):
+        return int(error.exit_code)
+    if isinstance(error, KeyboardInterrupt):
+        return RunExit.STOPPED
+    return RunExit.NEEDS_ATTENTION
+
+
 class CutoverError(Exception):
     """Base of every deliberate cutover error."""
 

@@ -29,13 +29,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cutover.crash_points import CRASH_ENV
+from cutover.events import EventKind, StepState, fold_steps, still_applied
 from cutover.journal_store import JournalStore, SqliteStore, StoreUnavailable
 from cutover.process import current_user, hostname
 from cutover.secrets import redact, redact_data
@@ -49,6 +49,7 @@ NEEDS_ATTENTION = "needs_attention"
 STOPPED = "stopped"
 FAILED = "failed"  #: a stage failed before any step was applied: nothing was changed
 FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED, FAILED})
+INTERRUPTED = "interrupted"  #: shown (never stored) for a running run whose process is gone
 
 
 def now() -> str:
@@ -80,27 +81,10 @@ class EventRow:
     id: int
     run_id: str
     at: str
-    kind: str
+    kind: str  #: an :class:`EventKind` value (compare with its members)
     stage: str | None
     step: int | None
     data: dict[str, Any]
-
-
-@dataclass
-class StepState:
-    """Where one step of a run stands, folded from its events."""
-
-    stage: str
-    step: int
-    name: str
-    status: str  #: intent | applied | rolled_back | rollback_failed | not_applied
-    prior: dict[str, Any]
-    record: dict[str, Any] | None
-
-    @property
-    def maybe_applied(self) -> bool:
-        """Could this step have changed something that is not yet undone?"""
-        return self.status in ("intent", "applied", "rollback_failed")
 
 
 class Journal:
@@ -185,13 +169,14 @@ class Journal:
     def event(
         self,
         run_id: str,
-        kind: str,
+        kind: EventKind,
         *,
         stage: str | None = None,
         step: int | None = None,
         **data: Any,
     ) -> int:
         """Append one event (one transaction, durable on return)."""
+        kind = EventKind(kind)  # a kind outside the vocabulary is a bug, not a new row
         text = redact(json.dumps(redact_data(data), sort_keys=True, default=str))
         at = now()
         row_id = self._write(
@@ -269,39 +254,12 @@ class Journal:
         With the store unreachable, from the events this process read and wrote (it
         writes every ``intent`` before acting, so none of its changes is missing)."""
         try:
-            steps = self.steps(run_id)
+            events = self.events(run_id)
         except StoreUnavailable:
             if run_id not in self._mine:
                 raise
-            steps = list(fold_steps(self._mine[run_id]))
-        return [f"{s.stage}/{s.name} ({s.status})" for s in steps if s.maybe_applied]
-
-
-def fold_steps(events: list[EventRow]) -> Iterator[StepState]:
-    states: dict[tuple[str, int], StepState] = {}
-    for event in events:
-        if event.stage is None or event.step is None:
-            continue
-        key = (event.stage, event.step)
-        if event.kind == "intent":
-            states[key] = StepState(
-                event.stage,
-                event.step,
-                str(event.data.get("name", "")),
-                "intent",
-                dict(event.data.get("prior") or {}),
-                None,
-            )
-            continue
-        state = states.get(key)
-        if state is None:
-            continue
-        if event.kind == "applied":
-            state.status = "applied"
-            state.record = dict(event.data.get("record") or {})
-        elif event.kind in ("rolled_back", "rollback_failed", "not_applied"):
-            state.status = event.kind
-    yield from states.values()
+            events = self._mine[run_id]
+        return still_applied(events)
 
 
 _RUN_COLUMNS = (

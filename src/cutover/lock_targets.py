@@ -12,8 +12,12 @@ free of races.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from cutover.runbook.backends import StepBase
+    from cutover.runbook.models import Runbook
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -34,18 +38,18 @@ def join_url(base: str, path: str) -> str:
     return canonical_url(base.rstrip("/") + "/" + path.lstrip("/"))
 
 
-def step_target(runbook: Any, step: Any) -> str:
+def step_target(runbook: Runbook, step: StepBase) -> str:
     """The target of one step: its action's, else its backend within the runbook."""
-    from cutover.actions.base import action_for
+    from cutover.runbook.kinds import action_for
 
     with action_for(runbook.backends[step.backend], step) as action:
         declared = action.target_id()
     if declared is not None:
         return declared
-    return f"{step.kind} backend {step.backend!r} of runbook {runbook.name!r}"
+    return f"{step.kind_name} backend {step.backend!r} of runbook {runbook.name!r}"
 
 
-def run_targets(runbook: Any, environment: str, state: Path | str) -> list[str]:
+def run_targets(runbook: Runbook, environment: str, state: Path | str) -> list[str]:
     """Every target a run of ``runbook`` can touch (enabled or not), sorted; ``state``
     is the store's name (a directory, or a URL without its password)."""
     targets = {step_target(runbook, step) for stage in runbook.stages for step in stage.steps}

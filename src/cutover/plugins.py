@@ -112,7 +112,7 @@ class Registry(Generic[T]):
         """The entry called ``name``; ``PluginError`` (naming the registered ones) if none."""
         entries = self.entries()
         if name not in entries:
-            from cutover.runbook.problems import did_you_mean
+            from cutover.hints import did_you_mean
 
             raise PluginError(
                 f"no {self.what} named {name!r}", hint=did_you_mean(name, entries, list_all=True)

@@ -21,10 +21,14 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus
 
 from cutover.errors import SecretError
+
+if TYPE_CHECKING:
+    from cutover.runbook.models import Runbook
+    from cutover.runbook.probe_models import ChecksFile
 
 REDACTED = "[REDACTED]"
 _MIN_LENGTH = 4  #: shorter values would redact ordinary words; refuse them as secrets
@@ -164,7 +168,7 @@ def clip(
     return text[:limit] + "…" if keep == "head" else text[-limit:]
 
 
-def secret_references(runbook: Any) -> Iterator[str]:
+def secret_references(runbook: Runbook | ChecksFile) -> Iterator[str]:
     """Every secret reference among the backend settings of a loaded runbook model."""
     from cutover.runbook.types import SECRET_PATTERN
 
@@ -178,7 +182,7 @@ def secret_references(runbook: Any) -> Iterator[str]:
                 yield value
 
 
-def preload(runbook: Any) -> None:
+def preload(runbook: Runbook | ChecksFile) -> None:
     """Resolve every secret of ``runbook``'s backends now, so that each is redacted from
     the first line on, not only after the backend that uses it made its first call: a
     shell step printing the environment, a ``--var`` or a redirect may show the value

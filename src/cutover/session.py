@@ -20,6 +20,7 @@ from typing import Any
 from cutover.errors import CutoverError, RunExit
 from cutover.journal import Journal
 from cutover.runbook.loader import Loaded, VarOverrides, load_runbook
+from cutover.runbook.models import Runbook
 from cutover.secrets import preload
 from cutover.state_location import Store
 from cutover.target import Target, open_target
@@ -42,7 +43,7 @@ def new_run_id() -> str:
 class StageProber:
     """Runs a stage's probe sets: expanded once per session, probed on every round."""
 
-    def __init__(self, loaded: Loaded[Any], target: Target, concurrency: int = 16) -> None:
+    def __init__(self, loaded: Loaded[Runbook], target: Target, concurrency: int = 16) -> None:
         from cutover.probes import ProbeRunner
         from cutover.target import probe_settings
 
@@ -91,12 +92,12 @@ class StageProber:
 @dataclass
 class Session:
     state_dir: Path
-    loaded: Loaded[Any]
+    loaded: Loaded[Runbook]
     target: Target
     journal: Journal
 
     @property
-    def runbook(self) -> Any:
+    def runbook(self) -> Runbook:
         return self.loaded.model
 
     def prober(self) -> StageProber:

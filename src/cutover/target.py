@@ -25,10 +25,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover.errors import InputError
+from cutover.fileio import atomic_write
 from cutover.runbook.document import load_document
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
 
 LAB_TOKEN_ENV = "CUTOVER_LAB_TOKEN"
 
@@ -42,7 +46,7 @@ class Target:
     lab: dict[str, Any] | None = None  #: the ``{{ lab.* }}`` template context
 
 
-def probe_settings(loaded: Any, target: Target) -> tuple[dict[str, str], str | None]:
+def probe_settings(loaded: Loaded[Any], target: Target) -> tuple[dict[str, str], str | None]:
     """The resolve map and CA bundle probes use in ``loaded``'s environment.
 
     The environment's own ``resolve`` entries win over the lab's; a relative
@@ -158,11 +162,7 @@ def publish_endpoint(directory: Path, lab: Any) -> Path:
         "hostnames": list(lab.hostnames),
         "resolve": dict(lab.resolve),
     }
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(info, out)
-    tmp.replace(path)
+    atomic_write(path, json.dumps(info), mode=0o600)
     return path
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cutover.actions.base import Reconciled
-from cutover.actions.nginx import NginxAction, line_changes, write_atomic
+from cutover.actions.nginx import NginxAction, line_changes
 from cutover.errors import ActionError, RejectedActionError
 from cutover.runbook.backends import NginxSettings, NginxStep
 from cutover.runbook.kinds import KINDS
@@ -188,14 +188,6 @@ def test_rollback_refused_by_the_test_command(tmp_path: Path) -> None:
     )
     with pytest.raises(RejectedActionError, match="refuses the restored"):
         action.rollback({"content": LEGACY}, None)
-
-
-def test_write_atomic_leaves_no_temp_file(tmp_path: Path) -> None:
-    target = tmp_path / "a.conf"
-    write_atomic(target, "one\n")
-    write_atomic(target, "two\n")
-    assert target.read_text() == "two\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["a.conf"]
 
 
 def test_plan_is_a_line_diff() -> None:

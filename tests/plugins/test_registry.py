@@ -11,12 +11,19 @@ from typing import Any, Literal
 
 import pytest
 
-from cutover.actions.base import action_for
 from cutover.actions.nginx import NginxAction
 from cutover.errors import InputError, PluginError
 from cutover.plugins import Registry
 from cutover.runbook.backends import NginxSettings, NginxStep, ShellSettings, ShellStep, StepBase
-from cutover.runbook.kinds import FASTLY, KINDS, NGINX, BackendKind, check_kind, register_kind
+from cutover.runbook.kinds import (
+    FASTLY,
+    KINDS,
+    NGINX,
+    BackendKind,
+    action_for,
+    check_kind,
+    register_kind,
+)
 from cutover.runbook.types import Model
 
 PLUGINS = str(Path(__file__).resolve().parent)

@@ -172,13 +172,6 @@ class Action(ABC, Generic[SettingsT, StepT]):
         self.close()
 
 
-def action_for(settings: Model, step: StepBase) -> Action:
-    """The action that carries out ``step`` on a backend with ``settings``: its kind's."""
-    from cutover.runbook.kinds import KINDS
-
-    return KINDS.get(str(getattr(step, "kind", ""))).make_action(settings, step)
-
-
 class RecordingAction(Action):
     """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
 

@@ -26,14 +26,13 @@ import contextlib
 import difflib
 import hashlib
 import os
-import stat
-import tempfile
 from pathlib import Path
 
 from cutover import crash_points
 from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.shell import Ran, run_command
 from cutover.errors import ActionError, ReadBackError, RejectedActionError
+from cutover.fileio import atomic_write, fsync_directory
 from cutover.log import get_logger
 from cutover.runbook.backends import NginxSettings, NginxStep
 
@@ -162,13 +161,13 @@ class NginxAction(Action[NginxSettings, NginxStep]):
         if content is None:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            _fsync_dir(self.path.parent)
+            fsync_directory(self.path.parent)
             self._log.info("file removed")
         else:
             self._write(content)
 
     def _write(self, content: str) -> None:
-        write_atomic(self.path, content)
+        atomic_write(self.path, content, mode=DEFAULT_MODE, keep_existing=True)
         self._log.info("file written", sha256=digest(content))
 
     def _run(self, what: str, argv: list[str]) -> Ran:
@@ -176,43 +175,6 @@ class NginxAction(Action[NginxSettings, NginxStep]):
         log = self._log.info if ran.ok else self._log.warning
         log(f"{what} command finished", returncode=ran.returncode, output=ran.tail() or None)
         return ran
-
-
-def write_atomic(path: Path, content: str) -> None:
-    """Replace ``path`` with ``content``: temp file beside it, fsync, rename, fsync the dir.
-
-    The temp file is named ``.NAME.XXXX.tmp`` so an ``include dir/*.conf`` never reads it.
-    An existing file's mode (and, when allowed, owner) is kept.
-    """
-    try:
-        old = path.stat()
-        mode, owner = stat.S_IMODE(old.st_mode), (old.st_uid, old.st_gid)
-    except FileNotFoundError:
-        mode, owner = DEFAULT_MODE, None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode("utf-8"))
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            if owner is not None:
-                with contextlib.suppress(PermissionError):
-                    os.fchown(handle.fileno(), *owner)
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            Path(tmp).unlink()
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def digest(content: str | None) -> str | None:

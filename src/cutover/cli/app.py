@@ -1,7 +1,9 @@
 """The typer application, its global options and its entry point.
 
-Command modules register themselves on :data:`app`; they import heavy things inside the
-command functions, so ``cutover --help`` imports almost nothing (a test checks).
+Command modules define plain functions (and ``lab`` a sub-app); this module registers
+them, in the order ``cutover --help`` lists them. Nothing but the entry point imports this
+module (a test checks), so the command modules never import back. They import heavy
+things inside the command functions, so ``cutover --help`` imports almost nothing.
 """
 
 from __future__ import annotations
@@ -36,10 +38,23 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import check, journal_views, plan, run, schema, validate  # noqa: F401
+    from cutover.cli import check, journal_views, plan, run, schema, validate
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
+    for command in (
+        validate.validate,
+        plan.plan,
+        run.run,
+        run.resume,
+        run.rollback,
+        journal_views.status,
+        journal_views.history,
+        journal_views.show,
+    ):
+        app.command()(command)
+    app.command(cls=check.NagiosCommand)(check.check)
+    app.command()(schema.schema)
     app.add_typer(lab_app, name="lab")
     app.add_typer(state_app, name="state")
 

@@ -17,17 +17,20 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperCommand
 
-from cutover.cli.app import app
 from cutover.cli.options import StateDirOption, VarOption, VarsFileOption, overrides
+from cutover.errors import exit_code_for
 
 if TYPE_CHECKING:
+    from cutover.probes import ProbeRunner
     from cutover.report.check_round import CheckRound
+    from cutover.runbook.loader import Loaded
+    from cutover.runbook.probe_models import ChecksFile, ProbeSet
+    from cutover.target import Target
 
 FORMATS = ("table", "json", "junit", "prometheus", "nagios")
-UNKNOWN = 3
 
 
-class _NagiosCommand(TyperCommand):
+class NagiosCommand(TyperCommand):
     """Usage errors (unknown option, missing FILE) exit 3 UNKNOWN, not click's 2."""
 
     def make_context(
@@ -38,11 +41,10 @@ class _NagiosCommand(TyperCommand):
         except Exception as exc:
             # click's UsageError family (typer vendors click, so match it by its exit code)
             if getattr(exc, "exit_code", None) == 2:
-                exc.exit_code = UNKNOWN  # type: ignore[attr-defined]
+                exc.exit_code = exit_code_for(exc, nagios=True)  # type: ignore[attr-defined]
             raise
 
 
-@app.command(cls=_NagiosCommand)
 def check(
     file: Annotated[Path, typer.Argument(help="checks file (checks/*.yml)")],
     env: Annotated[
@@ -117,10 +119,9 @@ def check(
 
 
 def _unknown(message: str, hint: str | None = None) -> NoReturn:
-    from cutover.cli.output import warn
+    from cutover.cli.output import fail_input
 
-    warn(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""))
-    raise typer.Exit(UNKNOWN)
+    fail_input(message, hint, nagios=True)
 
 
 def _interval(every: str | None) -> float | None:
@@ -171,91 +172,82 @@ class _Request:
 def _check(request: _Request) -> int:
     """Prepare the target (the lab, if any), load, run rounds; every error is UNKNOWN."""
     from cutover.cli.options import resolve_state as resolve_state_dir
-    from cutover.cli.output import warn
-    from cutover.errors import CutoverError, DocumentError
+    from cutover.cli.output import error_text, warn
+    from cutover.errors import CutoverError
     from cutover.target import open_target
 
     try:
         with open_target(request.file, request.env, resolve_state_dir(request.state_dir)) as t:
             return _check_target(request, t)
-    except DocumentError as exc:
-        warn(exc.render())
-        return UNKNOWN
     except CutoverError as exc:
-        warn(f"error: {exc.render()}")
-        return UNKNOWN
+        warn(error_text(exc))
+        return exit_code_for(exc, nagios=True)
 
 
-def _check_target(request: _Request, target: Any) -> int:
-    file, env, extra, only, fmt, output = (
-        request.file,
-        request.env,
-        request.extra,
-        request.only,
-        request.fmt,
-        request.output,
-    )
-    interval, count, concurrency = request.interval, request.count, request.concurrency
-    warn_rate, crit_rate = request.warn_rate, request.crit_rate
-    from cutover.cli.output import warn
+@dataclass(frozen=True)
+class _Round:
+    """What every round checks: the loaded file, the chosen sets and the thresholds."""
+
+    loaded: Loaded[ChecksFile]
+    chosen: dict[str, ProbeSet]
+    warning: float
+    critical: float
+
+
+def _check_target(request: _Request, target: Target) -> int:
+    from cutover.cli.output import error_text, warn
     from cutover.errors import CutoverError
     from cutover.runbook.loader import load_checks
 
-    loaded = load_checks(file, environment=env, overrides=extra, lab=target.lab)
+    file = request.file
+    loaded = load_checks(file, environment=request.env, overrides=request.extra, lab=target.lab)
     model = loaded.model
-    missing = [name for name in only if name not in model.sets]
+    missing = [name for name in request.only if name not in model.sets]
     if missing:
-        from cutover.runbook.problems import did_you_mean
+        from cutover.hints import did_you_mean
 
         _unknown(
             f"{file}: no probe set named {missing[0]!r}",
             did_you_mean(missing[0], model.sets) or f"sets: {', '.join(model.sets)}",
         )
-    chosen = {name: model.sets[name] for name in (only or list(model.sets))}
-    warning = model.thresholds.warning if warn_rate is None else warn_rate
-    critical = model.thresholds.critical if crit_rate is None else crit_rate
+    chosen = {name: model.sets[name] for name in (request.only or list(model.sets))}
+    warning = model.thresholds.warning if request.warn_rate is None else request.warn_rate
+    critical = model.thresholds.critical if request.crit_rate is None else request.crit_rate
     if critical < warning:
         _unknown(f"the critical rate ({critical:g}) is below the warning rate ({warning:g})")
-    emit = _emitter(fmt, output, model.name, str(file), env)
+    emit = _emitter(request.fmt, request.output, model.name, str(file), request.env)
     try:
         return _rounds(
-            loaded,
+            _Round(loaded, chosen, warning, critical),
             target,
-            chosen,
-            concurrency or model.concurrency,
-            warning,
-            critical,
-            interval,
-            count,
+            request.concurrency or model.concurrency,
+            request,
             emit,
         )
     except CutoverError as exc:
-        warn(f"error: {exc.render()}")
-        return UNKNOWN
+        warn(error_text(exc))
+        return exit_code_for(exc, nagios=True)
     except OSError as exc:  # --output cannot be written
-        warn(f"error: cannot write {output}: {exc.strerror or exc}")
-        return UNKNOWN
+        warn(f"error: cannot write {request.output}: {exc.strerror or exc}")
+        return exit_code_for(exc, nagios=True)
 
 
 def _rounds(
-    loaded: Any,
-    target: Any,
-    chosen: dict[str, Any],
+    round_: _Round,
+    target: Target,
     concurrency: int,
-    warning: float,
-    critical: float,
-    interval: float | None,
-    count: int | None,
+    schedule: _Request,
     emit: Callable[[CheckRound], None],
 ) -> int:
+    """Run rounds as ``schedule`` says (once, or every interval up to count) until Ctrl-C."""
     from cutover.cli.output import warn
-    from cutover.probes import ExpansionError, ProbeRunner, expand_sets
-    from cutover.report.check_round import CheckRound
+    from cutover.probes import ProbeRunner
     from cutover.target import probe_settings
 
     last: int | None = None
     number = completed = 0
-    resolve, ca_bundle = probe_settings(loaded, target)
+    interval, count = schedule.interval, schedule.count
+    resolve, ca_bundle = probe_settings(round_.loaded, target)
     with (
         _stop_on_sigterm(),
         ProbeRunner(resolve=resolve, ca_bundle=ca_bundle, concurrency=concurrency) as runner,
@@ -263,42 +255,47 @@ def _rounds(
         try:
             while count is None or number < count:
                 number += 1
-                started, clock = time.time(), time.monotonic()
-                bases = {
-                    name: loaded.probe_bases.get(name, loaded.source.parent) for name in chosen
-                }
-                common = {
-                    "check": loaded.model.name,
-                    "source": str(loaded.source),
-                    "environment": loaded.environment,
-                    "number": number,
-                    "started": started,
-                    "warning": warning,
-                    "critical": critical,
-                    "sets": tuple(chosen),
-                }
-                try:
-                    specs = expand_sets(chosen, bases=bases, runner=runner)
-                except ExpansionError as exc:
-                    warn(f"error: {exc.render()}")
-                    round_ = CheckRound(
-                        duration=time.monotonic() - clock, error=exc.message, **common
-                    )
-                else:
-                    results = runner.run(specs)
-                    round_ = CheckRound(
-                        duration=time.monotonic() - clock, results=tuple(results), **common
-                    )
-                last = int(round_.status)  # the round is complete: its status stands
+                clock = time.monotonic()
+                result = _one_round(round_, runner, number)
+                last = int(result.status)  # the round is complete: its status stands
                 completed += 1
-                emit(round_)
+                emit(result)
                 if interval is None or (count is not None and number >= count):
                     break
                 time.sleep(max(0.0, interval - (time.monotonic() - clock)))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             warn("interrupted" + (f" after {completed} complete round(s)" if completed else ""))
-            return UNKNOWN if last is None else last
-    return UNKNOWN if last is None else last
+            return exit_code_for(exc, nagios=True) if last is None else last
+    assert last is not None  # at least one round ran: count is None or at least 1
+    return last
+
+
+def _one_round(round_: _Round, runner: ProbeRunner, number: int) -> CheckRound:
+    """Expand the chosen sets and probe them once; an expansion error is the round's error."""
+    from cutover.cli.output import error_text, warn
+    from cutover.probes import ExpansionError, expand_sets
+    from cutover.report.check_round import CheckRound
+
+    loaded = round_.loaded
+    started, clock = time.time(), time.monotonic()
+    bases = {name: loaded.probe_bases.get(name, loaded.source.parent) for name in round_.chosen}
+    common: dict[str, Any] = {
+        "check": loaded.model.name,
+        "source": str(loaded.source),
+        "environment": loaded.environment,
+        "number": number,
+        "started": started,
+        "warning": round_.warning,
+        "critical": round_.critical,
+        "sets": tuple(round_.chosen),
+    }
+    try:
+        specs = expand_sets(round_.chosen, bases=bases, runner=runner)
+    except ExpansionError as exc:
+        warn(error_text(exc))
+        return CheckRound(duration=time.monotonic() - clock, error=exc.message, **common)
+    results = runner.run(specs)
+    return CheckRound(duration=time.monotonic() - clock, results=tuple(results), **common)
 
 
 def _emitter(

@@ -25,6 +25,7 @@ from cutover.cli.options import resolve_store, state_choice
 from cutover.cli.output import say, warn
 from cutover.engine import Engine, Outcome
 from cutover.errors import InputError, RunExit
+from cutover.events import EventKind
 from cutover.journal import Journal, RunRow
 from cutover.journal_store import StoreUnavailable
 from cutover.lock import Holder, HostLocks, LockStore, Stale, acquire_all
@@ -243,7 +244,9 @@ def _refuse_unaskable_gates(stages: list[Stage], yes: bool, interactive: bool) -
 def _refuse_unfinished(journal: Journal, runbook: str, environment: str) -> None:
     for row in journal.unfinished(runbook, environment):
         _refuse_if_applied(journal, row, "")
-        journal.event(row.id, "abandoned", reason="nothing applied; superseded by a new run")
+        journal.event(
+            row.id, EventKind.ABANDONED, reason="nothing applied; superseded by a new run"
+        )
         journal.set_status(row.id, jr.STOPPED, RunExit.STOPPED)
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import StateDirOption
 
 if TYPE_CHECKING:
@@ -26,39 +25,39 @@ def _stores(state_dir: str | None) -> list[Store]:
     return [choice.store] if choice.explicit else journal_stores(choice.store)
 
 
-@app.command()
 def status(state_dir: StateDirOption = None) -> None:
     """Runs that are not finished, what they still have applied, and the lab in use."""
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_status
     from cutover.report.journal_text import status_lines
 
     with exits():
         first, *others = _stores(state_dir)
-        for line in status_lines(first):
+        for line in status_lines(read_status(first)):
             say(line)
         for store in others:
-            lines = list(status_lines(store, only_open=True))
+            lines = list(status_lines(read_status(store), only_open=True))
             if lines:
                 say(f"in state {store} (--state {store}):")
                 for line in lines:
                     say(f"  {line}")
 
 
-@app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", "-n", help="how many runs")] = 20,
     state_dir: StateDirOption = None,
 ) -> None:
     """The latest runs, newest first."""
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_history
     from cutover.report.journal_text import history_lines
 
     with exits():
-        for line in history_lines(_stores(state_dir), limit):
+        stores = _stores(state_dir)
+        for line in history_lines(read_history(stores, limit), stores, limit):
             say(line)
 
 
-@app.command()
 def show(
     run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")],
     state_dir: StateDirOption = None,
@@ -66,9 +65,10 @@ def show(
     """A run's timeline: stages, steps, guard decisions, and each failure with its chain."""
     from cutover.cli.driver import find_run
     from cutover.cli.output import exits, say
+    from cutover.journal_reads import read_events
     from cutover.report.journal_text import show_lines
 
     with exits():
         directory, found = find_run(state_dir, run_id)
-        for line in show_lines(directory, found):
+        for line in show_lines(found, read_events(directory, found)):
             say(line)

@@ -47,25 +47,22 @@ def serve(
     import threading
 
     from cutover.cli.options import resolve_state as resolve_state_dir
-    from cutover.errors import CutoverError
+    from cutover.cli.output import exits, fail_input
+    from cutover.errors import InputError
     from cutover.lab import SCENARIOS, start_lab
     from cutover.target import lab_state_file, publish_endpoint, withdraw_endpoint
 
     if scenario not in SCENARIOS:
-        typer.echo(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}", err=True)
-        raise typer.Exit(2)
+        fail_input(f"unknown scenario {scenario!r}", hint=f"known: {', '.join(SCENARIOS)}")
     directory = resolve_state_dir(state_dir)
     if state_file is None:
         state_file = lab_state_file(directory, scenario)
         state_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
-    except CutoverError as exc:
-        typer.echo(exc.render(), err=True)
-        raise typer.Exit(int(exc.exit_code)) from exc
-    except OSError as exc:
-        typer.echo(f"cannot start the lab: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    with exits():
+        try:
+            lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
+        except OSError as exc:
+            raise InputError(f"cannot start the lab: {exc}") from exc
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -136,7 +133,7 @@ def reset(
 ) -> None:
     """Reset the lab to its scenario's initial state (a served lab, or its state file)."""
     from cutover.cli.options import resolve_state as resolve_state_dir
-    from cutover.errors import CutoverError
+    from cutover.cli.output import exits
     from cutover.lab import reset_state_file
     from cutover.target import attached_lab, lab_state_file
 
@@ -155,9 +152,6 @@ def reset(
         if not state_file.exists():
             typer.echo(f"{state_file}: nothing to reset (the lab starts from its scenario)")
             return
-    try:
+    with exits():
         written = reset_state_file(state_file, scenario)
-    except CutoverError as exc:
-        typer.echo(exc.render(), err=True)
-        raise typer.Exit(int(exc.exit_code)) from exc
     typer.echo(f"{state_file}: reset to scenario {written}")

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import typer
 
-from cutover.errors import CutoverError, DocumentError, RunExit
+from cutover.errors import CutoverError, DocumentError, InputError, exit_code_for
 
 
 def say(text: str = "") -> None:
@@ -26,25 +26,34 @@ def warn(text: str) -> None:
     typer.echo(redact(text), err=True)
 
 
-def fail_input(message: str, hint: str | None = None) -> NoReturn:
-    warn(f"error: {message}" + (f"\n  hint: {hint}" if hint else ""))
-    raise typer.Exit(RunExit.INVALID)
+def error_text(error: BaseException) -> str:
+    """What the user reads for an error that stops a command (no traceback)."""
+    if isinstance(error, DocumentError):
+        return error.render()  # located problems: FILE:LINE:COL: path: message
+    if isinstance(error, CutoverError):
+        return f"error: {error.render()}"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    return f"error: {error}"
+
+
+def fail(error: BaseException, *, nagios: bool = False) -> NoReturn:
+    """Print ``error`` and exit with its code (:func:`cutover.errors.exit_code_for`)."""
+    warn(error_text(error))
+    raise typer.Exit(exit_code_for(error, nagios=nagios)) from None
+
+
+def fail_input(message: str, hint: str | None = None, *, nagios: bool = False) -> NoReturn:
+    fail(InputError(message, hint=hint), nagios=nagios)
 
 
 @contextmanager
-def exits() -> Iterator[None]:
-    """Run a command body: a :class:`CutoverError` becomes its message and exit code."""
+def exits(*, nagios: bool = False) -> Iterator[None]:
+    """Run a command body: a :class:`CutoverError` or Ctrl-C becomes its message and exit code."""
     try:
         yield
-    except DocumentError as exc:
-        warn(exc.render())  # located problems: FILE:LINE:COL: path: message
-        raise typer.Exit(int(exc.exit_code)) from None
-    except CutoverError as exc:
-        warn(f"error: {exc.render()}")
-        raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        warn("interrupted")
-        raise typer.Exit(RunExit.STOPPED) from None
+    except (CutoverError, KeyboardInterrupt) as exc:
+        fail(exc, nagios=nagios)
 
 
 def stdout_is_tty() -> bool:

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import (
     EnvOption,
     IncludeRootOption,
@@ -18,7 +17,6 @@ from cutover.cli.options import (
 )
 
 
-@app.command()
 def plan(
     file: Annotated[Path, typer.Argument(help="the runbook")],
     env: EnvOption = "lab",
@@ -33,7 +31,8 @@ def plan(
     """Show the stages, steps and probe sets, with each step's diff against live state."""
     from cutover.cli.options import resolve_state as resolve
     from cutover.cli.output import exits, say, warn
-    from cutover.report.plan import live_diffs, render_plan
+    from cutover.plan_diffs import live_diffs
+    from cutover.report.plan import render_plan
     from cutover.runbook.loader import load_runbook
     from cutover.secrets import preload
     from cutover.target import open_target

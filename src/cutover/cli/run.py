@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import (
     EnvOption,
     IncludeRootOption,
@@ -34,7 +33,6 @@ AgainOption = Annotated[
 RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
 
 
-@app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="the runbook")],
     env: EnvOption = "lab",
@@ -59,7 +57,6 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command()
 def resume(
     run_id: RunArgument,
     yes: YesOption = False,
@@ -75,7 +72,6 @@ def resume(
     raise typer.Exit(code)
 
 
-@app.command()
 def rollback(
     run_id: RunArgument,
     state_dir: StateDirOption = None,

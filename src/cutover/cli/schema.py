@@ -6,10 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 
-
-@app.command()
 def schema(
     kind: Annotated[str, typer.Argument(help="runbook or checks")] = "runbook",
 ) -> None:

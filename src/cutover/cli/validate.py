@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.app import app
 from cutover.cli.options import IncludeRootOption, VarOption, VarsFileOption, overrides
 
 
-@app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="runbooks or checks files")],
     strict: Annotated[bool, typer.Option(help="treat warnings as errors")] = False,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from filelock import FileLock
 
 from cutover.errors import InputError
+from cutover.fileio import atomic_write
 from cutover.lab.scenarios import SCENARIOS
 from cutover.lab.state import LabState
 
@@ -59,23 +59,7 @@ def _load(file: Path) -> LabState:
 def _write_atomically(file: Path, state: LabState) -> None:
     payload = json.dumps(state.to_json(), indent=1, sort_keys=True).encode()
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".tmp", dir=file.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp_name).replace(file)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp_name).unlink()
-        raise
-    with contextlib.suppress(OSError):  # not every platform can fsync a directory
-        dir_fd = os.open(file.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    atomic_write(file, payload, mode=0o600)
 
 
 def reset_state_file(path: str | os.PathLike[str], scenario: str | None = None) -> str:

@@ -29,7 +29,7 @@ import httpx
 from pydantic import ValidationError
 
 from cutover.errors import CutoverError
-from cutover.runbook.probe_models import Expansion, ProbeSet, ProbeSpec
+from cutover.runbook.probe_models import Expansion, ProbeSet, ProbeSpec, merge_probe_fields
 
 if TYPE_CHECKING:
     from cutover.probes.runner import ProbeRunner
@@ -103,17 +103,11 @@ def load_rows(
 def specs_from_rows(
     probe_set: ProbeSet, expansion: Expansion, rows: list[FileRow], where: str
 ) -> Iterator[ProbeSpec]:
-    base = _merge(probe_set.defaults, expansion.probe)
+    base = merge_probe_fields(probe_set.defaults, expansion.probe)
     for number, row in enumerate(rows):
-        fields = dict(base)
-        fields["url"] = row.url
-        fields.setdefault("name", row.filename or row.url)
-        expect = dict(fields.get("expect") or {})
-        if row.sha256 is not None:
-            expect["sha256"] = row.sha256
-        if row.size is not None:
-            expect["size"] = row.size
-        fields["expect"] = expect
+        known = {"sha256": row.sha256, "size": row.size}
+        own = {"url": row.url, "expect": {k: v for k, v in known.items() if v is not None}}
+        fields = merge_probe_fields({"name": row.filename or row.url}, base, own)
         try:
             yield ProbeSpec.model_validate(fields)
         except ValidationError as exc:
@@ -257,14 +251,3 @@ def _rewrite(row: FileRow, host: str, where: str) -> FileRow:
     except (httpx.InvalidURL, UnicodeEncodeError) as exc:
         raise ExpansionError(f"{where}: rewrite_host {host!r}: {exc}") from None
     return FileRow(str(new), row.sha256, row.size, row.filename)
-
-
-def _merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``extra`` over ``base``; ``expect`` mappings are merged one level deep."""
-    out = dict(base)
-    for key, value in extra.items():
-        if key == "expect" and isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = {**out[key], **value}
-        else:
-            out[key] = value
-    return out

@@ -1,74 +1,66 @@
-"""Text views of the journal: status, history, and one run's timeline."""
+"""Text views of the journal: status, history, and one run's timeline.
+
+Views render what they are given (:mod:`cutover.journal_reads` fetches it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cutover.journal import RUNNING, EventRow, Journal, RunRow
+from cutover.events import EventKind, fold_steps
+from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
 from cutover.report.run_view import format_failure
-from cutover.state_location import Store, as_store
+from cutover.state_location import Store
+
+if TYPE_CHECKING:
+    from cutover.journal_reads import StoreStatus
 
 SHOWN_FAILURES = 10  #: failed probes shown per round (the journal keeps them all)
-
-
-def _journal(where: Store | Path) -> Journal | None:
-    store = as_store(where)
-    return Journal.open(store) if store.has_journal() else None
 
 
 def run_state(row: RunRow) -> str:
     """The status, with ``interrupted`` for a running run whose process is gone."""
     if row.status == RUNNING and alive_here(row.host, row.pid) is False:
-        return "interrupted"
+        return INTERRUPTED
     return row.status
 
 
-def status_lines(where: Store | Path, only_open: bool = False) -> Iterator[str]:
+def status_lines(status: StoreStatus, only_open: bool = False) -> Iterator[str]:
     """Unfinished runs of one store; ``only_open``: nothing at all when there are none."""
-    from cutover.target import attached_lab
-
-    store = as_store(where)
-    lab = attached_lab(store.directory)
+    lab = status.lab
     if lab is not None and not only_open:
         yield f"lab: served by pid {lab['pid']} (scenario {lab['scenario']}) at {lab['api_url']}"
-    journal = _journal(store)
-    if journal is None:
+    if not status.has_journal:
         if not only_open:
-            yield f"no runs yet in {store}"
+            yield f"no runs yet in {status.store}"
         return
-    with journal:
-        open_runs = [r for r in journal.runs(1000) if not r.finished]
-        if not open_runs:
-            if not only_open:
-                yield "no unfinished runs"
-            return
-        for row in open_runs:
-            state = run_state(row)
-            yield (
-                f"{row.id}  {row.runbook} on {row.environment}: {state}"
-                f" (pid {row.pid} on {row.host}, {row.user}, since {row.started_at})"
-            )
-            applied = [s for s in journal.steps(row.id) if s.maybe_applied]
-            for step in applied:
-                yield f"    still applied: {step.stage}/{step.name} ({step.status})"
-            if state in ("interrupted", "needs_attention"):
-                yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
+    if not status.open_runs:
+        if not only_open:
+            yield "no unfinished runs"
+        return
+    for run in status.open_runs:
+        row, state = run.row, run_state(run.row)
+        yield (
+            f"{row.id}  {row.runbook} on {row.environment}: {state}"
+            f" (pid {row.pid} on {row.host}, {row.user}, since {row.started_at})"
+        )
+        for step in run.steps:
+            if step.maybe_applied:
+                yield f"    still applied: {step.describe()}"
+        if state in (INTERRUPTED, NEEDS_ATTENTION):
+            yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 
-def history_lines(stores: list[Store] | list[Path], limit: int) -> Iterator[str]:
-    """The latest runs of these stores, newest first; a ``state`` column when several."""
-    rows: list[tuple[RunRow, Store]] = []
-    for store in map(as_store, stores):
-        journal = _journal(store)
-        if journal is not None:
-            with journal:
-                rows.extend((row, store) for row in journal.runs(limit))
+def history_lines(
+    rows: list[tuple[RunRow, Store]], stores: list[Store], limit: int
+) -> Iterator[str]:
+    """The latest runs, newest first; a ``state`` column when they come from several stores."""
     if not rows:
         yield f"no runs yet in {stores[0]}"
         return
-    rows.sort(key=lambda pair: pair[0].started_at, reverse=True)
+    rows = sorted(rows, key=lambda pair: pair[0].started_at, reverse=True)
     several = len({store for _, store in rows}) > 1
     started = f"{'started':<29}  state" if several else "started"
     yield f"{'run':<22} {'runbook':<18} {'env':<11} {'status':<16} exit  {started}"
@@ -81,12 +73,8 @@ def history_lines(stores: list[Store] | list[Path], limit: int) -> Iterator[str]
         )
 
 
-def show_lines(store: Store | Path, row: RunRow) -> Iterator[str]:
-    journal = _journal(store)
-    assert journal is not None
-    with journal:
-        events = journal.events(row.id)
-        steps = journal.steps(row.id)
+def show_lines(row: RunRow, events: list[EventRow]) -> Iterator[str]:
+    """One run's timeline and what it still has applied."""
     code = "" if row.exit_code is None else f", exit {row.exit_code}"
     yield f"run {row.id}: {row.runbook} on {row.environment} — {run_state(row)}{code}"
     yield f"  started {row.started_at} by {row.user}@{row.host} (pid {row.pid})"
@@ -96,12 +84,12 @@ def show_lines(store: Store | Path, row: RunRow) -> Iterator[str]:
     yield "timeline:"
     for event in events:
         yield from _event_lines(event)
-    still = [s for s in steps if s.maybe_applied]
+    still = [s for s in fold_steps(events) if s.maybe_applied]
     yield ""
     if still:
         yield "still applied:"
         for s in still:
-            yield f"  - {s.stage}/{s.name} ({s.status})"
+            yield f"  - {s.describe()}"
     else:
         yield "nothing is left applied"
 
@@ -110,7 +98,7 @@ def _event_lines(event: EventRow) -> Iterator[str]:
     d = event.data
     at = event.at[11:23]
     where = f"{event.stage}" + (f"[{event.step}]" if event.step is not None else "")
-    if event.kind == "probe_round":
+    if event.kind == EventKind.PROBE_ROUND:
         yield (
             f"  {at} {where} probes round {d.get('round')}: {d.get('probes')} probes,"
             f" {d.get('failed')} failed {d.get('reasons')}"
@@ -121,13 +109,13 @@ def _event_lines(event: EventRow) -> Iterator[str]:
         if len(failures) > SHOWN_FAILURES:
             yield f"      … and {len(failures) - SHOWN_FAILURES} more failed probes in this round"
         return
-    if event.kind == "guard":
+    if event.kind == EventKind.GUARD:
         yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
         return
-    if event.kind == "intent":
+    if event.kind == EventKind.INTENT:
         yield f"  {at} {where} intent: {d.get('name')} (prior: {d.get('prior')})"
         return
-    if event.kind == "applied":
+    if event.kind == EventKind.APPLIED:
         yield f"  {at} {where} applied: {d.get('name')} {d.get('record') or ''}".rstrip()
         return
     summary = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("failures",))

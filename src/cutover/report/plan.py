@@ -1,12 +1,20 @@
-"""The text of ``cutover plan``: stages, steps and probe sets, as a run would take them."""
+"""The text of ``cutover plan``: stages, steps and probe sets, as a run would take them.
+
+A view: it renders what it is given. The per-step diffs against live state are read by
+:func:`cutover.plan_diffs.live_diffs` (the command fetches them; this module does no I/O).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cutover.runbook.backends import StepBase
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
+    from cutover.runbook.models import Runbook
 
 
 def describe_step(step: StepBase) -> str:
@@ -15,42 +23,12 @@ def describe_step(step: StepBase) -> str:
     return json.dumps(fields, sort_keys=True, separators=(", ", ": "))
 
 
-StepKey = tuple[str, int]
+StepKey = tuple[str, int]  #: (stage name, step index)
 
 
-def live_diffs(runbook: Any) -> dict[StepKey, list[str]]:
-    """Each enabled step's changes against live state, read-only, cumulative.
-
-    A later step that touches what an earlier step changes is shown against the earlier
-    step's result (the state the run would meet), not against today's value.
-    """
-    from cutover.actions.base import Change, action_for
-    from cutover.errors import CutoverError
-
-    out: dict[StepKey, list[str]] = {}
-    expected: dict[str, Any] = {}
-    for stage in runbook.stages:
-        if not stage.enabled:
-            continue
-        for number, step in enumerate(stage.steps):
-            key = (stage.name, number)
-            try:
-                with action_for(runbook.backends[step.backend], step) as action:
-                    diff = action.plan(action.snapshot())
-            except CutoverError as exc:
-                out[key] = [f"! live state unavailable: {exc.message}"]
-                continue
-            lines = []
-            for change in diff.changes:
-                before = expected.get(change.target, change.before)
-                shown = Change(change.target, before, change.after)
-                expected[change.target] = change.after
-                lines.append(shown.render())
-            out[key] = lines
-    return out
-
-
-def render_plan(loaded: Any, diffs: dict[StepKey, list[str]] | None = None) -> Iterator[str]:
+def render_plan(
+    loaded: Loaded[Runbook], diffs: dict[StepKey, list[str]] | None = None
+) -> Iterator[str]:
     runbook = loaded.model
     yield f"runbook {runbook.name} — environment {loaded.environment}"
     if runbook.description:
@@ -67,7 +45,7 @@ def render_plan(loaded: Any, diffs: dict[StepKey, list[str]] | None = None) -> I
         yield ""
         yield f"stage {index}: {stage.name}{suffix}"
         for number, step in enumerate(stage.steps):
-            yield f"  step  {step.name}  ({step.backend}/{step.kind})"
+            yield f"  step  {step.name}  ({step.backend}/{step.kind_name})"
             if diffs is None or (stage.name, number) not in diffs:
                 yield f"        {describe_step(step)}"
             else:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, Protocol
 
+from cutover.events import EventKind
 from cutover.secrets import redact, redact_data
 
 
@@ -53,35 +54,35 @@ class LineView:
         self.out.write(redact(text) + "\n")
         self.out.flush()
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+    def __call__(self, kind: EventKind, data: dict[str, Any]) -> None:
         line = self.describe(kind, data)
         if line is not None:
             self.say(line)
-        if kind == "probe_round":
+        if kind == EventKind.PROBE_ROUND:
             for failure in data.get("failures", [])[:5]:
                 for text in format_failure(failure):
                     self.say(text)
 
-    def describe(self, kind: str, data: dict[str, Any]) -> str | None:
+    def describe(self, kind: EventKind, data: dict[str, Any]) -> str | None:
         """The line for one event, or None for events shown only in the journal."""
         elapsed = f"{time.monotonic() - self.started:6.1f}s"
         fields = {k: "" if v is None else v for k, v in data.items()}
-        if kind == "stage_started":
+        if kind == EventKind.STAGE_STARTED:
             index = int(data.get("index", 0)) + 1
             of = f"/{self.total}" if self.total else ""
             return f"{elapsed} stage {index}{of}: {data.get('stage')}"
-        if kind == "probe_round":
+        if kind == EventKind.PROBE_ROUND:
             reasons = ", ".join(
                 f"{k} ×{v}" for k, v in sorted(data.get("reasons", {}).items()) if k != "ok"
             )
             fields["extra"] = f" ({reasons})" if reasons else ""
-        if kind == "applied":
+        if kind == EventKind.APPLIED:
             fields["how"] = " (found applied while reconciling)" if data.get("reconciled") else ""
-        if kind == "guard":
+        if kind == EventKind.GUARD:
             fields["verdict"] = str(data.get("verdict", "")).upper()
-        if kind == "already_at_target":
+        if kind == EventKind.ALREADY_AT_TARGET:
             fields["count"] = len(data.get("targets", []))
-        if kind == "final_state_checked":
+        if kind == EventKind.FINAL_STATE_CHECKED:
             fields["final_state"] = _final_state_line(data)
         template = _LINES.get(kind)
         if template is None:
@@ -111,31 +112,31 @@ class _Fields(dict[str, Any]):
 
 
 #: One line per event kind; indented lines belong to the current stage.
-_LINES = {
-    "run_started": "run started: {runbook} ({stages} stages)",
-    "resumed": "resuming the run",
-    "stage_skipped": "stage {stage}: skipped (disabled)",
-    "gate_approved": "  gate approved",
-    "gate_declined": "  gate declined",
-    "applied": "  applied: {name}{how}",
-    "apply_failed": "  step failed: {error}",
-    "probe_round": "  probes round {round}: {probes} probes, {failed} failed{extra}",
-    "guard": "  guard: {verdict} — {reason}",
-    "stage_passed": "  stage passed",
-    "stage_failed": "  STAGE FAILED: {reason}",
-    "rollback_started": "ROLLING BACK: {reason}",
-    "rolled_back": "  rolled back: {name}",
-    "not_applied": "  not applied (nothing to undo): {name}",
-    "rollback_failed": "  ROLLBACK FAILED for {stage} step {step}: {error}",
-    "rollback_verified": "rollback verified",
-    "rollback_unverified": "ROLLBACK NOT VERIFIED: {reason}",
-    "reconciled": "  reconciled {stage} step {step}: {found}",
-    "interrupted": "interrupted: {reason}",
-    "run_completed": "run completed",
-    "skipped": "  skipped (already at target): {name}",
-    "already_at_target": "already at target: live state holds the runbook's final state"
+_LINES: dict[EventKind, str] = {
+    EventKind.RUN_STARTED: "run started: {runbook} ({stages} stages)",
+    EventKind.RESUMED: "resuming the run",
+    EventKind.STAGE_SKIPPED: "stage {stage}: skipped (disabled)",
+    EventKind.GATE_APPROVED: "  gate approved",
+    EventKind.GATE_DECLINED: "  gate declined",
+    EventKind.APPLIED: "  applied: {name}{how}",
+    EventKind.APPLY_FAILED: "  step failed: {error}",
+    EventKind.PROBE_ROUND: "  probes round {round}: {probes} probes, {failed} failed{extra}",
+    EventKind.GUARD: "  guard: {verdict} — {reason}",
+    EventKind.STAGE_PASSED: "  stage passed",
+    EventKind.STAGE_FAILED: "  STAGE FAILED: {reason}",
+    EventKind.ROLLBACK_STARTED: "ROLLING BACK: {reason}",
+    EventKind.ROLLED_BACK: "  rolled back: {name}",
+    EventKind.NOT_APPLIED: "  not applied (nothing to undo): {name}",
+    EventKind.ROLLBACK_FAILED: "  ROLLBACK FAILED for {stage} step {step}: {error}",
+    EventKind.ROLLBACK_VERIFIED: "rollback verified",
+    EventKind.ROLLBACK_UNVERIFIED: "ROLLBACK NOT VERIFIED: {reason}",
+    EventKind.RECONCILED: "  reconciled {stage} step {step}: {found}",
+    EventKind.INTERRUPTED: "interrupted: {reason}",
+    EventKind.RUN_COMPLETED: "run completed",
+    EventKind.SKIPPED: "  skipped (already at target): {name}",
+    EventKind.ALREADY_AT_TARGET: "already at target: live state holds the runbook's final state"
     " ({count} values); nothing to write",
-    "final_state_checked": "{final_state}",
+    EventKind.FINAL_STATE_CHECKED: "{final_state}",
 }
 
 
@@ -146,6 +147,7 @@ class JsonView:
         self.out: Writer = out or sys.stdout
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        """One line: a journal event (an :class:`EventKind`), or the driver's run/outcome."""
         record = {"event": kind, **{k: v for k, v in data.items() if v is not None}}
         self.out.write(redact(json.dumps(redact_data(record), sort_keys=True, default=str)) + "\n")
         self.out.flush()
@@ -177,9 +179,9 @@ class LiveView:
     def close(self) -> None:
         self.live.stop()
 
-    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+    def __call__(self, kind: EventKind, data: dict[str, Any]) -> None:
         state = self.state
-        if kind == "stage_started":
+        if kind == EventKind.STAGE_STARTED:
             state.update(
                 stage=data.get("stage"),
                 index=int(data.get("index", 0)) + 1,
@@ -188,16 +190,16 @@ class LiveView:
                 failed=0,
                 guard="—",
             )
-        elif kind == "intent":
+        elif kind == EventKind.INTENT:
             state["step"] = f"applying: {data.get('name')}"
-        elif kind == "applied":
+        elif kind == EventKind.APPLIED:
             state["step"] = f"applied: {data.get('name')}"
-        elif kind == "probe_round":
+        elif kind == EventKind.PROBE_ROUND:
             state["probes"] += int(data.get("probes", 0))
             state["failed"] += int(data.get("failed", 0))
-        elif kind == "guard":
+        elif kind == EventKind.GUARD:
             state["guard"] = f"{data.get('verdict')}: {data.get('reason')}"
-        elif kind == "rollback_started":
+        elif kind == EventKind.ROLLBACK_STARTED:
             state.update(stage="ROLLBACK", step=str(data.get("reason")), probes=0, failed=0)
         self.lines(kind, data)
         self.live.update(self._panel())

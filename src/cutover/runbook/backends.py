@@ -12,7 +12,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, model_validator
 
-from cutover.runbook.problems import did_you_mean
+from cutover.hints import did_you_mean
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
 PERMANENT_REDIRECTS = frozenset({"301", "308"})
@@ -32,6 +32,11 @@ class StepBase(Model):
     name: str = Field(min_length=1, description="what this step does, in words")
     backend: str = Field(description="name of a backend in `backends`")
     note: str = ""
+
+    @property
+    def kind_name(self) -> str:
+        """The step's kind (each kind's model declares ``kind: Literal[...]``)."""
+        return str(getattr(self, "kind", ""))
 
     def permanent_redirect(self) -> bool:
         """Does this step set a permanent (301/308) redirect? Used by lint."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
-from cutover.runbook.problems import did_you_mean
+from cutover.hints import did_you_mean
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
+    from cutover.runbook.models import Runbook
 
 
-def cross_check(loaded: Any) -> list[Problem]:
+def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
     runbook = loaded.model
     pos = loaded.document.positions
     problems: list[Problem] = []

@@ -192,3 +192,8 @@ class RegisteredKinds:
 AnySettings = Annotated[Model, RegisteredKinds("settings")]
 #: a step, of any registered kind
 AnyStep = Annotated[StepBase, RegisteredKinds("step")]
+
+
+def action_for(settings: Model, step: StepBase) -> Action:
+    """The action that carries out ``step`` on a backend with ``settings``: its kind's."""
+    return KINDS.get(step.kind_name).make_action(settings, step)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
+from cutover.runbook.backends import ShellSettings
+
+if TYPE_CHECKING:
+    from cutover.runbook.loader import Loaded
+    from cutover.runbook.models import Runbook
 
 
-def lint(loaded: Any) -> list[Problem]:
+def lint(loaded: Loaded[Runbook]) -> list[Problem]:
     runbook = loaded.model
     pos = loaded.document.positions
     out: list[Problem] = []
@@ -44,7 +49,7 @@ def lint(loaded: Any) -> list[Problem]:
             )
     used = {step.backend for i in enabled for step in runbook.stages[i].steps}
     for name, backend in runbook.backends.items():
-        if name in used and getattr(backend, "kind", None) == "shell" and not backend.lock_key:
+        if name in used and isinstance(backend, ShellSettings) and not backend.lock_key:
             warn(
                 ("backends", name),
                 f"shell backend {name!r} has no lock_key",

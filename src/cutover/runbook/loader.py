@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +20,10 @@ from cutover.runbook.document import Document, PathKey, load_document
 from cutover.runbook.includes import Refusal, include_roots, load_included, locate
 from cutover.runbook.problems import did_you_mean, problems_from_validation
 from cutover.runbook.render import Renderer, bounded_rendering, is_template
+
+if TYPE_CHECKING:
+    from cutover.runbook.models import Runbook
+    from cutover.runbook.probe_models import ChecksFile
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -192,7 +196,7 @@ def load_checks(
     environment: str | None = None,
     overrides: VarOverrides = VarOverrides(),
     lab: Mapping[str, Any] | None = None,
-) -> Loaded[Any]:
+) -> Loaded[ChecksFile]:
     """Load a checks file for ``environment`` (None: no environment, real DNS)."""
     from cutover.runbook.probe_models import ChecksFile
 
@@ -222,7 +226,7 @@ def load_runbook(
     environment: str,
     overrides: VarOverrides = VarOverrides(),
     lab: Mapping[str, Any] | None = None,
-) -> Loaded[Any]:
+) -> Loaded[Runbook]:
     """Load, render and validate a runbook for one environment; raise on any error."""
     loaded, problems = _load_runbook(
         path, environment, overrides.resolve(), lab, roots=overrides.include_roots
@@ -254,7 +258,7 @@ def _load_runbook(
     lab: Mapping[str, Any] | None,
     doc: Document | None = None,
     roots: Sequence[Path] = (),
-) -> tuple[Loaded[Any] | None, list[Problem]]:
+) -> tuple[Loaded[Runbook] | None, list[Problem]]:
     from cutover.runbook.crossref import cross_check
     from cutover.runbook.lint import lint
     from cutover.runbook.models import Runbook

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -33,6 +34,25 @@ def _statuses(value: Any) -> Any:
 
 def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
+
+
+def merge_probe_fields(*layers: Mapping[str, Any]) -> dict[str, Any]:
+    """Probe fields, later layers over earlier ones: the one merge of probe defaults.
+
+    A set's ``defaults``, an expansion's ``probe`` and each probe's own fields are layered
+    the same way: a field a later layer gives wins; a mapping field both give (``expect``,
+    ``headers``) is merged key by key, so a probe with its own ``expect: {status: 200}``
+    keeps the set's ``expect: {content_type: ...}``.
+    """
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            below = out.get(key)
+            if isinstance(value, Mapping) and isinstance(below, Mapping):
+                out[key] = {**below, **value}
+            else:
+                out[key] = value
+    return out
 
 
 class Expect(Model):
@@ -158,7 +178,9 @@ class ProbeSet(Model):
         probes = data.get("probes")
         if isinstance(defaults, dict) and isinstance(probes, list):
             data = dict(data)
-            data["probes"] = [{**defaults, **p} if isinstance(p, dict) else p for p in probes]
+            data["probes"] = [
+                merge_probe_fields(defaults, p) if isinstance(p, dict) else p for p in probes
+            ]
         return data
 
     @model_validator(mode="after")
@@ -205,4 +227,5 @@ __all__ = [
     "ProbeSpec",
     "Reason",
     "Thresholds",
+    "merge_probe_fields",
 ]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cutover.events import EventKind
+
 
 @dataclass(frozen=True)
 class Event:
@@ -71,6 +73,6 @@ def run_ids(state_dir: Path) -> list[str]:
 def applied_twice(state_dir: Path, run_id: str) -> dict[str, int]:
     """Steps of a run with more than one ``applied`` row: ``{"stage[step]": n}``."""
     counts = Counter(
-        f"{e.stage}[{e.step}]" for e in events(state_dir, run_id) if e.kind == "applied"
+        f"{e.stage}[{e.step}]" for e in events(state_dir, run_id) if e.kind == EventKind.APPLIED
     )
     return {key: n for key, n in counts.items() if n > 1}
