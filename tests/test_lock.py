@@ -320,3 +320,45 @@ def test_a_record_is_json_with_its_target(tmp_path: Path) -> None:
     with locks.acquire(["t"], holder("r1", "/st")):
         data = json.loads(locks.path_of("t").read_text(encoding="utf-8"))
     assert data["target"] == "t" and data["run_id"] == "r1" and data["state"] == "/st"
+
+
+#: A process that takes a target's flock, waits, then writes its record (the window a
+#: second run can land in).
+SLOW_RECORDER = """
+import fcntl, json, os, sys, time
+from pathlib import Path
+from cutover.lock import HostLocks
+locks = HostLocks(Path(sys.argv[1]))
+fd = locks._open(sys.argv[2])
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("locked", flush=True)
+time.sleep(0.5)
+from cutover.lock import _write_record
+_write_record(fd, {"target": sys.argv[2], "run_id": "slow", "command": "run",
+    "runbook": "book", "environment": "lab", "state": "/s", "user": "u", "host": "h",
+    "pid": os.getpid(), "started_at": "t"})
+print("recorded", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_refusal_in_the_window_before_the_record_still_names_the_holder(
+    tmp_path: Path,
+) -> None:
+    """The holder takes the flock, then writes its record: a run refused in between waits a
+    bounded moment for the record, instead of 'another process (no holder record)'."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_RECORDER, str(tmp_path), "nginx file /x"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        with pytest.raises(LockHeldError) as refused:
+            HostLocks(tmp_path).acquire(["nginx file /x"], holder())
+        assert refused.value.message.startswith("nginx file /x is locked by run slow (run of")
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()

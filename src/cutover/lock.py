@@ -47,6 +47,7 @@ LOCK_DIR_ENV = "CUTOVER_LOCK_DIR"
 #: Host-wide places tried in order when $CUTOVER_LOCK_DIR is not set.
 SHARED_LOCK_DIRS = (Path("/run/lock/cutover"), Path("/tmp/cutover-locks"))
 _READ_ATTEMPTS = 5  #: a record being rewritten is read again, briefly
+RECORD_WAIT_S = 2.0  #: how long a refused run waits for the holder's record to appear
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,13 @@ class HostLocks(LockStore):
         return found
 
     def _refusal(self, target: str) -> LockHeldError:
+        # a holder writes its record just after taking the lock: a refusal that lands in
+        # between waits (a bounded moment) for it, so it can name who holds the target
         holder = self.holder(target)
+        deadline = time.monotonic() + RECORD_WAIT_S
+        while holder is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+            holder = self.holder(target)
         if holder is None:
             return LockHeldError(
                 f"{target} is locked by another process (no holder record)",
