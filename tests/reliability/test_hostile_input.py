@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -253,7 +254,7 @@ def test_loops_that_multiply_are_refused_at_their_string(
     ]
 
 
-def test_rendering_has_one_wall_clock_deadline_per_document(
+def test_rendering_has_one_cpu_deadline_per_document(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(render, "RENDER_SECONDS", 0.0)  # already over at the first template
@@ -269,7 +270,7 @@ def test_rendering_has_one_wall_clock_deadline_per_document(
             load()
         assert caught.value.render() == (
             "slow.yml:6:11: stages[0].name: template refused by the sandbox: rendering took"
-            " more than 0 s (all templates of this document)\n"
+            " more than 0 s of CPU (all templates of this document)\n"
             "  hint: templates render in milliseconds: look for loops that multiply, or"
             " thousands of them"
         )
@@ -297,3 +298,29 @@ def test_only_aliases_count_towards_the_bomb_limit() -> None:
         "b.yml:2:4: b: document expands to more than 200,000 values\n"
         "  hint: anchors and aliases that multiply (a 'YAML bomb') are refused"
     )
+
+
+def test_a_busy_machine_never_refuses_a_valid_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The render deadline counts the loading thread's CPU, not the wall clock: time the
+    thread spends waiting (a loaded machine, a slow disk) never turns a valid runbook, or
+    the rollback that reloads it, into a refusal."""
+    import time
+
+    import cutover.runbook.loader as loader_module
+
+    real_load_document = loader_module.load_document
+
+    def slow_load_document(path: Path) -> Any:
+        time.sleep(0.5)  # waiting, not computing: longer than the whole deadline
+        return real_load_document(path)
+
+    monkeypatch.setattr(render, "RENDER_SECONDS", 0.3)
+    monkeypatch.setattr(loader_module, "load_document", slow_load_document)
+    monkeypatch.chdir(tmp_path)
+    Path("busy.yml").write_text(
+        HEAD + "stages:\n" + "".join(f'  - name: "{{{{ environment }}}} {i}"\n' for i in range(3))
+    )
+    loaded = load_runbook(Path("busy.yml"), environment="test")
+    assert [s.name for s in loaded.model.stages] == ["test 0", "test 1", "test 2"]

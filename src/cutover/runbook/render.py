@@ -45,7 +45,10 @@ MAX_POWER_BITS = 100_000  #: ``a ** b`` whose result would need more bits is ref
 MAX_LOOP_ITERATIONS = 100_000  #: ``{% for %}`` iterations one template may run, all loops
 _loop_budget: ContextVar[int] = ContextVar("cutover_loop_budget", default=MAX_LOOP_ITERATIONS)
 MAX_TEMPLATE_TAGS = 1_000  #: ``{{ }}`` and ``{% %}`` in one string (compiling is not cheap)
-RENDER_SECONDS = 1.0  #: wall-clock time all templates of one document may take
+#: CPU seconds (of the loading thread) all templates of one document may take. CPU time,
+#: not wall clock: a busy machine must not turn a valid runbook into a refusal (a run's
+#: rollback reloads its runbook), while a template that loops burns CPU and is stopped.
+RENDER_SECONDS = 1.0
 _deadline: ContextVar[float | None] = ContextVar("cutover_render_deadline", default=None)
 _LOOP_FILTER = "cutover_loop_budget"  #: wraps the iterable of every ``{% for %}``
 
@@ -54,7 +57,7 @@ R = TypeVar("R")
 
 
 def bounded_rendering(load: Callable[P, R]) -> Callable[P, R]:
-    """Give every template ``load`` renders, together, :data:`RENDER_SECONDS` of wall clock.
+    """Give every template ``load`` renders, together, :data:`RENDER_SECONDS` of CPU time.
 
     A loader entry point wears this; one called inside another shares the outer deadline.
     """
@@ -63,7 +66,7 @@ def bounded_rendering(load: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if _deadline.get() is not None:
             return load(*args, **kwargs)
-        deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
+        deadline = _deadline.set(time.thread_time() + RENDER_SECONDS)
         try:
             return load(*args, **kwargs)
         finally:
@@ -74,7 +77,7 @@ def bounded_rendering(load: Callable[P, R]) -> Callable[P, R]:
 
 def _past_deadline() -> bool:
     deadline = _deadline.get()
-    return deadline is not None and time.monotonic() > deadline
+    return deadline is not None and time.thread_time() > deadline
 
 
 def _check_deadline() -> None:
@@ -82,7 +85,7 @@ def _check_deadline() -> None:
 
     if _past_deadline():
         raise SecurityError(
-            f"rendering took more than {RENDER_SECONDS:g} s (all templates of this document)"
+            f"rendering took more than {RENDER_SECONDS:g} s of CPU (all templates of this document)"
         )
 
 
@@ -266,7 +269,7 @@ class Renderer:
         _loop_budget.set(MAX_LOOP_ITERATIONS)
         own_deadline = None
         if _deadline.get() is None:  # called outside a loader entry point
-            own_deadline = _deadline.set(time.monotonic() + RENDER_SECONDS)
+            own_deadline = _deadline.set(time.thread_time() + RENDER_SECONDS)
         whole = text.strip()
         single = whole.startswith("{{") and whole.endswith("}}") and whole.count("{{") == 1
         try:
