@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 import cutover.testing as h
-from cutover.engine import ROLLBACK_ATTEMPTS
 from cutover.errors import RunExit
+from cutover.rollback import ROLLBACK_ATTEMPTS
 
 RUNBOOK = Path(__file__).with_name("runbooks") / "rollback-refused.yml"
 STEP = "flip/legacy redirect 302 for every path"

@@ -274,24 +274,56 @@ def _final(
                 f"Content-Length {declared} is over the cap of {spec.max_bytes} bytes",
             )
         )
+    body = _read_body(response, spec, declared, deadline, clock)
+    if body.failure is not None:
+        return outcome(body.failure, size=body.size)
+    elapsed = clock() - start
+    failure = judge_content(
+        expect, headers=response.headers, sha256=body.sha, size=body.size, text=body.text
+    )
+    return outcome(failure or judge_latency(expect, elapsed), body.sha, body.size, elapsed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """What reading a body found: its size, digest and kept text, or why reading it failed
+    (with the size to report: None when it went over the cap)."""
+
+    size: int | None
+    sha: str | None = None
+    text: str | None = None
+    failure: Failure | None = None
+
+
+def _read_body(
+    response: httpx.Response,
+    spec: ProbeSpec,
+    declared: int | None,
+    deadline: float,
+    clock: Callable[[], float],
+) -> _Body:
+    """Stream the body within the size cap and the deadline: its SHA-256, and its first
+    :data:`BODY_KEEP` bytes as text when the expectations look at the body."""
     digest = hashlib.sha256()
     size = 0
-    keep: bytearray | None = bytearray() if expect.body is not None else None
+    keep: bytearray | None = bytearray() if spec.expect.body is not None else None
     try:
         for chunk in raw_chunks(response):
             size += len(chunk)
             if size > spec.max_bytes:
-                return outcome((Reason.TOO_LARGE, f"body over the cap of {spec.max_bytes} bytes"))
+                return _Body(
+                    None, failure=(Reason.TOO_LARGE, f"body over the cap of {spec.max_bytes} bytes")
+                )
             digest.update(chunk)
             if keep is not None and len(keep) < BODY_KEEP:
                 keep += chunk[: BODY_KEEP - len(keep)]
             if clock() > deadline:
-                return outcome(
-                    (
+                return _Body(
+                    size,
+                    failure=(
                         Reason.TIMEOUT,
                         f"body not complete within {spec.timeout:g}s ({size} bytes read)",
                     ),
-                    size=size,
                 )
     except httpx.HTTPError as exc:
         reason, detail = transport_failure(exc, spec.timeout)
@@ -301,17 +333,17 @@ def _final(
                 + (f" of {declared}" if isinstance(declared, int) else "")
                 + f": {detail}"
             )
-        return outcome((reason, detail), size=size)
+        return _Body(size, failure=(reason, detail))
     if isinstance(declared, int) and size != declared:
-        return outcome(
-            (Reason.TRANSFER_ERROR, f"Content-Length {declared} but the body had {size} bytes"),
-            size=size,
+        return _Body(
+            size,
+            failure=(
+                Reason.TRANSFER_ERROR,
+                f"Content-Length {declared} but the body had {size} bytes",
+            ),
         )
-    sha = digest.hexdigest()
-    elapsed = clock() - start
     text = keep.decode("utf-8", errors="replace") if keep is not None else None
-    failure = judge_content(expect, headers=response.headers, sha256=sha, size=size, text=text)
-    return outcome(failure or judge_latency(expect, elapsed), sha, size, elapsed)
+    return _Body(size, digest.hexdigest(), text)
 
 
 def raw_chunks(response: httpx.Response) -> Iterator[bytes]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
 from cutover.hints import did_you_mean
 
 if TYPE_CHECKING:
+    from cutover.runbook.backends import StepBase
+    from cutover.runbook.document import PathKey, Positions
     from cutover.runbook.loader import Loaded
     from cutover.runbook.models import Runbook
 
@@ -36,49 +39,47 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
                     hint="move the steps to a stage of their own",
                 )
             )
-        for j, name in enumerate(stage.probes):
-            if name not in runbook.probes:
-                problems.append(
-                    pos.problem(
-                        ("stages", i, "probes", j),
-                        f"unknown probe set {name!r}",
-                        hint=did_you_mean(name, runbook.probes) or "define it under `probes`",
-                    )
-                )
+        problems.extend(_unknown_probe_sets(runbook, pos, ("stages", i, "probes"), stage.probes))
         for j, step in enumerate(stage.steps):
-            backend = runbook.backends.get(step.backend)
-            where = ("stages", i, "steps", j)
-            if backend is None:
-                problems.append(
-                    pos.problem(
-                        (*where, "backend"),
-                        f"unknown backend {step.backend!r}",
-                        hint=did_you_mean(step.backend, runbook.backends),
-                    )
-                )
-                continue
-            step_kind, backend_kind = getattr(step, "kind", None), getattr(backend, "kind", None)
-            if step_kind != backend_kind:
-                problems.append(
-                    pos.problem(
-                        (*where, "kind"),
-                        f"step kind {step_kind!r} does not match its backend"
-                        f" {step.backend!r} ({backend_kind!r})",
-                        hint="a step's kind comes from its backend: drop the step's `kind:`",
-                    )
-                )
-                continue
-            problems.extend(
-                pos.problem((*where, *found.path), found.message, hint=found.hint)
-                for found in step.cross_check(backend)
-            )
-    for j, name in enumerate(runbook.rollback.verify):
-        if name not in runbook.probes:
-            problems.append(
-                pos.problem(
-                    ("rollback", "verify", j),
-                    f"unknown probe set {name!r}",
-                    hint=did_you_mean(name, runbook.probes) or "define it under `probes`",
-                )
-            )
+            problems.extend(_step_problems(runbook, pos, ("stages", i, "steps", j), step))
+    verify = runbook.rollback.verify
+    problems.extend(_unknown_probe_sets(runbook, pos, ("rollback", "verify"), verify))
     return problems
+
+
+def _unknown_probe_sets(
+    runbook: Runbook, pos: Positions, where: PathKey, names: Sequence[str]
+) -> Iterator[Problem]:
+    """A problem for each name in the list at ``where`` that is not a probe set."""
+    for j, name in enumerate(names):
+        if name not in runbook.probes:
+            yield pos.problem(
+                (*where, j),
+                f"unknown probe set {name!r}",
+                hint=did_you_mean(name, runbook.probes) or "define it under `probes`",
+            )
+
+
+def _step_problems(
+    runbook: Runbook, pos: Positions, where: PathKey, step: StepBase
+) -> Iterator[Problem]:
+    """A step's backend must exist and be of the step's kind; then the kind's own checks."""
+    backend = runbook.backends.get(step.backend)
+    if backend is None:
+        yield pos.problem(
+            (*where, "backend"),
+            f"unknown backend {step.backend!r}",
+            hint=did_you_mean(step.backend, runbook.backends),
+        )
+        return
+    step_kind, backend_kind = getattr(step, "kind", None), getattr(backend, "kind", None)
+    if step_kind != backend_kind:
+        yield pos.problem(
+            (*where, "kind"),
+            f"step kind {step_kind!r} does not match its backend"
+            f" {step.backend!r} ({backend_kind!r})",
+            hint="a step's kind comes from its backend: drop the step's `kind:`",
+        )
+        return
+    for found in step.cross_check(backend):
+        yield pos.problem((*where, *found.path), found.message, hint=found.hint)

@@ -282,14 +282,12 @@ def _resolve_includes(
     """Replace each ``include`` probe set by the set it names in its checks file (only
     inside ``roots``, only from a file shaped like a checks file: see
     :mod:`cutover.runbook.includes`)."""
-    from cutover.runbook.probe_models import ChecksFile
-
     runbook = loaded.model
     positions = loaded.document.positions
     base = loaded.source.parent
     problems: list[Problem] = []
     sets = dict(runbook.probes)
-    files: dict[Path, Any] = {}  # each included file is loaded and validated once
+    files: dict[Path, ChecksFile | None] = {}  # each included file is loaded and validated once
     for name, probe_set in runbook.probes.items():
         loaded.probe_bases[name] = base
         if not probe_set.include:
@@ -297,22 +295,13 @@ def _resolve_includes(
         at = ("probes", name, "include")
         target = locate(probe_set.include, base, roots)
         if isinstance(target, Path) and target not in files:
-            files[target] = None
-            doc = load_included(probe_set.include, target, ChecksFile.model_fields)
-            if isinstance(doc, Refusal):
-                target = doc
+            files[target] = None  # a refused file is reported once, at its first include
+            found = _included_checks(loaded, context, probe_set.include, target)
+            if isinstance(found, Refusal):
+                target = found
             else:
-                # The included file's vars, then its own profile of this environment (if
-                # it has one), then everything the runbook knows: the runbook wins.
-                envs = doc.data.get("environments")
-                same = (
-                    loaded.environment
-                    if isinstance(envs, dict) and loaded.environment in envs
-                    else None
-                )
-                checks, _, _, found = _validate(ChecksFile, doc, same, context, context.get("lab"))
-                problems.extend(found)
-                files[target] = checks
+                files[target] = found[0]
+                problems.extend(found[1])
         if isinstance(target, Refusal):  # located at the `include:` that names it
             problems.append(positions.problem(at, target.message, hint=target.hint))
             continue
@@ -333,6 +322,26 @@ def _resolve_includes(
         loaded.probe_bases[name] = target.parent
     loaded.model = runbook.model_copy(update={"probes": sets})
     return problems
+
+
+def _included_checks(
+    loaded: Loaded[Any], context: Mapping[str, Any], include: str, target: Path
+) -> Refusal | tuple[ChecksFile | None, list[Problem]]:
+    """Load and validate the checks file ``target`` an ``include`` names (None and its
+    problems when it is invalid), or why it is refused.
+
+    Its variables: the included file's vars, then its own profile of the runbook's
+    environment (if it has one), then everything the runbook knows: the runbook wins.
+    """
+    from cutover.runbook.probe_models import ChecksFile
+
+    doc = load_included(include, target, ChecksFile.model_fields)
+    if isinstance(doc, Refusal):
+        return doc
+    envs = doc.data.get("environments")
+    same = loaded.environment if isinstance(envs, dict) and loaded.environment in envs else None
+    checks, _, _, found = _validate(ChecksFile, doc, same, context, context.get("lab"))
+    return checks, found
 
 
 __all__ = ["Loaded", "VarOverrides", "check_runbook", "load_checks", "load_runbook"]

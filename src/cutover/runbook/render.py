@@ -118,6 +118,74 @@ def _too_big(value: Any) -> bool:
     return False
 
 
+def _refused(what: str) -> Exception:
+    from jinja2.exceptions import SecurityError
+
+    return SecurityError(f"{what} would build a value over {MAX_RENDERED:,} characters")
+
+
+def _check_arguments(what: str, args: Any, kwargs: Mapping[str, Any]) -> None:
+    if any(_too_big(a) for a in (*args, *kwargs.values())):
+        raise _refused(what)
+
+
+def _check_format(what: str, template: Any) -> None:
+    if isinstance(template, str) and _WIDTH.search(template):
+        raise _refused(what)
+
+
+def _bounded_filter(name: str, func: Any) -> Any:
+    """``func``, a filter, refusing operands that would build values over the bound."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        _check_arguments(f"filter {name!r}", args[1:], kwargs)  # args[0]: value or env
+        if name == "format":
+            _check_format("filter 'format'", args[0] if args else None)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _check_operation(operator: str, left: Any, right: Any) -> None:
+    """Refuse ``left OPERATOR right`` when its result would be too big to build."""
+    from jinja2.exceptions import SecurityError
+
+    _check_deadline()
+    seqs = (str, list, tuple)
+    if operator == "**" and _power_bits(left, right) > MAX_POWER_BITS:
+        raise SecurityError(f"{left} ** {right} needs more than {MAX_POWER_BITS:,} bits")
+    if operator == "*" and _repeated_length(left, right) > MAX_RENDERED:
+        raise _refused("repeating a value")
+    if (
+        operator == "+"
+        and isinstance(left, seqs)
+        and isinstance(right, seqs)
+        and len(left) + len(right) > MAX_RENDERED
+    ):
+        raise _refused("adding these values")
+    if operator == "%" and isinstance(left, str):
+        _check_format("'%' formatting", left)
+        _check_arguments("'%' formatting", right if isinstance(right, tuple) else (right,), {})
+
+
+def _check_call(obj: Any, args: Any, kwargs: Mapping[str, Any]) -> None:
+    """Refuse a call whose arguments are too big, or a ``range()`` over the budget."""
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import safe_range
+
+    _check_deadline()
+    name = getattr(obj, "__name__", None) or getattr(obj, "name", None) or "call"
+    _check_arguments(f"{name}()", args, kwargs)
+    if obj is safe_range:  # nested loops multiply: one budget per rendering
+        items = len(safe_range(*args))
+        left = _range_budget.get() - items
+        if left < 0:
+            raise SecurityError(f"ranges over more than {MAX_RANGE_ITEMS:,} items in one template")
+        _range_budget.set(left)
+
+
 @lru_cache(maxsize=1)
 def _bounded_sandbox() -> type[SandboxedEnvironment]:
     """jinja2's immutable sandbox, also bounded in the memory and CPU a template may use.
@@ -125,56 +193,35 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
     The stock sandbox refuses attribute walking (``__class__``, ``__globals__``…) and
     ranges over 100,000 items, but happily computes ``9 ** (9 ** 9)`` (forever),
     ``'a' * 10 ** 9`` (a gigabyte), ``'{:>999999999}'.format(1)`` or
-    ``'x' | center(10 ** 9)``. Here the arithmetic operators, every call, every filter and
-    namespace assignment refuse operands that would build values over
-    :data:`MAX_RENDERED`, with a :class:`~jinja2.exceptions.SecurityError` the renderer
-    reports as a located problem. ``lipsum`` is gone: a runbook has no use for it.
+    ``'x' | center(10 ** 9)``. Here the arithmetic operators (:func:`_check_operation`),
+    every call (:func:`_check_call`), every filter and namespace assignment refuse
+    operands that would build values over :data:`MAX_RENDERED`, with a
+    :class:`~jinja2.exceptions.SecurityError` the renderer reports as a located problem.
+    ``lipsum`` is gone: a runbook has no use for it.
 
     Time is bounded too: every ``{% for %}`` iterates through :func:`_counted` (the
     parsed template is rewritten so), which refuses more than :data:`MAX_LOOP_ITERATIONS`
     iterations in one template, so loops nested over a list built once
     (``{% for a in l %}{% for b in l %}…``) stop early; that, every call, operator and
     filter, and every chunk of output check the deadline of :func:`bounded_rendering`.
+    (Defined in a function so that jinja2 is imported only when a document has a template.)
     """
     from jinja2 import nodes
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
     from jinja2.utils import Namespace
-
-    def refuse(what: str) -> SecurityError:
-        return SecurityError(f"{what} would build a value over {MAX_RENDERED:,} characters")
-
-    def check_arguments(what: str, args: Any, kwargs: Mapping[str, Any]) -> None:
-        if any(_too_big(a) for a in (*args, *kwargs.values())):
-            raise refuse(what)
-
-    def check_format(what: str, template: Any) -> None:
-        if isinstance(template, str) and _WIDTH.search(template):
-            raise refuse(what)
 
     class BoundedNamespace(Namespace):
         def __setitem__(self, name: str, value: Any) -> None:
             if _too_big(value):
-                raise refuse(f"namespace attribute {name!r}")
+                raise _refused(f"namespace attribute {name!r}")
             super().__setitem__(name, value)
-
-    def bounded_filter(name: str, func: Any) -> Any:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            _check_deadline()
-            check_arguments(f"filter {name!r}", args[1:], kwargs)  # args[0]: value or env
-            if name == "format":
-                check_format("filter 'format'", args[0] if args else None)
-            return func(*args, **kwargs)
-
-        return wrapper
 
     class BoundedSandbox(ImmutableSandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**", "%", "+"})
 
         def __init__(self, **options: Any) -> None:
             super().__init__(**options)
-            self.filters = {k: bounded_filter(k, f) for k, f in self.filters.items()}
+            self.filters = {k: _bounded_filter(k, f) for k, f in self.filters.items()}
             self.globals.pop("lipsum", None)
             self.globals["namespace"] = BoundedNamespace
             self.filters[_LOOP_FILTER] = _counted
@@ -186,44 +233,17 @@ def _bounded_sandbox() -> type[SandboxedEnvironment]:
             return tree
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            _check_deadline()
-            seqs = (str, list, tuple)
-            if operator == "**" and _power_bits(left, right) > MAX_POWER_BITS:
-                raise SecurityError(f"{left} ** {right} needs more than {MAX_POWER_BITS:,} bits")
-            if operator == "*" and _repeated_length(left, right) > MAX_RENDERED:
-                raise refuse("repeating a value")
-            if (
-                operator == "+"
-                and isinstance(left, seqs)
-                and isinstance(right, seqs)
-                and len(left) + len(right) > MAX_RENDERED
-            ):
-                raise refuse("adding these values")
-            if operator == "%" and isinstance(left, str):
-                check_format("'%' formatting", left)
-                check_arguments(
-                    "'%' formatting", right if isinstance(right, tuple) else (right,), {}
-                )
+            _check_operation(operator, left, right)
             return super().call_binop(context, operator, left, right)
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-            _check_deadline()
-            name = getattr(__obj, "__name__", None) or getattr(__obj, "name", None) or "call"
-            check_arguments(f"{name}()", args, kwargs)
-            if __obj is safe_range:  # nested loops multiply: one budget per rendering
-                items = len(safe_range(*args))
-                left = _range_budget.get() - items
-                if left < 0:
-                    raise SecurityError(
-                        f"ranges over more than {MAX_RANGE_ITEMS:,} items in one template"
-                    )
-                _range_budget.set(left)
+            _check_call(__obj, args, kwargs)
             return super().call(__context, __obj, *args, **kwargs)
 
         def wrap_str_format(self, value: Any) -> Any:
             name = getattr(value, "__name__", None)
             if name in ("format", "format_map"):
-                check_format(f"{name}()", getattr(value, "__self__", None))
+                _check_format(f"{name}()", getattr(value, "__self__", None))
             return super().wrap_str_format(value)
 
     return BoundedSandbox

@@ -1,0 +1,100 @@
+"""Judging a stage: probe rounds until its guard decides pass or fail, or the budget ends.
+
+Each round's results go to the guard's incremental tally as they arrive, so a round ends
+as soon as the guard can already fail (at the first redirect loop, say) or the operator
+stops; every round and every decision is journaled (``probe_round``, ``guard``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from cutover.events import EventKind
+from cutover.guards import Decision, Guard, Verdict
+from cutover.run_context import Result, RunContext
+from cutover.runbook.models import GuardPolicy
+
+MAX_FAILED_CHAINS = 1000  #: failed results (with their chains) kept per round in the journal
+MAX_ROUNDS = 10_000  #: a stage never probes more rounds than this, whatever its budget
+
+
+def judge(
+    run: RunContext,
+    label: str,
+    sets: Sequence[str],
+    policy: GuardPolicy,
+    *,
+    baseline: float | None,
+    interruptible: bool = True,
+) -> Decision:
+    """Probe rounds until the guard decides, or the budget ends.
+
+    ``baseline`` is the preflight's failure rate, used when ``policy.baseline`` says so.
+    Verifying a rollback is not interruptible by the first Ctrl-C (that one asked for
+    the rollback); a second Ctrl-C still stops everything at once.
+    """
+    guard = Guard(policy, baseline_rate=baseline if policy.baseline else None)
+    if not sets:
+        decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
+        run.event(
+            EventKind.GUARD, stage=label, verdict=decision.verdict.value, reason=decision.reason
+        )
+        return decision
+    reasons: list[Any] = []
+    started = run.clock()
+    for number in range(1, MAX_ROUNDS + 1):
+        if interruptible:
+            run.check_stop()
+        results = run.prober.probe(sets, *_early_stop(run, guard, reasons, interruptible))
+        reasons.extend(r.reason for r in results)
+        decision = guard(reasons)
+        if decision.verdict is Verdict.HOLD and run.clock() - started >= policy.budget:
+            decision = guard.on_budget_end(reasons)
+        _journal_round(run, label, number, results, decision)
+        if decision.verdict is not Verdict.HOLD:
+            return decision
+    return guard.on_budget_end(reasons)
+
+
+def _early_stop(
+    run: RunContext, guard: Guard, earlier: Sequence[Any], interruptible: bool
+) -> tuple[Callable[[Any], None], threading.Event]:
+    """A round ends early once the guard can already fail (or the operator stops):
+    decide as fast as the evidence allows, e.g. at the first redirect loop."""
+    cancel = threading.Event()
+    tally = guard.tally(earlier)
+
+    def seen(result: Any) -> None:
+        nonlocal tally
+        tally = tally.add(result.reason, guard.zero_tolerance)
+        if guard.decide(tally).verdict is Verdict.FAIL or (interruptible and run.stop.is_set()):
+            cancel.set()
+
+    return seen, cancel
+
+
+def _journal_round(
+    run: RunContext, label: str, number: int, results: Sequence[Result], decision: Decision
+) -> None:
+    failed = [r for r in results if not r.ok]
+    counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
+    run.event(
+        EventKind.PROBE_ROUND,
+        stage=label,
+        round=number,
+        probes=len(results),
+        failed=len(failed),
+        reasons=dict(counts),
+        failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
+    )
+    run.event(
+        EventKind.GUARD,
+        stage=label,
+        verdict=decision.verdict.value,
+        reason=decision.reason,
+        samples=decision.samples,
+        failures=decision.failures,
+    )
