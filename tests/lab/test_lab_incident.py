@@ -7,6 +7,20 @@ import hashlib
 import pytest
 
 from cutover.lab.hostnames import BUCKET_HOST, FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
+from cutover.lab.scenarios import scenario_vcl
+
+#: the fix of 2018, as VCL: sign only when this node fetches from the object store
+FIX = {"s3-signing": scenario_vcl("s3-signing")}
+#: the attempted fix that led to 404s: select the object store (and sign) by the Host
+#: the node receives, which at the edge is files.pythonhosted.org, never the bucket
+SELECT_BY_HOST = {
+    "files-backend": 'if (req.http.Host == "pypi-files.s3.amazonaws.com") {\n'
+    "  set req.backend = F_S3;\n} else {\n  set req.backend = F_Conveyor;\n}\n",
+    "s3-signing": scenario_vcl("s3-signing-every-node").replace(
+        'if (req.url.path ~ "^/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+$")',
+        'if (req.http.Host == "pypi-files.s3.amazonaws.com")',
+    ),
+}
 
 
 def _sha(data: bytes) -> str:
@@ -60,7 +74,7 @@ def test_fix_signing_on_origin_node_only_ends_the_loop_with_no_other_change(worl
     hops, _ = world.follow(world.hash_url(wheel, query="fix"), max_hops=4)
     assert [h.status for h in hops] == [302, 301, 302, 301]
 
-    version = world.new_version("files", settings={"lab.sign_scope": "origin_node"})
+    version = world.new_version("files", snippets=FIX)
     assert version == 2
 
     hops, final = world.follow(world.hash_url(wheel, query="fix"), max_hops=4)
@@ -103,7 +117,7 @@ def test_503_phase_unhealthy_object_store(world):
 
 def test_404_phase_object_store_selected_by_host(world):
     world.set_redirect(mode="302")
-    world.new_version("files", settings={"lab.object_store_match": "host"})
+    world.new_version("files", snippets=SELECT_BY_HOST)
     sdist = world.file("peppercorn-0.6.tar.gz")
 
     miss = world.get(world.hash_url(sdist, query="404"))
@@ -118,7 +132,7 @@ def test_404_phase_object_store_selected_by_host(world):
 
 def test_final_state_of_16_45_bucket_host_removed_and_signing_fixed(world):
     world.set_redirect(mode="301")
-    world.new_version("files", settings={"lab.sign_scope": "origin_node"})
+    world.new_version("files", snippets=FIX)
     world.new_version("legacy", remove_domains=(BUCKET_HOST,))
     for f in world.catalog.files:
         hops, final = world.follow(world.hash_url(f, query="final"), max_hops=3)

@@ -242,6 +242,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "std.atoi": FunctionSpec(1, 1, _atoi),
     "std.strtol": FunctionSpec(2, 2, _strtol),
+    "std.prefixof": FunctionSpec(2, 2, lambda ctx, a: text(a[0]).startswith(text(a[1]))),
+    "std.suffixof": FunctionSpec(2, 2, lambda ctx, a: text(a[0]).endswith(text(a[1]))),
     "std.tolower": FunctionSpec(1, 1, lambda ctx, a: text(a[0]).lower()),
     "std.toupper": FunctionSpec(1, 1, lambda ctx, a: text(a[0]).upper()),
     "substr": FunctionSpec(2, 3, _substr),

@@ -39,6 +39,23 @@ MAX_INCLUDE_DEPTH = 16
 _TYPES = frozenset({"STRING", "BOOL", "INTEGER", "FLOAT", "RTIME", "TIME", "BACKEND"})
 
 
+def _divide(a: float, b: float) -> float:
+    return float(int(a / b)) if b else 0.0
+
+
+def _modulo(a: float, b: float) -> float:
+    return float(int(a) % int(b)) if int(b) else 0.0
+
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+=": lambda a, b: a + b,
+    "-=": lambda a, b: a - b,
+    "*=": lambda a, b: a * b,
+    "/=": _divide,
+    "%=": _modulo,
+}
+
+
 class ReturnSignal(Exception):
     def __init__(self, action: str | None) -> None:
         self.action = action
@@ -224,16 +241,17 @@ class Compiler:
                 raise VclError(stmt.location, "req.hash only takes +=")
             return lambda ctx: setter(ctx, value(ctx))
         getter = var.get
-        sign = 1 if stmt.operator == "+=" else -1
+        arithmetic = _ARITHMETIC[stmt.operator]
+        concatenates = stmt.operator == "+="
 
-        def run_add(ctx: Context) -> None:
+        def run_update(ctx: Context) -> None:
             current = getter(ctx)
-            if isinstance(current, str) and sign == 1:
+            if concatenates and isinstance(current, str):
                 setter(ctx, current + text(value(ctx)))
             else:
-                setter(ctx, number(current) + sign * number(value(ctx)))
+                setter(ctx, arithmetic(number(current), number(value(ctx))))
 
-        return run_add
+        return run_update
 
     def error(self, stmt: s.ErrorStmt) -> Exec:
         status = self.expr(stmt.status, set()) if stmt.status else None

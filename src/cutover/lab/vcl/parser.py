@@ -8,6 +8,7 @@ from cutover.lab.vcl import syntax as s
 from cutover.lab.vcl.lexer import Token, tokenize
 from cutover.lab.vcl.source import VclError, VclSource
 
+ASSIGNMENTS = ("=", "+=", "-=", "*=", "/=", "%=")
 _COMPARISONS = ("==", "!=", "~", "!~", "<", ">", "<=", ">=")
 #: top-level and statement keywords Fastly has that the subset refuses, with why
 REFUSED = {
@@ -139,8 +140,8 @@ class Parser:
             target_token = self.ident("a variable")
             target, where = target_token.text, target_token.location
             operator = self.current
-            if operator.kind != "op" or operator.text not in ("=", "+=", "-="):
-                raise self.error("expected '=', '+=' or '-='")
+            if operator.kind != "op" or operator.text not in ASSIGNMENTS:
+                raise self.error("expected one of " + " ".join(ASSIGNMENTS))
             self.advance()
             stmt = s.Set(where, target, operator.text, self.expression())
         elif word in ("unset", "remove"):
