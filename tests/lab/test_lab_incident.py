@@ -7,20 +7,8 @@ import hashlib
 import pytest
 
 from cutover.lab.hostnames import BUCKET_HOST, FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
-from cutover.lab.scenarios import scenario_vcl
-
-#: the fix of 2018, as VCL: sign only when this node fetches from the object store
-FIX = {"s3-signing": scenario_vcl("s3-signing")}
-#: the attempted fix that led to 404s: select the object store (and sign) by the Host
-#: the node receives, which at the edge is files.pythonhosted.org, never the bucket
-SELECT_BY_HOST = {
-    "files-backend": 'if (req.http.Host == "pypi-files.s3.amazonaws.com") {\n'
-    "  set req.backend = F_S3;\n} else {\n  set req.backend = F_Conveyor;\n}\n",
-    "s3-signing": scenario_vcl("s3-signing-every-node").replace(
-        'if (req.url.path ~ "^/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+$")',
-        'if (req.http.Host == "pypi-files.s3.amazonaws.com")',
-    ),
-}
+from cutover.lab.scenarios import ATTEMPTED_FIX_2018 as SELECT_BY_HOST
+from cutover.lab.scenarios import FIX_2018 as FIX
 
 
 def _sha(data: bytes) -> str:

@@ -8,7 +8,6 @@ import io
 import tarfile
 import zipfile
 
-from cutover.lab.service_logic import path_bucket
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +21,7 @@ from cutover.lab.packages import (
     default_catalog,
     is_hash_path,
 )
+from cutover.lab.scenarios import path_bucket
 
 
 def test_files_are_real_archives_and_deterministic():

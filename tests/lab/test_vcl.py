@@ -72,8 +72,15 @@ EXPRESSIONS = [
     ("set req.backend = F_origin; set req.http.X = req.backend.is_origin;", "1"),
     ("set req.backend = F_s3; set req.http.X = req.backend.is_shield;", "1"),
     ("set req.backend = F_s3; set req.http.X = req.backend.is_origin;", "0"),
-    ('declare local var.n INTEGER; set var.n = 107; set var.n %= 100; set req.http.X = var.n;', "7"),
-    ('declare local var.n INTEGER; set var.n = 7; set var.n *= 3; set var.n /= 2; set req.http.X = var.n;', "10"),
+    (
+        "declare local var.n INTEGER; set var.n = 107; set var.n %= 100; set req.http.X = var.n;",
+        "7",
+    ),
+    (
+        "declare local var.n INTEGER; set var.n = 7; set var.n *= 3; set var.n /= 2;"
+        " set req.http.X = var.n;",
+        "10",
+    ),
     ('if (std.prefixof(req.url, "/p/")) { set req.http.X = "prefix"; }', "prefix"),
     ('if (2 < 3 && 3 >= 3) { set req.http.X = "cmp"; }', "cmp"),
     ("call helper;", "from-helper"),

@@ -202,6 +202,21 @@ def build_pypi_2018() -> LabState:
     )
 
 
+#: The fix of 2018 (files' versioned snippets): sign only when this node fetches from the
+#: object store itself (``req.backend.is_origin``).
+FIX_2018: dict[str, str] = {"s3-signing": scenario_vcl("s3-signing")}
+#: The attempted fix that led to 404s: select the object store (and sign) by the Host the
+#: node receives, which at the edge is files.pythonhosted.org, never the bucket.
+ATTEMPTED_FIX_2018: dict[str, str] = {
+    "files-backend": f'if (req.http.Host == "{BUCKET_HOST}") {{\n'
+    "  set req.backend = F_S3;\n} else {\n  set req.backend = F_Conveyor;\n}\n",
+    "s3-signing": scenario_vcl("s3-signing-every-node").replace(
+        'if (req.url.path ~ "^/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+$")',
+        f'if (req.http.Host == "{BUCKET_HOST}")',
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
