@@ -23,6 +23,7 @@ version: harmless, never activated.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from cutover import secrets
@@ -306,7 +307,11 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 for k, v in change.settings.items()
             ),
             *(
-                Change(f"{where} snippet {name}", live.get("snippets", {}).get(name), want)
+                Change(
+                    f"{where} snippet {name}",
+                    snippet_summary(live.get("snippets", {}).get(name)),
+                    snippet_summary(want),
+                )
                 for name, want in self._desired_version(live).get("snippets", {}).items()
             ),
         ]
@@ -338,6 +343,14 @@ def _snippet_state(found: dict[str, Any] | None) -> dict[str, Any] | None:
         "content": found.get("content"),
         "priority": int(found.get("priority") or 100),
     }
+
+
+def snippet_summary(snippet: dict[str, Any] | None) -> str | None:
+    """A snippet in one short line (targets, journal): type, priority, content digest."""
+    if snippet is None:
+        return None
+    digest = hashlib.sha256(str(snippet["content"]).encode()).hexdigest()[:12]
+    return f"{snippet['type']}/{snippet['priority']} sha256:{digest}"
 
 
 def _text(value: Any) -> str | None:
