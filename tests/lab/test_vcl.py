@@ -8,22 +8,19 @@ import pytest
 
 from cutover.lab.vcl import BackendRef, Context, Message, VclError, VclSource, compile_program
 
+HELPER = 'sub helper {\n set req.http.X = "from-helper";\n return;\n}\n'
 
-def run_recv(
-    body: str,
-    *,
-    url: str = "/p/x?q=1",
-    headers: dict[str, str] | None = None,
-    tables: dict[str, dict[str, str]] | None = None,
-) -> tuple[str | None, Context]:
+
+def run_recv(body: str, *, prelude: str = "") -> tuple[str | None, Context]:
+    """Compile ``prelude`` + ``sub vcl_recv { body }`` and run it on one request."""
     program = compile_program(
-        VclSource("main.vcl", "sub vcl_recv {\n" + body + "\n}\n"),
-        tables=tables or {},
+        VclSource("main.vcl", prelude + "sub vcl_recv {\n" + body + "\n}\n"),
+        tables=("t",),
         backends=("F_origin", "F_s3"),
     )
     ctx = Context(
-        req=Message.from_headers((headers or {"Host": "example.org"}).items(), url=url),
-        tables=tables or {},
+        req=Message.from_headers([("Host", "example.org")], url="/p/x?q=1"),
+        tables={"t": {"k": "v"}},
         backends={"F_origin": BackendRef("F_origin"), "F_s3": BackendRef("shield", True, "F_s3")},
         server_identity="cache-lab-edge1",
         now="Mon, 16 Apr 2018 15:00:00 GMT",
@@ -89,22 +86,8 @@ EXPRESSIONS = [
 
 @pytest.mark.parametrize(("body", "expected"), EXPRESSIONS)
 def test_statements_and_expressions(body: str, expected: str | None) -> None:
-    text = (
-        'sub helper {\n set req.http.X = "from-helper";\n return;\n}\n' if "helper" in body else ""
-    )
-    program = compile_program(
-        VclSource("main.vcl", text + "sub vcl_recv {\n" + body + "\n}\n"),
-        tables=("t",),
-        backends=("F_origin", "F_s3"),
-    )
-    ctx = Context(
-        req=Message.from_headers([("Host", "example.org")], url="/p/x?q=1"),
-        tables={"t": {"k": "v"}},
-        backends={"F_origin": BackendRef("F_origin"), "F_s3": BackendRef("shield", True, "F_s3")},
-        server_identity="cache-lab-edge1",
-        now="Mon, 16 Apr 2018 15:00:00 GMT",
-    )
-    assert program.run("vcl_recv", ctx) is None
+    action, ctx = run_recv(body, prelude=HELPER if "helper" in body else "")
+    assert action is None
     assert ctx.req.header("X") == expected
 
 
