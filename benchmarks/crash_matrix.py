@@ -279,6 +279,7 @@ def control_plane(state: dict[str, Any]) -> dict[str, Any]:
             "active_versions": [v["number"] for v in active],
             "domains": [sorted(d["name"] for d in v["domains"]) for v in active],
             "settings": [v["settings"] for v in active],
+            "snippets": [{x["name"]: x["content"] for x in v.get("snippets", [])} for v in active],
             "items": {
                 names.get(did, did): {key: item["value"] for key, item in items.items()}
                 for did, items in service["items"].items()

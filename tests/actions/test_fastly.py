@@ -12,7 +12,8 @@ from cutover.actions.base import Reconciled
 from cutover.actions.fastly import FastlyAction
 from cutover.errors import RejectedActionError
 from cutover.lab import LabHandle, start_lab
-from cutover.runbook.backends import FastlySettings, FastlyStep, FastlyVersionChange
+from cutover.lab.scenarios import FIX_2018, scenario_vcl
+from cutover.runbook.backends import FastlySettings, FastlySnippet, FastlyStep, FastlyVersionChange
 
 BUCKET = "pypi-files.s3.amazonaws.com"
 
@@ -81,13 +82,22 @@ def test_version_step_clones_changes_activates_and_rolls_back(lab: LabHandle) ->
         name="fix",
         backend="cdn",
         service="files",
-        version=FastlyVersionChange(settings={"lab.sign_scope": "origin_node"}, comment="fix"),
+        version=FastlyVersionChange(
+            snippets={"s3-signing": FastlySnippet(type="miss", content=FIX_2018["s3-signing"])},
+            comment="fix",
+        ),
     )
     before = active_version(lab, "files")
     with FastlyAction(settings(lab), step) as action:
         prior = action.snapshot()
         assert prior["active_version"] == before
-        assert prior["settings"] == {"lab.sign_scope": "every_node"}
+        assert prior["snippets"] == {
+            "s3-signing": {
+                "type": "miss",
+                "content": scenario_vcl("s3-signing-every-node"),
+                "priority": 100,
+            }
+        }
         record = action.apply(prior)
         assert record == {"prior_version": before, "new_version": before + 1}
         assert active_version(lab, "files") == before + 1

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cutover.lab.scenarios import ATTEMPTED_FIX_2018, FIX_2018
 from cutover.testing import ServedLab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,8 @@ def test_every_phase_of_the_incident(cli, served: tuple[Path, dict[str, Any]]) -
     assert code == 2 and reasons["files-miss"] == Counter(http_5xx=202)
 
     api.put(f"{files}/version/1/clone")
-    api.put(f"{files}/version/2/settings", data={"lab.object_store_match": "host"})
+    for name, content in ATTEMPTED_FIX_2018.items():
+        api.put(f"{files}/version/2/snippet/{name}", data={"content": content})
     api.put(f"{files}/version/2/activate")
     code, reasons = check(cli, state)  # 15:38: 404s
     assert code == 2 and reasons["files-miss"] == Counter(http_4xx=202)
@@ -89,7 +91,7 @@ def test_every_phase_of_the_incident(cli, served: tuple[Path, dict[str, Any]]) -
     assert code == 0 and reasons["files-miss"] == Counter(ok=202)
 
     api.put(f"{files}/version/1/clone")
-    api.put(f"{files}/version/3/settings", data={"lab.sign_scope": "origin_node"})
+    api.put(f"{files}/version/3/snippet/s3-signing", data={"content": FIX_2018["s3-signing"]})
     api.put(f"{files}/version/3/activate")
     api.put(f"{legacy}/version/2/activate")
     api.put(f"{legacy}/dictionary/{dictionary}/item/prefixes", data={"item_value": "/"})

@@ -146,7 +146,7 @@ def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path
     first = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
     assert first.returncode == RunExit.OK, first.stderr
     lines = first.stdout.splitlines()
-    assert "        ~ files setting lab.sign_scope: 'every_node' → 'origin_node'" in lines
+    assert any(line.startswith("        ~ files snippet s3-signing: ") for line in lines)
     assert "        ~ legacy dictionary redirects[percent]: '100' → '1'" in lines
     assert "        ~ legacy dictionary redirects[percent]: '1' → '10'" in lines  # cumulative
     assert "        ~ legacy dictionary redirects[mode]: '302' → '301'" in lines

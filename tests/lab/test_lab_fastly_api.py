@@ -51,7 +51,11 @@ def test_list_services_search_and_details(world):
     details = world.ok("GET", f"/service/{world.sid('legacy')}/details")
     assert details["active_version"]["number"] == 1
     assert [d["name"] for d in details["active_version"]["domains"]] == [LEGACY_HOST, BUCKET_HOST]
-    assert details["version"]["settings"]["lab.sign_scope"] == "origin_node"
+    assert details["version"]["settings"]["general.default_ttl"] == 3600
+    snippets = {x["name"]: x for x in details["version"]["snippets"]}
+    assert snippets["s3-signing"]["type"] == "miss"
+    assert (snippets["s3-signing"]["priority"], snippets["s3-signing"]["dynamic"]) == ("100", "0")
+    assert [b["name"] for b in details["version"]["backends"]] == ["F_Legacy", "F_S3"]
 
 
 def test_clone_edit_validate_activate_deactivate_lock(world):
@@ -61,14 +65,13 @@ def test_clone_edit_validate_activate_deactivate_lock(world):
     assert set(clone) == VERSION_KEYS
 
     settings = world.ok(
-        "PUT", f"/service/{sid}/version/2/settings", data={"lab.sign_scope": "origin_node"}
+        "PUT", f"/service/{sid}/version/2/settings", data={"general.default_ttl": "60"}
     )
-    assert settings["lab.sign_scope"] == "origin_node"
     assert settings["service_id"] == sid
     assert settings["version"] == 2
-    assert settings["general.default_ttl"] == 3600
+    assert settings["general.default_ttl"] == 60
     # the active version is untouched
-    assert world.ok("GET", f"/service/{sid}/version/1/settings")["lab.sign_scope"] == "every_node"
+    assert world.ok("GET", f"/service/{sid}/version/1/settings")["general.default_ttl"] == 3600
 
     domain = world.ok("POST", f"/service/{sid}/version/2/domain", data={"name": "files.lab.test"})
     assert domain["name"] == "files.lab.test"
@@ -156,9 +159,7 @@ def test_refusals_for_unknown_things(world):
 def test_refusals_for_editing_active_or_locked_versions(world):
     sid = world.sid("files")
     _refusal(
-        world.call(
-            "PUT", f"/service/{sid}/version/1/settings", data={"lab.sign_scope": "origin_node"}
-        ),
+        world.call("PUT", f"/service/{sid}/version/1/settings", data={"general.default_ttl": "60"}),
         400,
         "Bad request",
         "Version 1 is locked",
@@ -179,7 +180,7 @@ def test_refusals_for_editing_active_or_locked_versions(world):
     world.ok("PUT", f"/service/{sid}/version/{draft}/lock")
     _refusal(
         world.call(
-            "PUT", f"/service/{sid}/version/{draft}/settings", data={"lab.sign_scope": "url"}
+            "PUT", f"/service/{sid}/version/{draft}/settings", data={"general.default_ttl": "60"}
         ),
         400,
         "Bad request",
@@ -219,11 +220,11 @@ def test_invalid_settings_value_and_deactivating_an_inactive_version(world):
     draft = world.ok("PUT", f"/service/{sid}/version/1/clone")["number"]
     _refusal(
         world.call(
-            "PUT", f"/service/{sid}/version/{draft}/settings", json={"lab.sign_scope": "edge"}
+            "PUT", f"/service/{sid}/version/{draft}/settings", json={"general.default_ttl": "soon"}
         ),
         400,
         "Bad request",
-        "Invalid value for lab.sign_scope: 'edge' (one of: every_node, origin_node)",
+        "Invalid value for general.default_ttl: 'soon'",
     )
     _refusal(
         world.call("PUT", f"/service/{sid}/version/{draft}/deactivate"),
@@ -340,3 +341,34 @@ def test_unknown_route_and_wrong_method(world):
         "Method not allowed",
         "Allowed: PUT",
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        (
+            "set bereq.http.X = client.ip;",
+            "VCL: snippet s3-signing:1:20: refused: variable 'client.ip'"
+            " is not in the lab's subset",
+        ),
+        (
+            "restart;",
+            "VCL: snippet s3-signing:1:1: refused: restart is not in the lab's VCL subset",
+        ),
+        (
+            'if (req.url ~ "^/") {\n  return(lookup);\n}',
+            "VCL: snippet s3-signing:2:3: return(lookup) is not allowed in vcl_miss"
+            " (allowed: error, fetch, pass)",
+        ),
+    ],
+)
+def test_vcl_outside_the_subset_fails_validation_and_activation_located(world, content, detail):
+    sid = world.sid("files")
+    draft = world.ok("PUT", f"/service/{sid}/version/1/clone")["number"]
+    world.ok("PUT", f"/service/{sid}/version/{draft}/snippet/s3-signing", data={"content": content})
+    checked = world.ok("GET", f"/service/{sid}/version/{draft}/validate")
+    assert (checked["status"], checked["errors"]) == ("error", [detail])
+    _refusal(
+        world.call("PUT", f"/service/{sid}/version/{draft}/activate"), 400, "Bad request", detail
+    )
+    assert world.active_version("files") == 1

@@ -12,11 +12,12 @@ import re
 import pytest
 
 from cutover.lab.hostnames import BUCKET_HOST, FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
+from cutover.lab.scenarios import FIX_2018
 
 
 @pytest.fixture
 def cutover_done(world):
-    world.new_version("files", settings={"lab.sign_scope": "origin_node"})
+    world.new_version("files", snippets=FIX_2018)
     world.new_version("legacy", remove_domains=(BUCKET_HOST,))
     world.set_redirect(mode="301", percent="100", prefixes="/")
     return world

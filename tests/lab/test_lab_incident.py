@@ -7,6 +7,8 @@ import hashlib
 import pytest
 
 from cutover.lab.hostnames import BUCKET_HOST, FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
+from cutover.lab.scenarios import ATTEMPTED_FIX_2018 as SELECT_BY_HOST
+from cutover.lab.scenarios import FIX_2018 as FIX
 
 
 def _sha(data: bytes) -> str:
@@ -60,7 +62,7 @@ def test_fix_signing_on_origin_node_only_ends_the_loop_with_no_other_change(worl
     hops, _ = world.follow(world.hash_url(wheel, query="fix"), max_hops=4)
     assert [h.status for h in hops] == [302, 301, 302, 301]
 
-    version = world.new_version("files", settings={"lab.sign_scope": "origin_node"})
+    version = world.new_version("files", snippets=FIX)
     assert version == 2
 
     hops, final = world.follow(world.hash_url(wheel, query="fix"), max_hops=4)
@@ -103,7 +105,7 @@ def test_503_phase_unhealthy_object_store(world):
 
 def test_404_phase_object_store_selected_by_host(world):
     world.set_redirect(mode="302")
-    world.new_version("files", settings={"lab.object_store_match": "host"})
+    world.new_version("files", snippets=SELECT_BY_HOST)
     sdist = world.file("peppercorn-0.6.tar.gz")
 
     miss = world.get(world.hash_url(sdist, query="404"))
@@ -118,7 +120,7 @@ def test_404_phase_object_store_selected_by_host(world):
 
 def test_final_state_of_16_45_bucket_host_removed_and_signing_fixed(world):
     world.set_redirect(mode="301")
-    world.new_version("files", settings={"lab.sign_scope": "origin_node"})
+    world.new_version("files", snippets=FIX)
     world.new_version("legacy", remove_domains=(BUCKET_HOST,))
     for f in world.catalog.files:
         hops, final = world.follow(world.hash_url(f, query="final"), max_hops=3)

@@ -21,7 +21,7 @@ from cutover.lab.packages import (
     default_catalog,
     is_hash_path,
 )
-from cutover.lab.service_logic import path_bucket
+from cutover.lab.scenarios import path_bucket
 
 
 def test_files_are_real_archives_and_deterministic():

@@ -10,6 +10,7 @@ import pytest
 from cutover.lab import LabStateError, read_state_scenario, reset_state_file, start_lab
 from cutover.lab.hostnames import FILES_HOST
 from cutover.lab.packages import default_catalog
+from cutover.lab.scenarios import FIX_2018
 
 
 def _api(lab):
@@ -28,7 +29,8 @@ def test_a_mutation_in_one_lab_is_seen_by_a_second_one(tmp_path):
         with _api(first) as api:
             api.put(f"/service/{sid}/version/1/clone").raise_for_status()
             api.put(
-                f"/service/{sid}/version/2/settings", data={"lab.sign_scope": "origin_node"}
+                f"/service/{sid}/version/2/snippet/s3-signing",
+                data={"content": FIX_2018["s3-signing"]},
             ).raise_for_status()
             api.put(f"/service/{sid}/version/2/activate").raise_for_status()
 

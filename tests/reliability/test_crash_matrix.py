@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from cutover.errors import RunExit
+from cutover.lab.scenarios import FIX_2018, scenario_vcl
 
 from .conftest import CaseKey, Farm, harness
 
@@ -108,14 +109,14 @@ def test_the_uncrashed_pypi_files_run_and_its_boundaries(farm: Farm) -> None:
     assert initial["legacy"]["items"] == {
         "redirects": {"mode": "off", "percent": "100", "prefixes": "/", "target_host": "pypi.org"}
     }
-    assert initial["files"]["settings"][0]["lab.sign_scope"] == "every_node"
+    assert initial["files"]["snippets"][0]["s3-signing"] == scenario_vcl("s3-signing-every-node")
     assert final["legacy"]["active_versions"] == [2]
     assert final["legacy"]["domains"] == [["pypi.python.org"]]
     assert final["legacy"]["items"] == {
         "redirects": {"mode": "301", "percent": "100", "prefixes": "/", "target_host": "pypi.org"}
     }
     assert final["files"]["active_versions"] == [2]
-    assert final["files"]["settings"][0]["lab.sign_scope"] == "origin_node"
+    assert final["files"]["snippets"][0]["s3-signing"] == FIX_2018["s3-signing"]
     assert final["warehouse"] == initial["warehouse"]
 
 

@@ -16,10 +16,13 @@ import httpx
 import pytest
 
 import cutover.testing as h
+from cutover.actions.fastly import snippet_summary
 from cutover.errors import RunExit
+from cutover.lab.scenarios import FIX_2018
 
 from .conftest import harness
 
+FIX = {"type": "miss", "priority": 100, "content": FIX_2018["s3-signing"]}
 PYPI_FILES = Path(__file__).resolve().parents[2] / "runbooks" / "pypi-files.yml"
 PYPI = ["run", PYPI_FILES, "--env", "lab", "--yes"]
 VERSION_STEPS = [("fix-signing-scope", 0), ("fix-signing-scope", 1)]
@@ -54,8 +57,8 @@ def test_a_second_run_of_the_completed_pypi_cutover_writes_nothing(lab: Any, sta
     assert [e.kind for e in events] == ["run_started", "already_at_target"]
     assert sorted(events[1].data["targets"]) == sorted(
         [
-            f"= fastly {lab.info['service_ids']['files']} setting lab.sign_scope:"
-            " 'origin_node' (unchanged)",
+            f"= fastly {lab.info['service_ids']['files']} snippet s3-signing:"
+            f" {snippet_summary(FIX)!r} (unchanged)",
             f"= fastly {lab.info['service_ids']['legacy']} domain pypi-files.s3.amazonaws.com:"
             " false (unchanged)",
             *(

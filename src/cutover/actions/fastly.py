@@ -6,8 +6,9 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
   version's dictionary, write them with one bulk ``PATCH …/items`` (all or nothing),
   read them back. Rollback writes the prior values back (deleting items that did not
   exist), in one bulk call.
-- **Version steps**: clone the active version, add/remove domains and change settings
-  on the draft, validate, activate, read back. Rollback activates the previously active
+- **Version steps**: clone the active version, add/remove domains, change settings and
+  add/replace/delete VCL snippets on the draft, validate (the VCL compiles), activate,
+  read back. Rollback activates the previously active
   version, which Fastly keeps unchanged (activated versions are locked).
 
 Reconcile reads the effect itself: a dictionary item read from the API is the value the
@@ -22,6 +23,7 @@ version: harmless, never activated.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from cutover import secrets
@@ -102,10 +104,16 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         settings = self.api.request("GET", f"{base}/settings") or {}
         assert self.change.version is not None
         wanted = self.change.version.settings
-        return {
+        state: dict[str, Any] = {
             "domains": domains,
             "settings": {k: _text(settings.get(k)) for k in wanted},
         }
+        if self.change.version.snippets:
+            snippets = {s["name"]: s for s in self.api.request("GET", f"{base}/snippet") or []}
+            state["snippets"] = {
+                name: _snippet_state(snippets.get(name)) for name in self.change.version.snippets
+            }
+        return state
 
     # --- the Action interface -----------------------------------------------------------------
 
@@ -151,6 +159,10 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             Change(f"{where} setting {k}", live["settings"].get(k), v)
             for k, v in desired["settings"].items()
         )
+        changes.extend(
+            Change(f"{where} snippet {name}", live["snippets"].get(name), want)
+            for name, want in desired.get("snippets", {}).items()
+        )
         return Diff(changes)
 
     def _desired_version(self, prior: State) -> dict[str, Any]:
@@ -158,7 +170,15 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         assert change is not None
         domains = set(prior["domains"]) - {d.lower() for d in change.remove_domains}
         domains |= {d.lower() for d in change.add_domains}
-        return {"domains": sorted(domains), "settings": dict(change.settings)}
+        desired: dict[str, Any] = {"domains": sorted(domains), "settings": dict(change.settings)}
+        if change.snippets:
+            desired["snippets"] = {
+                name: None
+                if s is None
+                else {"type": s.type, "content": s.content, "priority": s.priority}
+                for name, s in change.snippets.items()
+            }
+        return desired
 
     def apply(self, prior: State) -> Record:
         if self.change.dictionary is not None:
@@ -204,6 +224,7 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             self._add_domain(version, name)
         if change.settings:
             self.api.request("PUT", f"{version}/settings", data=dict(change.settings))
+        self._write_snippets(version)
         if change.comment:
             self.api.request("PUT", version, data={"comment": change.comment})
         checked = self.api.request("GET", f"{version}/validate") or {}
@@ -213,12 +234,35 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 f"{checked.get('msg') or checked.get('errors')}"
             )
         self.api.request("PUT", f"{version}/activate")
-        if self._active_version() != number or self._version_state(number) != {
-            "domains": self._desired_version(prior)["domains"],
-            "settings": self._desired_version(prior)["settings"],
-        }:
+        if self._active_version() != number or self._version_state(number) != self._desired_version(
+            prior
+        ):
             raise ReadBackError(f"fastly: version {number} is not active as written")
         return {"prior_version": prior["active_version"], "new_version": number}
+
+    def _write_snippets(self, version: str) -> None:
+        """Add, replace or delete the step's snippets on the draft."""
+        change = self.change.version
+        assert change is not None
+        if not change.snippets:
+            return
+        present = {s["name"] for s in self.api.request("GET", f"{version}/snippet") or []}
+        for name, snippet in change.snippets.items():
+            if snippet is None:
+                if name in present:
+                    self.api.request("DELETE", f"{version}/snippet/{name}")
+                continue
+            fields = {
+                "type": snippet.type,
+                "content": snippet.content,
+                "priority": str(snippet.priority),
+            }
+            if name in present:
+                self.api.request("PUT", f"{version}/snippet/{name}", data=fields)
+            else:
+                self.api.request(
+                    "POST", f"{version}/snippet", data={"name": name, "dynamic": "0", **fields}
+                )
 
     def _add_domain(self, version: str, name: str) -> None:
         """Add a domain to the draft; a retry whose first attempt landed (its answer was
@@ -262,6 +306,14 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 Change(f"{where} setting {k}", live["settings"].get(k), v)
                 for k, v in change.settings.items()
             ),
+            *(
+                Change(
+                    f"{where} snippet {name}",
+                    snippet_summary(live.get("snippets", {}).get(name)),
+                    snippet_summary(want),
+                )
+                for name, want in self._desired_version(live).get("snippets", {}).items()
+            ),
         ]
 
     def _live_items(self, prior: State) -> dict[str, str | None]:
@@ -280,6 +332,25 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         if state == self._desired_version(prior):
             return Reconciled.APPLIED
         return Reconciled.DRIFTED
+
+
+def _snippet_state(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A snippet as compared: type, content and priority (Fastly sends it as a string)."""
+    if found is None:
+        return None
+    return {
+        "type": found.get("type"),
+        "content": found.get("content"),
+        "priority": int(found.get("priority") or 100),
+    }
+
+
+def snippet_summary(snippet: dict[str, Any] | None) -> str | None:
+    """A snippet in one short line (targets, journal): type, priority, content digest."""
+    if snippet is None:
+        return None
+    digest = hashlib.sha256(str(snippet["content"]).encode()).hexdigest()[:12]
+    return f"{snippet['type']}/{snippet['priority']} sha256:{digest}"
 
 
 def _text(value: Any) -> str | None:

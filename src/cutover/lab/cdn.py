@@ -5,13 +5,19 @@ A client request reaches the **edge** (the data-plane port). On every node:
 1. the Host header picks the service, from the registry of domains of the active
    versions (an unknown Host: Fastly's ``500 unknown domain`` at the client-facing
    edge; on the edge→shield hop the edge sees its backend fail and answers 503);
-2. the service's ``recv`` logic may answer at once (the legacy redirect);
-3. the node's cache is looked up by Host + path + query string (Fastly's default
-   key), so a unique query string forces a miss on every node;
-4. on a miss the edge forwards to the shield (the files logic may first rewrite Host
-   and sign — the 2018 bug), and the shield fetches from the origin backend;
-5. a response is stored if it is a 200 whose ``Cache-Control`` allows it (only the
-   object store's files do; redirects and application pages are never stored);
+2. the active version's VCL runs (:mod:`cutover.lab.vcl_service`): ``vcl_recv`` picks
+   ``req.backend`` and may answer at once (``error`` → ``vcl_error``, the legacy
+   redirect); ``vcl_hash`` makes the cache key (Fastly's default: URL + Host), so a
+   unique query string forces a miss on every node;
+3. on a hit ``vcl_hit`` runs; on a miss ``vcl_miss`` edits ``bereq`` (the files
+   service's ``s3-signing`` snippet rewrites Host and signs there — on every node, the
+   2018 bug) and the request goes to ``req.backend``: at the edge a shielded backend is
+   the shield node (``req.backend.is_shield``), at the shield it is the origin whose
+   address the backend names (``req.backend.is_origin``); ``pass`` fetches without
+   storing;
+4. ``vcl_fetch`` sees ``beresp``; a response is stored if it is a 200 whose
+   ``Cache-Control`` allows it (only the object store's files do);
+5. ``vcl_deliver`` sees ``resp``;
 6. on delivery each node appends its name to ``X-Served-By`` and ``HIT``/``MISS`` to
    ``X-Cache`` (so the shield comes first, the client-facing edge last, as with
    Fastly; a synthetic answer such as the legacy redirect counts as ``HIT``, as
@@ -23,18 +29,21 @@ HEAD is fetched and cached as GET (the server drops the body).
 
 from __future__ import annotations
 
+import random
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Protocol
 
-from cutover.lab import service_logic
 from cutover.lab.faults import BackendOutcome, FaultInjector
-from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, SHIELD_NODE
+from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, ORIGIN_ADDRESSES, SHIELD_NODE
 from cutover.lab.messages import Request, Response, text_response
 from cutover.lab.packages import Catalog
 from cutover.lab.state import LabState, Service
+from cutover.lab.vcl import BackendRef, Context, Message, Program
+from cutover.lab.vcl_service import Programs
 
 MAX_CACHE_ENTRIES = 20_000  #: per node; the oldest entry goes first beyond this
 _MAX_AGE = re.compile(r"max-age=(\d+)")
@@ -80,6 +89,40 @@ class NodeCache:
         return len(doomed)
 
 
+def _cache_key(ctx: Context) -> tuple[str, str]:
+    """Fastly's default key (URL + Host) as (host, URL); anything ``vcl_hash`` added
+    beyond the default is appended to the URL part."""
+    host = (ctx.req.header("host") or "").lower()
+    host = host.rsplit(":", 1)[0] if ":" in host and not host.startswith("[") else host
+    default = f"{ctx.req.url}#{ctx.req.header('host') or ''}#"
+    if ctx.hash.startswith(default):
+        extra = ctx.hash[len(default) :]
+        return host, ctx.req.url + (f"#{extra}" if extra else "")
+    return "", ctx.hash
+
+
+def _origin_of(service: Service, backend_name: str) -> str | None:
+    version = service.active_version
+    found = next((b for b in version.backends if b.name == backend_name), None) if version else None
+    return ORIGIN_ADDRESSES.get(found.address) if found else None
+
+
+def _message(response: Response) -> Message:
+    return Message.from_headers(response.headers, status=response.status, body=response.body)
+
+
+def _response(message: Message, original: Response) -> Response:
+    return Response(
+        message.status, message.header_list(), message.body, original.delay, original.drop
+    )
+
+
+def _request(message: Message) -> Request:
+    path, _, query = message.url.partition("?")
+    headers = {key: value for key, (_, value) in message.headers.items()}
+    return Request(message.method, path, query, headers)
+
+
 def _cacheable(response: Response) -> bool:
     if response.status != 200:
         return False
@@ -115,11 +158,20 @@ class Cdn:
         self.caches = {EDGE_NODE: NodeCache(EDGE_NODE), SHIELD_NODE: NodeCache(SHIELD_NODE)}
         self.state: LabState | None = None
         self.registry: dict[str, Service] = {}
+        self.compiled = Programs()
+        self.programs: dict[str, Program] = {}
+        self.rng = random.Random(0)
 
     def update(self, state: LabState) -> None:
-        """Adopt a new control-plane state (rebuilds the hostname registry)."""
+        """Adopt a new control-plane state (rebuilds the hostname registry and compiles
+        each active version's VCL; activation refused what does not compile)."""
         self.state = state
         self.registry = state.claims()
+        self.programs = {}
+        for service in state.services:
+            active = service.active_version
+            if active is not None:
+                self.programs[service.id] = self.compiled.get(service, active)
 
     def warm(self) -> None:
         """Load the warm-cache set: every package file's hash URL, on the edge."""
@@ -155,54 +207,111 @@ class Cdn:
             request = Request("GET", request.path, request.query, request.headers, request.body)
         return self._serve(EDGE_NODE, request, internal=False)
 
+    def _context(self, node: str, service: Service, request: Request) -> Context:
+        version = service.active_version
+        assert version is not None
+        tables: dict[str, dict[str, str]] = dict(self.programs[service.id].tables)
+        for ref in version.dictionaries:
+            tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
+        backends = {
+            b.name: BackendRef("shield", True, b.name)
+            if b.shield and b.shield != node
+            else BackendRef(b.name)
+            for b in version.backends
+        }
+        return Context(
+            req=Message.from_headers(
+                request.headers.items(), method=request.method, url=request.target
+            ),
+            tables=tables,
+            backends=backends,
+            server_identity=node,
+            visits_this_service=0 if node == EDGE_NODE else 1,
+            now=formatdate(usegmt=True),
+            rng=self.rng,
+        )
+
     def _serve(self, node: str, request: Request, *, internal: bool) -> Response:
-        state = self.state
-        assert state is not None, "Cdn.update() first"
         service = self.registry.get(request.host)
         if service is None:
             return self._deliver(node, self._unknown_domain(request.host, internal), "MISS", None)
-        version = service.active_version
-        assert version is not None  # the registry holds active versions only
-        if service.logic == "legacy":
-            redirect = service_logic.legacy_redirect(service, version, request, state.public_scheme)
-            if redirect is not None:  # synthetic: Fastly reports it as a HIT
-                return self._deliver(node, redirect, "HIT", service)
-        key = (request.host, request.target)
+        program = self.programs[service.id]
+        ctx = self._context(node, service, request)
+        action = program.run("vcl_recv", ctx)
+        if action == "error":  # synthetic: Fastly reports it as a HIT
+            return self._deliver(node, self._error(program, ctx), "HIT", service)
+        ctx.hash = ""
+        program.run("vcl_hash", ctx)
+        key = _cache_key(ctx)
         cache = self.caches[node]
-        if request.method == "GET":
+        lookup = action != "pass" and ctx.req.method == "GET"
+        if lookup:
             entry = cache.get(key)
             if entry is not None:
                 entry.hits += 1
                 hit = entry.response.copy()
                 hit.set_header("Age", str(int(self.clock() - entry.stored_at)))
-                return self._deliver(node, hit, "HIT", service, hits=entry.hits)
-        response = self._fetch(node, service, request)
-        if request.method == "GET" and _cacheable(response):
+                ctx.obj = _message(hit)
+                if program.run("vcl_hit", ctx) == "error":
+                    return self._deliver(node, self._error(program, ctx), "HIT", service)
+                return self._deliver(
+                    node, self._vcl_deliver(program, ctx, hit), "HIT", service, hits=entry.hits
+                )
+        ctx.bereq = ctx.req.copy()
+        fetch_action = program.run("vcl_miss" if lookup else "vcl_pass", ctx)
+        if fetch_action == "error":
+            return self._deliver(node, self._error(program, ctx), "MISS", service)
+        response = self._fetch(node, service, ctx)
+        ctx.beresp = _message(response)
+        fetched = program.run("vcl_fetch", ctx)
+        if fetched == "error":
+            return self._deliver(node, self._error(program, ctx), "MISS", service)
+        response = _response(ctx.beresp, response)
+        if lookup and fetch_action != "pass" and fetched != "pass" and _cacheable(response):
             stored = response.copy()
             stored.delay = 0.0  # injected latency belongs to this fetch, not to later hits
             cache.put(key, CacheEntry(stored, self.clock(), service.id))
-        return self._deliver(node, response, "MISS", service)
+        return self._deliver(node, self._vcl_deliver(program, ctx, response), "MISS", service)
 
-    def _fetch(self, node: str, service: Service, request: Request) -> Response:
+    @staticmethod
+    def _vcl_deliver(program: Program, ctx: Context, response: Response) -> Response:
+        ctx.resp = _message(response)
+        program.run("vcl_deliver", ctx)
+        return _response(ctx.resp, response)
+
+    @staticmethod
+    def _error(program: Program, ctx: Context) -> Response:
+        """``vcl_error``: the synthetic answer for ``error N "reason"``."""
+        ctx.obj.headers.clear()
+        ctx.obj.body = b""
+        program.run("vcl_error", ctx)
+        obj = ctx.obj
+        if obj.body == b"" and obj.header("Content-Type") is None:
+            return text_response(obj.status, f"Error {obj.status} {obj.response}\n")
+        return Response(obj.status, obj.header_list(), obj.body)
+
+    def _fetch(self, node: str, service: Service, ctx: Context) -> Response:
         state = self.state
         assert state is not None
-        version = service.active_version
-        assert version is not None
-        if node == EDGE_NODE:
-            backend_name = "shield"
-            outcome = self.faults.backend(backend_name, state.backends[backend_name])
+        backend = ctx.backend
+        request = _request(ctx.bereq)
+        if backend is None:
+            return text_response(503, "Error 503 No backend\n")
+        if backend.is_shield:
+            outcome = self.faults.backend("shield", state.backends["shield"])
             if outcome.fail:
-                response = _backend_error(outcome, backend_name)
+                response = _backend_error(outcome, "shield")
             else:
-                forwarded = service_logic.edge_backend_request(service, version, request)
-                response = self._serve(SHIELD_NODE, forwarded, internal=True)
+                response = self._serve(SHIELD_NODE, request, internal=True)
         else:
-            backend_name, backend_request = service_logic.origin_backend(service, version, request)
-            outcome = self.faults.backend(backend_name, state.backends[backend_name])
+            origin = _origin_of(service, backend.name)
+            if origin is None:
+                return text_response(503, f"Error 503 Backend unavailable\n\n{backend.name}\n")
+            outcome = self.faults.backend(origin, state.backends[origin])
             if outcome.fail:
-                response = _backend_error(outcome, backend_name)
+                response = _backend_error(outcome, origin)
             else:
-                response = self.backends[backend_name].handle(backend_request).copy()
+                response = self.backends[origin].handle(request).copy()
         response.delay += outcome.latency_s
         response.set_header("Age", response.header("Age") or "0")
         return response

@@ -36,6 +36,13 @@ Endpoints (all as documented by Fastly)::
     PUT    /service/{sid}/dictionary/{did}/item/{key}        upsert item
     PATCH  /service/{sid}/dictionary/{did}/item/{key}        update item
     DELETE /service/{sid}/dictionary/{did}/item/{key}        delete item
+    GET    /service/{sid}/version/{v}/snippet                list VCL snippets
+    POST   /service/{sid}/version/{v}/snippet                create (name, type, content…)
+    GET    /service/{sid}/version/{v}/snippet/{name}         get
+    PUT    /service/{sid}/version/{v}/snippet/{name}         update
+    DELETE /service/{sid}/version/{v}/snippet/{name}         delete
+    GET    /service/{sid}/snippet/{id}                       dynamic snippet (versionless)
+    PUT    /service/{sid}/snippet/{id}                       update a dynamic snippet's content
     POST   /service/{sid}/purge_all                          purge everything of a service
 """
 
@@ -68,6 +75,7 @@ from cutover.lab.fastly_resources import (
     version_detail_json,
     version_json,
 )
+from cutover.lab.fastly_snippets import SnippetEndpoints
 from cutover.lab.faults import FaultInjector
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.scenarios import lab_id
@@ -109,6 +117,13 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", _V + "/dictionary", "create_dictionary"),
         ("GET", _V + "/dictionary/(?P<name>[^/]+)", "get_dictionary"),
         ("DELETE", _V + "/dictionary/(?P<name>[^/]+)", "delete_dictionary"),
+        ("GET", _V + "/snippet", "list_snippets"),
+        ("POST", _V + "/snippet", "create_snippet"),
+        ("GET", _V + "/snippet/(?P<name>[^/]+)", "get_snippet"),
+        ("PUT", _V + "/snippet/(?P<name>[^/]+)", "update_snippet"),
+        ("DELETE", _V + "/snippet/(?P<name>[^/]+)", "delete_snippet"),
+        ("GET", _S + "/snippet/(?P<snippet_id>[^/]+)", "get_dynamic_snippet"),
+        ("PUT", _S + "/snippet/(?P<snippet_id>[^/]+)", "update_dynamic_snippet"),
         ("GET", _D + "/items", "list_items"),
         ("PATCH", _D + "/items", "bulk_items"),
         ("POST", _D + "/item", "create_item"),
@@ -120,7 +135,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class FastlyApi(DictionaryItemEndpoints):
+class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
     def __init__(
         self, store: StateStore, cdn: Cdn, faults: FaultInjector, reset: Callable[[], None]
     ) -> None:

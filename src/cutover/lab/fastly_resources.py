@@ -12,10 +12,10 @@ paths, verbs, JSON shapes and error style as ``https://api.fastly.com``:
 - a duplicate domain on one version or a duplicate dictionary item: ``409 Duplicate record``;
 - request bodies may be form-encoded (as Fastly's documented examples) or JSON.
 
-Dictionary items are versionless; everything else that edits a version needs a draft
-(clone first). Settings are the stand-in for VCL: besides Fastly's ``general.*`` keys,
-``lab.sign_scope`` (``every_node``/``origin_node``) and ``lab.object_store_match``
-(``url``/``host``) steer the service logic (see :mod:`cutover.lab.service_logic`).
+Dictionary items and dynamic snippets' content are versionless; everything else that
+edits a version needs a draft (clone first). Validation and activation compile the
+version's VCL (:mod:`cutover.lab.vcl_service`): anything outside the lab's VCL subset is
+an error naming the VCL file (or snippet), line and column.
 """
 
 from __future__ import annotations
@@ -29,14 +29,17 @@ from urllib.parse import parse_qsl
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.state import (
     GENERAL_SETTINGS,
-    LAB_SETTINGS,
+    Backend,
     DictionaryRef,
     Domain,
     Item,
     LabState,
     Service,
+    Snippet,
+    VclFile,
     Version,
 )
+from cutover.lab.vcl_service import vcl_problems
 
 MAX_BULK_ITEMS = 1000
 
@@ -149,6 +152,54 @@ def item_json(service: Service, dictionary_id: str, key: str, item: Item) -> dic
     }
 
 
+def backend_json(service: Service, version: Version, backend: Backend) -> dict[str, Any]:
+    return {
+        "address": backend.address,
+        "comment": backend.comment,
+        "created_at": backend.created_at,
+        "deleted_at": None,
+        "name": backend.name,
+        "override_host": backend.override_host,
+        "port": backend.port,
+        "service_id": service.id,
+        "shield": backend.shield,
+        "updated_at": backend.updated_at,
+        "use_ssl": backend.use_ssl,
+        "version": version.number,
+    }
+
+
+def snippet_json(service: Service, version: Version, snippet: Snippet) -> dict[str, Any]:
+    """Fastly's snippet: ``dynamic`` and ``priority`` are strings; a dynamic snippet's
+    content is not part of the version (read it at ``…/snippet/{id}``)."""
+    return {
+        "content": None if snippet.dynamic else snippet.content,
+        "created_at": snippet.created_at,
+        "deleted_at": None,
+        "dynamic": "1" if snippet.dynamic else "0",
+        "id": snippet.id,
+        "name": snippet.name,
+        "priority": str(snippet.priority),
+        "service_id": service.id,
+        "type": snippet.type,
+        "updated_at": snippet.updated_at,
+        "version": str(version.number),
+    }
+
+
+def vcl_json(service: Service, version: Version, vcl: VclFile) -> dict[str, Any]:
+    return {
+        "content": vcl.content,
+        "created_at": vcl.created_at,
+        "deleted_at": None,
+        "main": vcl.main,
+        "name": vcl.name,
+        "service_id": service.id,
+        "updated_at": vcl.updated_at,
+        "version": version.number,
+    }
+
+
 def service_json(state: LabState, service: Service) -> dict[str, Any]:
     return {
         "comment": service.comment,
@@ -168,7 +219,7 @@ def service_json(state: LabState, service: Service) -> dict[str, Any]:
 def version_detail_json(service: Service, version: Version) -> dict[str, Any]:
     return {
         **version_json(service, version),
-        "backends": [],
+        "backends": [backend_json(service, version, b) for b in version.backends],
         "cache_settings": [],
         "conditions": [],
         "directors": [],
@@ -179,8 +230,8 @@ def version_detail_json(service: Service, version: Version) -> dict[str, Any]:
         "request_settings": [],
         "response_objects": [],
         "settings": dict(version.settings),
-        "snippets": [],
-        "vcls": [],
+        "snippets": [snippet_json(service, version, x) for x in version.snippets],
+        "vcls": [vcl_json(service, version, x) for x in version.vcls],
         "wordpress": [],
     }
 
@@ -233,9 +284,7 @@ def validation_problems(state: LabState, service: Service, version: Version) -> 
         owner = domain_owner(state, domain.name, service)
         if owner is not None:
             problems.append(f"Domain '{domain.name}' is already taken by service '{owner.name}'")
-    for key, allowed in LAB_SETTINGS.items():
-        if version.settings.get(key) not in allowed:
-            problems.append(f"Setting {key} must be one of {', '.join(allowed)}")
+    problems.extend(vcl_problems(service, version))
     return problems
 
 
@@ -243,13 +292,7 @@ def parse_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Validated settings updates (unknown keys are ignored, as Fastly does)."""
     updates: dict[str, Any] = {}
     for key, raw in params.items():
-        if key in LAB_SETTINGS:
-            value = str(raw).strip()
-            if value not in LAB_SETTINGS[key]:
-                allowed = ", ".join(LAB_SETTINGS[key])
-                raise _bad_request(f"Invalid value for {key}: '{value}' (one of: {allowed})")
-            updates[key] = value
-        elif key in ("general.default_ttl", "general.stale_if_error_ttl"):
+        if key in ("general.default_ttl", "general.stale_if_error_ttl"):
             try:
                 updates[key] = int(raw)
             except (TypeError, ValueError) as exc:
@@ -299,4 +342,7 @@ def clone_version(service: Service, source: Version) -> Version:
         domains=copy.deepcopy(source.domains),
         settings=copy.deepcopy(source.settings),
         dictionaries=copy.deepcopy(source.dictionaries),
+        backends=copy.deepcopy(source.backends),
+        snippets=copy.deepcopy(source.snippets),
+        vcls=copy.deepcopy(source.vcls),
     )

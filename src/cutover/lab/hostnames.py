@@ -16,3 +16,11 @@ PUBLIC_HOSTS: tuple[str, ...] = (LEGACY_HOST, WAREHOUSE_HOST, FILES_HOST)
 
 EDGE_NODE = "cache-lab-edge1"  #: the client-facing node (the data-plane port)
 SHIELD_NODE = "cache-lab-shield1"  #: the shield node in front of the origins
+
+#: Backend addresses the lab's nodes can fetch from -> the lab origin answering there.
+ORIGIN_ADDRESSES: dict[str, str] = {
+    BUCKET_HOST: "object_store",
+    "conveyor.lab.internal": "conveyor",
+    "warehouse.lab.internal": "warehouse_app",
+    "legacy.lab.internal": "legacy_app",
+}

@@ -5,12 +5,16 @@ bug included:
 
 - **legacy** (``pypi.python.org``) still claims the bucket host
   ``pypi-files.s3.amazonaws.com`` (an old setting), serves ``/packages/<hash-path>``
-  from the object store itself, and its redirect dictionary is off;
+  from the object store itself (signing only on the node that fetches from it), and its
+  redirect (VCL driven by the edge dictionary ``redirects``) is off;
 - **warehouse** (``pypi.org``) answers ``/packages/...`` with a 301 to
   files.pythonhosted.org;
-- **files** (``files.pythonhosted.org``) rewrites Host to the bucket host and signs on
-  **every node** (``lab.sign_scope = every_node``), selecting the object store by URL
-  pattern.
+- **files** (``files.pythonhosted.org``) selects the object store for hash paths and,
+  in its ``s3-signing`` snippet (type ``miss``), rewrites Host to the bucket host and
+  signs on **every node** (the latent bug; the fix is ``req.backend.is_origin``).
+
+Every behaviour is VCL, in the files of ``cutover/lab/scenario_vcl/``; each backend is
+shielded by the shield node.
 
 Identifiers (service ids, dictionary ids, customer id) and the API token are derived
 from the scenario name, so every process that builds the scenario gets the same ones.
@@ -21,17 +25,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 
-from cutover.lab.hostnames import BUCKET_HOST, FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
+from cutover.lab.hostnames import (
+    BUCKET_HOST,
+    FILES_HOST,
+    LEGACY_HOST,
+    SHIELD_NODE,
+    WAREHOUSE_HOST,
+)
 from cutover.lab.state import (
     GENERAL_SETTINGS,
-    OBJECT_STORE_MATCH,
-    SIGN_SCOPE,
+    Backend,
     DictionaryRef,
     Domain,
     Item,
     LabState,
     Service,
+    Snippet,
     Version,
 )
 
@@ -46,6 +57,12 @@ REDIRECT_DEFAULTS: dict[str, str] = {
     "prefixes": "/",  # comma-separated path prefixes; "/" = everything
     "target_host": WAREHOUSE_HOST,
 }
+
+
+def path_bucket(path: str) -> int:
+    """The legacy redirect's 0..99 bucket of a path, as its VCL computes it: the first 4
+    bytes of the path's sha256, mod 100 (a path redirects when its bucket < percent)."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:4], "big") % 100
 
 
 def lab_id(*parts: str, length: int = 22) -> str:
@@ -63,8 +80,35 @@ def lab_token(scenario: str) -> str:
     return "lab-" + hashlib.sha256(f"cutover-lab:{scenario}:token".encode()).hexdigest()[:32]
 
 
+def scenario_vcl(name: str, scheme: str = "http") -> str:
+    """The text of one of the scenario's VCL files (``{scheme}``: the public scheme)."""
+    text = resources.files("cutover.lab").joinpath("scenario_vcl", f"{name}.vcl").read_text()
+    return text.replace("{scheme}", scheme)
+
+
+def _backend(name: str, address: str) -> Backend:
+    return Backend(
+        name, address, 443, shield=SHIELD_NODE, created_at=BEFORE_FLIP, updated_at=BEFORE_FLIP
+    )
+
+
+def _snippet(service: str, name: str, type_: str, file: str, priority: int = 100) -> Snippet:
+    return Snippet(
+        id=lab_id("pypi-2018", "snippet", service, name),
+        name=name,
+        type=type_,
+        content=scenario_vcl(file),
+        priority=priority,
+        created_at=BEFORE_FLIP,
+        updated_at=BEFORE_FLIP,
+    )
+
+
 def _version(
-    domains: list[str], settings: dict[str, str], dictionaries: list[DictionaryRef]
+    domains: list[str],
+    dictionaries: list[DictionaryRef],
+    backends: list[Backend],
+    snippets: list[Snippet],
 ) -> Version:
     return Version(
         number=1,
@@ -74,34 +118,50 @@ def _version(
         created_at=BEFORE_FLIP,
         updated_at=BEFORE_FLIP,
         domains=[Domain(name, "", BEFORE_FLIP, BEFORE_FLIP) for name in domains],
-        settings={**GENERAL_SETTINGS, **settings},
+        settings=dict(GENERAL_SETTINGS),
         dictionaries=dictionaries,
+        backends=backends,
+        snippets=snippets,
+    )
+
+
+def _service(name: str, comment: str, version: Version, **extra: object) -> Service:
+    return Service(
+        id=lab_id("pypi-2018", "service", name),
+        name=name,
+        comment=comment,
+        created_at=BEFORE_FLIP,
+        updated_at=BEFORE_FLIP,
+        versions=[version],
+        **extra,  # type: ignore[arg-type]
     )
 
 
 def build_pypi_2018() -> LabState:
     scenario = "pypi-2018"
-    legacy_id = lab_id(scenario, "service", "legacy")
     redirects = DictionaryRef(
         id=lab_id(scenario, "dictionary", "legacy", REDIRECT_DICTIONARY),
         name=REDIRECT_DICTIONARY,
         created_at=BEFORE_FLIP,
         updated_at=BEFORE_FLIP,
     )
-    legacy = Service(
-        id=legacy_id,
-        name="legacy",
-        logic="legacy",
-        comment="pypi.python.org (legacy PyPI)",
-        created_at=BEFORE_FLIP,
-        updated_at=BEFORE_FLIP,
-        versions=[
-            _version(
-                [LEGACY_HOST, BUCKET_HOST],
-                {SIGN_SCOPE: "origin_node", OBJECT_STORE_MATCH: "url"},
-                [redirects],
-            )
-        ],
+    s3 = _backend("F_S3", BUCKET_HOST)
+    aws = _snippet("any", "aws-credentials", "init", "aws-credentials")
+    legacy = _service(
+        "legacy",
+        "pypi.python.org (legacy PyPI)",
+        _version(
+            [LEGACY_HOST, BUCKET_HOST],
+            [redirects],
+            [_backend("F_Legacy", "legacy.lab.internal"), s3],
+            [
+                aws,
+                _snippet("legacy", "legacy-redirect", "recv", "legacy-redirect", 10),
+                _snippet("legacy", "legacy-backend", "recv", "legacy-backend", 20),
+                _snippet("legacy", "s3-signing", "miss", "s3-signing"),
+                _snippet("legacy", "legacy-redirect-error", "error", "legacy-redirect-error"),
+            ],
+        ),
         items={
             redirects.id: {
                 key: Item(value, BEFORE_FLIP, BEFORE_FLIP)
@@ -109,27 +169,29 @@ def build_pypi_2018() -> LabState:
             }
         },
     )
-    warehouse = Service(
-        id=lab_id(scenario, "service", "warehouse"),
-        name="warehouse",
-        logic="warehouse",
-        comment="pypi.org (warehouse)",
-        created_at=BEFORE_FLIP,
-        updated_at=BEFORE_FLIP,
-        versions=[
-            _version([WAREHOUSE_HOST], {SIGN_SCOPE: "origin_node", OBJECT_STORE_MATCH: "url"}, [])
-        ],
+    warehouse = _service(
+        "warehouse",
+        "pypi.org (warehouse)",
+        _version(
+            [WAREHOUSE_HOST],
+            [],
+            [_backend("F_Warehouse", "warehouse.lab.internal")],
+            [_snippet("warehouse", "warehouse-backend", "recv", "warehouse-backend")],
+        ),
     )
-    files = Service(
-        id=lab_id(scenario, "service", "files"),
-        name="files",
-        logic="files",
-        comment="files.pythonhosted.org (file hosting)",
-        created_at=BEFORE_FLIP,
-        updated_at=BEFORE_FLIP,
-        versions=[
-            _version([FILES_HOST], {SIGN_SCOPE: "every_node", OBJECT_STORE_MATCH: "url"}, [])
-        ],
+    files = _service(
+        "files",
+        "files.pythonhosted.org (file hosting)",
+        _version(
+            [FILES_HOST],
+            [],
+            [_backend("F_Conveyor", "conveyor.lab.internal"), s3],
+            [
+                aws,
+                _snippet("files", "files-backend", "recv", "files-backend"),
+                _snippet("files", "s3-signing", "miss", "s3-signing-every-node"),
+            ],
+        ),
     )
     return LabState(
         scenario=scenario,
@@ -138,6 +200,21 @@ def build_pypi_2018() -> LabState:
         public_scheme="http",
         services=[legacy, warehouse, files],
     )
+
+
+#: The fix of 2018 (files' versioned snippets): sign only when this node fetches from the
+#: object store itself (``req.backend.is_origin``).
+FIX_2018: dict[str, str] = {"s3-signing": scenario_vcl("s3-signing")}
+#: The attempted fix that led to 404s: select the object store (and sign) by the Host the
+#: node receives, which at the edge is files.pythonhosted.org, never the bucket.
+ATTEMPTED_FIX_2018: dict[str, str] = {
+    "files-backend": f'if (req.http.Host == "{BUCKET_HOST}") {{\n'
+    "  set req.backend = F_S3;\n} else {\n  set req.backend = F_Conveyor;\n}\n",
+    "s3-signing": scenario_vcl("s3-signing-every-node").replace(
+        'if (req.url.path ~ "^/packages/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{60}/[^/]+$")',
+        f'if (req.http.Host == "{BUCKET_HOST}")',
+    ),
+}
 
 
 @dataclass(frozen=True)

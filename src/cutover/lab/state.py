@@ -1,7 +1,9 @@
 """The control-plane state of the lab world: what a state file holds.
 
-Services have numbered versions; each version has its domains, its settings and its
-dictionary containers. Dictionary *items* are versionless (they belong to the
+Services have numbered versions; each version has its domains, its settings, its
+dictionary containers, its backends (with shielding), its VCL snippets and its custom VCL
+files, as Fastly defines them; the CDN nodes run the active version's VCL
+(:mod:`cutover.lab.vcl_service`). Dictionary *items* are versionless (they belong to the
 dictionary id, shared by every version that carries the dictionary), exactly like
 Fastly's edge dictionaries. Lab-only knobs (backend faults, control-plane API faults,
 the public URL scheme) live beside the services. Cache contents are not state.
@@ -16,15 +18,8 @@ import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FORMAT = 1  #: the state-file format number
+FORMAT = 2  #: the state-file format number (2: VCL replaced the lab.* settings)
 
-#: Lab settings keys (the stand-in for VCL) and the values each accepts.
-SIGN_SCOPE = "lab.sign_scope"
-OBJECT_STORE_MATCH = "lab.object_store_match"
-LAB_SETTINGS: dict[str, tuple[str, ...]] = {
-    SIGN_SCOPE: ("every_node", "origin_node"),
-    OBJECT_STORE_MATCH: ("url", "host"),
-}
 #: Fastly's own settings keys and their defaults.
 GENERAL_SETTINGS: dict[str, Any] = {
     "general.default_host": "",
@@ -54,6 +49,47 @@ class DictionaryRef:
 
 
 @dataclass
+class Backend:
+    """A version backend. ``shield`` names the shield node: at the edge, a request sent
+    to this backend goes to the shield instead (``req.backend.is_shield``)."""
+
+    name: str
+    address: str
+    port: int = 443
+    shield: str | None = None
+    override_host: str | None = None
+    use_ssl: bool = True
+    comment: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class Snippet:
+    """A VCL snippet placed at ``#FASTLY <type>`` (``init``: at the top level)."""
+
+    id: str
+    name: str
+    type: str
+    content: str
+    priority: int = 100
+    dynamic: bool = False  #: dynamic: the content is versionless (``Service.snippet_contents``)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class VclFile:
+    """A custom VCL file; the ``main`` one replaces Fastly's boilerplate."""
+
+    name: str
+    content: str
+    main: bool = False
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
 class Version:
     number: int
     active: bool = False
@@ -64,12 +100,18 @@ class Version:
     domains: list[Domain] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     dictionaries: list[DictionaryRef] = field(default_factory=list)
+    backends: list[Backend] = field(default_factory=list)
+    snippets: list[Snippet] = field(default_factory=list)
+    vcls: list[VclFile] = field(default_factory=list)
 
     def domain(self, name: str) -> Domain | None:
         return next((d for d in self.domains if d.name == name), None)
 
     def dictionary(self, name: str) -> DictionaryRef | None:
         return next((d for d in self.dictionaries if d.name == name), None)
+
+    def snippet(self, name: str) -> Snippet | None:
+        return next((s for s in self.snippets if s.name == name), None)
 
 
 @dataclass
@@ -83,13 +125,14 @@ class Item:
 class Service:
     id: str
     name: str
-    logic: str  #: which service logic runs for it: ``legacy``, ``warehouse`` or ``files``
     comment: str = ""
     created_at: str = ""
     updated_at: str = ""
     versions: list[Version] = field(default_factory=list)
     #: dictionary id -> item key -> item (versionless)
     items: dict[str, dict[str, Item]] = field(default_factory=dict)
+    #: dynamic snippet id -> its content (versionless)
+    snippet_contents: dict[str, str] = field(default_factory=dict)
 
     def version(self, number: int) -> Version | None:
         return next((v for v in self.versions if v.number == number), None)
@@ -187,6 +230,9 @@ class LabState:
                     domains=[Domain(**d) for d in v["domains"]],
                     settings=dict(v["settings"]),
                     dictionaries=[DictionaryRef(**d) for d in v["dictionaries"]],
+                    backends=[Backend(**b) for b in v.get("backends", [])],
+                    snippets=[Snippet(**x) for x in v.get("snippets", [])],
+                    vcls=[VclFile(**x) for x in v.get("vcls", [])],
                 )
                 for v in s["versions"]
             ]
@@ -198,12 +244,12 @@ class LabState:
                 Service(
                     id=s["id"],
                     name=s["name"],
-                    logic=s["logic"],
                     comment=s.get("comment", ""),
                     created_at=s.get("created_at", ""),
                     updated_at=s.get("updated_at", ""),
                     versions=versions,
                     items=items,
+                    snippet_contents=dict(s.get("snippet_contents", {})),
                 )
             )
         backends = {name: BackendFaults(**b) for name, b in data.get("backends", {}).items()}

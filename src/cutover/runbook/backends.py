@@ -64,12 +64,26 @@ class FastlySettings(Model):
     retries: int = Field(4, ge=0, le=10, description="attempts after a transient failure")
 
 
+class FastlySnippet(Model):
+    """A versioned VCL snippet, placed at ``#FASTLY <type>``."""
+
+    type: Literal[
+        "init", "recv", "hash", "hit", "miss", "pass", "fetch", "error", "deliver", "log", "none"
+    ]
+    content: str = Field(description="the VCL statements (for `init`: top-level VCL)")
+    priority: int = Field(100, ge=0, description="lower runs first among one type's snippets")
+
+
 class FastlyVersionChange(Model):
     """Clone the active version, change it, validate, activate."""
 
     add_domains: list[str] = Field(default_factory=list)
     remove_domains: list[str] = Field(default_factory=list)
     settings: dict[str, Text] = Field(default_factory=dict, description="version settings")
+    snippets: dict[str, FastlySnippet | None] = Field(
+        default_factory=dict,
+        description="VCL snippets by name: added or replaced; `null` deletes one",
+    )
     comment: str = ""
 
 

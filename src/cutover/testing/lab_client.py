@@ -109,8 +109,10 @@ class LabClient:
         settings: dict[str, str] | None = None,
         remove_domains: tuple[str, ...] = (),
         add_domains: tuple[str, ...] = (),
+        snippets: dict[str, str] | None = None,
     ) -> int:
-        """Clone the active version, change it, activate it (as a Fastly action would)."""
+        """Clone the active version, change it, activate it (as a Fastly action would);
+        ``snippets``: versioned snippet name -> its new content."""
         sid = self.sid(name)
         active = self.active_version(name)
         draft = self.ok("PUT", f"/service/{sid}/version/{active}/clone")["number"]
@@ -120,6 +122,12 @@ class LabClient:
             self.ok("DELETE", f"/service/{sid}/version/{draft}/domain/{domain}")
         for domain in add_domains:
             self.ok("POST", f"/service/{sid}/version/{draft}/domain", data={"name": domain})
+        for snippet, content in (snippets or {}).items():
+            self.ok(
+                "PUT",
+                f"/service/{sid}/version/{draft}/snippet/{snippet}",
+                data={"content": content},
+            )
         assert self.ok("GET", f"/service/{sid}/version/{draft}/validate")["status"] == "ok"
         activated = self.ok("PUT", f"/service/{sid}/version/{draft}/activate")
         assert activated["active"] is True

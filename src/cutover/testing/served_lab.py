@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from cutover.lab.scenarios import FIX_2018
 from cutover.testing.cli import cli_env, cutover_argv, stop_process
 from cutover.testing.net import port_closed, wait_for
 
@@ -159,6 +160,7 @@ def fingerprint(state: Mapping[str, Any]) -> Fingerprint:
         out[service["name"]] = {
             "domains": sorted(d["name"] for d in version["domains"]),
             "settings": dict(version["settings"]),
+            "snippets": {x["name"]: x["content"] for x in version.get("snippets", [])},
             "dictionaries": {
                 d["name"]: {k: v["value"] for k, v in sorted(items.get(d["id"], {}).items())}
                 for d in version["dictionaries"]
@@ -185,7 +187,7 @@ def migrated(initial: Fingerprint) -> Fingerprint:
     legacy redirects every path with a 301.
     """
     want = json.loads(json.dumps(initial))
-    want["files"]["settings"]["lab.sign_scope"] = "origin_node"
+    want["files"]["snippets"]["s3-signing"] = FIX_2018["s3-signing"]
     legacy = want["legacy"]
     legacy["domains"] = [d for d in legacy["domains"] if d != "pypi-files.s3.amazonaws.com"]
     legacy["dictionaries"]["redirects"].update({"mode": "301", "percent": "100", "prefixes": "/"})

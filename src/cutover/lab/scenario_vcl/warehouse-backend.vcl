@@ -1,0 +1,1 @@
+set req.backend = F_Warehouse;
