@@ -122,7 +122,8 @@ class VarnishAction(Action[VarnishSettings, VarnishStep]):
             return {}
         with self._cli() as cli:
             for expression in self.step.ban:
-                cli.run(f"ban {expression}")
+                # the CLI unescapes its arguments: a regex's backslash is sent doubled
+                cli.run("ban " + expression.replace("\\", "\\\\"))
         self._log.info("banned", bans=len(self.step.ban))
         return {"banned": len(self.step.ban)}
 
