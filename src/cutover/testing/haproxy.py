@@ -1,9 +1,9 @@
 """A real HAProxy on loopback: a temp directory, a Runtime API socket, your frontend.
 
 :func:`running_haproxy` writes ``haproxy.cfg`` in a directory (a ``global`` section with
-the admin stats socket ``DIR/admin.sock``, ``defaults`` in HTTP mode, then your
-sections), starts HAProxy in the foreground (our child), waits until it answers, and on
-exit stops it and checks its port is closed::
+the admin stats socket ``admin.sock`` in a short temp directory, ``defaults`` in HTTP
+mode, then your sections), starts HAProxy in the foreground (our child), waits until it
+answers, and on exit stops it and checks its port is closed::
 
     with running_haproxy(tmp, FRONTEND, before_start=write_map) as haproxy:
         httpx.get(haproxy.url("/"))
@@ -14,6 +14,7 @@ The sections are a :meth:`str.format` template with ``dir``, ``port`` and ``sock
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,10 +48,9 @@ class HaproxyServer:
     binary: str
     directory: Path
     port: int
-
-    @property
-    def socket(self) -> Path:
-        return self.directory / "admin.sock"
+    #: the admin socket: in a short temp directory of its own (a unix socket's path is
+    #: limited to about 100 bytes, and test directories are deep)
+    socket: Path
 
     @property
     def config(self) -> Path:
@@ -81,15 +81,28 @@ def running_haproxy(
     if binary is None:
         raise RuntimeError("no haproxy binary on PATH or in /usr/sbin (apt-get install haproxy)")
     directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cutover-haproxy-") as short:
+        yield from _attempts(binary, directory, Path(short) / "admin.sock", sections,
+                             before_start, ready)  # fmt: skip
+
+
+def _attempts(
+    binary: str,
+    directory: Path,
+    socket: Path,
+    sections: str,
+    before_start: Callable[[HaproxyServer], None] | None,
+    ready: Callable[[HaproxyServer], bool] | None,
+) -> Iterator[HaproxyServer]:
     for attempt in range(1, PORT_ATTEMPTS + 1):
-        server = HaproxyServer(binary, directory, free_port())
+        server = HaproxyServer(binary, directory, free_port(), socket)
         fields = {"dir": directory, "port": server.port, "socket": server.socket}
         text = GLOBAL.format(**fields) + sections.format(**fields)
         server.config.write_text(text, encoding="utf-8")
         if before_start is not None:
             before_start(server)
         argv = [binary, "-db", "-f", str(server.config)]
-        check = None if ready is None else partial(ready, server)
+        check = partial(_ready, server, ready)
         try:
             with running_process("haproxy", argv, server.port, directory / "haproxy.log", check):
                 yield server
@@ -97,3 +110,8 @@ def running_haproxy(
         except Exited:
             if attempt == PORT_ATTEMPTS:
                 raise
+
+
+def _ready(server: HaproxyServer, ready: Callable[[HaproxyServer], bool] | None) -> bool:
+    """The Runtime API socket exists (HAProxy may open its port first), and ``ready``."""
+    return server.socket.exists() and (ready is None or ready(server))
