@@ -44,6 +44,9 @@ if {{ path_beg /packages/ }}
     http-request return status 503 content-type text/plain string down if {{ path_beg /down/ }}
     http-request redirect code 302 location %[path] if {{ path_beg /loop/ }}
     http-request return status 404 content-type text/plain string "no such backend"
+backend pool
+    server a 127.0.0.1:9 weight 10
+    server b 127.0.0.1:9 weight 10
 """
 
 #: the map before any run: every path on the legacy backend (``new_target`` unset)
