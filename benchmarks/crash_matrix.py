@@ -69,6 +69,7 @@ from cutover.testing import (  # noqa: E402
 from cutover.testing import events as journal_events  # noqa: E402
 from cutover.testing.haproxy import haproxy_binary  # noqa: E402, F401 (for the tests)
 from cutover.testing.journal import Event  # noqa: E402
+from cutover.testing.proxy_process import first_hop, local_run_args  # noqa: E402
 from cutover.testing.proxy_worlds import RAMP_PATHS, HaproxyWorld, VarnishWorld  # noqa: E402, F401
 from cutover.testing.varnish import varnishd_binary  # noqa: E402, F401 (for the tests)
 
@@ -375,19 +376,12 @@ class NginxWorld:
             "route_file": str(self.managed),
             "origin": self.origin,
         }
-        args = ["--env", "local"]
-        for key, value in pairs.items():
-            args += ["--var", f"{key}={value}"]
-        for var in extra_vars:
-            args += ["--var", var.format(origin=self.origin)]
-        return args
+        return local_run_args(pairs, extra_vars, self.origin)
 
     def answer(self, path: str) -> str:
         """The first hop nginx answers for ``path``: status and Location."""
         assert self.client is not None
-        response = self.client.get(f"{self.origin}{path}")
-        location = response.headers.get("location", "")
-        return f"{response.status_code} {location}".replace(self.origin, "{origin}").strip()
+        return first_hop(self.client, self.origin, path)
 
     def snapshot(self) -> dict[str, Any]:
         try:

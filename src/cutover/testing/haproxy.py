@@ -22,7 +22,12 @@ from functools import partial
 from pathlib import Path
 
 from cutover.testing.net import free_port
-from cutover.testing.proxy_process import Exited, find_binary, running_process
+from cutover.testing.proxy_process import (
+    Exited,
+    ListensOnLoopback,
+    find_binary,
+    running_process,
+)
 
 PORT_ATTEMPTS = 3  #: a free port can be taken between asking and binding
 
@@ -44,7 +49,7 @@ def haproxy_binary() -> str | None:
 
 
 @dataclass(frozen=True)
-class HaproxyServer:
+class HaproxyServer(ListensOnLoopback):
     binary: str
     directory: Path
     port: int
@@ -55,13 +60,6 @@ class HaproxyServer:
     @property
     def config(self) -> Path:
         return self.directory / "haproxy.cfg"
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return self.origin + path
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from cutover.testing.net import port_closed, wait_for
 
 START_TIMEOUT_S = 30.0
@@ -29,6 +31,37 @@ def find_binary(name: str) -> str | None:
         (d + name for d in ("/usr/sbin/", "/usr/local/sbin/") if os.access(d + name, os.X_OK)),
         None,
     )
+
+
+class ListensOnLoopback:
+    """A server's ``origin`` and ``url()`` from its ``port`` on 127.0.0.1."""
+
+    port: int
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str = "/") -> str:
+        return self.origin + path
+
+
+def local_run_args(pairs: dict[str, str], extra_vars: Sequence[str], origin: str) -> list[str]:
+    """``--env local`` and a ``--var`` per pair, then ``extra_vars`` (``{origin}`` filled)."""
+    args = ["--env", "local"]
+    for key, value in pairs.items():
+        args += ["--var", f"{key}={value}"]
+    for var in extra_vars:
+        args += ["--var", var.format(origin=origin)]
+    return args
+
+
+def first_hop(client: httpx.Client, origin: str, path: str) -> str:
+    """The first hop a server answers for ``path``: status and Location, with the origin
+    written ``{origin}`` (so answers compare across worlds)."""
+    response = client.get(f"{origin}{path}")
+    location = response.headers.get("location", "")
+    return f"{response.status_code} {location}".replace(origin, "{origin}").strip()
 
 
 class Exited(RuntimeError):

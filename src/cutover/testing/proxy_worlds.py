@@ -28,6 +28,7 @@ import httpx
 from cutover.actions.haproxy_api import RuntimeApi
 from cutover.actions.varnish_cli import VarnishCli
 from cutover.testing.haproxy import HaproxyServer, running_haproxy
+from cutover.testing.proxy_process import first_hop, local_run_args
 from cutover.testing.varnish import VarnishServer, running_origin, running_varnish
 
 HAPROXY_SECTIONS = """\
@@ -110,19 +111,12 @@ class HaproxyWorld:
             "map_file": str(self.map_file),
             "origin": self.origin,
         }
-        args = ["--env", "local"]
-        for key, value in pairs.items():
-            args += ["--var", f"{key}={value}"]
-        for var in extra_vars:
-            args += ["--var", var.format(origin=self.origin)]
-        return args
+        return local_run_args(pairs, extra_vars, self.origin)
 
     def answer(self, path: str) -> str:
         """The first hop HAProxy answers for ``path``: status and Location."""
         assert self.client is not None
-        response = self.client.get(f"{self.origin}{path}")
-        location = response.headers.get("location", "")
-        return f"{response.status_code} {location}".replace(self.origin, "{origin}").strip()
+        return first_hop(self.client, self.origin, path)
 
     def snapshot(self) -> dict[str, Any]:
         assert self.server is not None
@@ -203,12 +197,7 @@ class VarnishWorld:
             "legacy_port": str(self.ports["legacy"]),
             "new_port": str(self.ports["new"]),
         }
-        args = ["--env", "local"]
-        for key, value in pairs.items():
-            args += ["--var", f"{key}={value}"]
-        for var in extra_vars:
-            args += ["--var", var]
-        return args
+        return local_run_args(pairs, extra_vars, self.server.origin)
 
     def answer(self, host: str) -> str:
         assert self.client is not None and self.server is not None

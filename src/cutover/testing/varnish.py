@@ -24,7 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cutover.testing.net import free_port, serving
-from cutover.testing.proxy_process import Exited, find_binary, running_process
+from cutover.testing.proxy_process import (
+    Exited,
+    ListensOnLoopback,
+    find_binary,
+    running_process,
+)
 
 PORT_ATTEMPTS = 3
 STORAGE = "malloc,32m"
@@ -36,7 +41,7 @@ def varnishd_binary() -> str | None:
 
 
 @dataclass(frozen=True)
-class VarnishServer:
+class VarnishServer(ListensOnLoopback):
     binary: str
     directory: Path
     port: int
@@ -51,12 +56,6 @@ class VarnishServer:
     def secret_file(self) -> Path:
         return self.directory / "secret"
 
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return self.origin + path
 
 
 @contextmanager
