@@ -17,7 +17,9 @@ Boundary W + 1 is run once per scenario and must not crash: the count is exact.
 
 Named crash points inside actions (``cutover.crash_points``: the same variable holds
 ``NAME#K`` instead of N) add the boundaries the journal hook cannot reach: for nginx,
-``nginx.written`` (the include file written, nginx neither tested nor reloaded).
+``nginx.written`` (the include file written, nginx neither tested nor reloaded); for
+HAProxy, ``haproxy.committed`` (the runtime map committed, the map file not yet written);
+for Varnish, ``varnish.loaded`` (the VCL loaded, not yet in use).
 
 With ``--postgres``, the journal of every run is a PostgreSQL database instead (a fresh
 one per case, on a server started in a temporary directory, cutover.testing.postgres):
@@ -65,10 +67,16 @@ from cutover.testing import (  # noqa: E402
     running_nginx,
 )
 from cutover.testing import events as journal_events  # noqa: E402
+from cutover.testing.haproxy import haproxy_binary  # noqa: E402, F401 (for the tests)
 from cutover.testing.journal import Event  # noqa: E402
+from cutover.testing.proxy_process import first_hop, local_run_args  # noqa: E402
+from cutover.testing.proxy_worlds import RAMP_PATHS, HaproxyWorld, VarnishWorld  # noqa: E402, F401
+from cutover.testing.varnish import varnishd_binary  # noqa: E402, F401 (for the tests)
 
 PYPI_RUNBOOK = ROOT / "runbooks" / "pypi-files.yml"
 NGINX_RUNBOOK = ROOT / "runbooks" / "nginx-switch.yml"
+HAPROXY_RUNBOOK = ROOT / "runbooks" / "haproxy-ramp.yml"
+VARNISH_RUNBOOK = ROOT / "runbooks" / "varnish-switch.yml"
 
 CRASH_ENV = "CUTOVER_TEST_CRASH_AT"
 SIGKILLED = -signal.SIGKILL
@@ -369,19 +377,12 @@ class NginxWorld:
             "route_file": str(self.managed),
             "origin": self.origin,
         }
-        args = ["--env", "local"]
-        for key, value in pairs.items():
-            args += ["--var", f"{key}={value}"]
-        for var in extra_vars:
-            args += ["--var", var.format(origin=self.origin)]
-        return args
+        return local_run_args(pairs, extra_vars, self.origin)
 
     def answer(self, path: str) -> str:
         """The first hop nginx answers for ``path``: status and Location."""
         assert self.client is not None
-        response = self.client.get(f"{self.origin}{path}")
-        location = response.headers.get("location", "")
-        return f"{response.status_code} {location}".replace(self.origin, "{origin}").strip()
+        return first_hop(self.client, self.origin, path)
 
     def snapshot(self) -> dict[str, Any]:
         try:
@@ -444,6 +445,38 @@ SCENARIOS: dict[str, Scenario] = {
             ("new_target={origin}/missing",),
             "the new backend 404s: automatic rollback (rollback boundaries)",
             ("nginx.written#1",),
+        ),
+        Scenario(
+            "haproxy-ramp",
+            HAPROXY_RUNBOOK,
+            HaproxyWorld,
+            (),
+            "four live map changes 1 → 100 %",
+            ("haproxy.committed#1", "haproxy.committed#4"),
+        ),
+        Scenario(
+            "haproxy-ramp-broken",
+            HAPROXY_RUNBOOK,
+            HaproxyWorld,
+            ("new_target={origin}/loop",),
+            "the new backend loops: automatic rollback at 1 % (rollback boundaries)",
+            ("haproxy.committed#1",),
+        ),
+        Scenario(
+            "varnish-switch",
+            VARNISH_RUNBOOK,
+            VarnishWorld,
+            (),
+            "one VCL switch and a ban",
+            ("varnish.loaded#1",),
+        ),
+        Scenario(
+            "varnish-switch-broken",
+            VARNISH_RUNBOOK,
+            VarnishWorld,
+            ("new_port=1",),
+            "the new backend refuses connections (503): automatic rollback",
+            ("varnish.loaded#1",),
         ),
     )
 }

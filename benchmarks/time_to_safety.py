@@ -7,7 +7,13 @@ real ``cutover run`` processes. From each run's journal it measures the time bet
 counts the probes used to decide (the failing stage's probe rounds). Prints ``name=value``
 lines: medians, and the worst run.
 
-    python benchmarks/time_to_safety.py [--runs 5]
+The live proxies get the same measure on the real servers (cutover.testing.proxy_worlds):
+``haproxy_loop`` runs ``runbooks/haproxy-ramp.yml`` with the new target looping (a live
+map change; the 1 % stage fails), ``varnish_503`` runs ``runbooks/varnish-switch.yml``
+with the new backend refusing connections (a VCL switch; the stage sees 503s). They are
+skipped when haproxy or varnishd is not installed.
+
+    python benchmarks/time_to_safety.py [--runs 5] [--only haproxy_loop,varnish_503]
 """
 
 from __future__ import annotations
@@ -22,8 +28,14 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from cutover.testing.haproxy import haproxy_binary  # noqa: E402
+from cutover.testing.proxy_worlds import HaproxyWorld, VarnishWorld  # noqa: E402
+from cutover.testing.varnish import varnishd_binary  # noqa: E402
 
 CASES = {
     "no_fix": ["runbooks/pypi-files.yml", "--yes", "--var", "skip_fix=true"],
@@ -31,10 +43,27 @@ CASES = {
 }
 
 
-def measure(args: list[str], state: Path) -> dict[str, float]:
+#: the live-proxy cases: runbook, world, extra variables, the binary the world needs
+PROXY_CASES: dict[str, tuple[str, Any, tuple[str, ...], Any]] = {
+    "haproxy_loop": (
+        "runbooks/haproxy-ramp.yml", HaproxyWorld, ("new_target={origin}/loop",), haproxy_binary
+    ),
+    "varnish_503": ("runbooks/varnish-switch.yml", VarnishWorld, ("new_port=1",), varnishd_binary),
+}  # fmt: skip
+
+
+def measure_proxy(name: str, base: Path) -> dict[str, float]:
+    runbook, world_type, extra, _ = PROXY_CASES[name]
+    with world_type(base) as world:
+        args = [runbook, *world.run_args(extra), "--yes"]
+        return measure(args, world.state_dir, env_args=[])
+
+
+def measure(args: list[str], state: Path, env_args: list[str] | None = None) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    where = ["--env", "lab"] if env_args is None else env_args
     proc = subprocess.run(
-        [sys.executable, "-m", "cutover", "run", *args, "--env", "lab", "--state-dir", str(state)],
+        [sys.executable, "-m", "cutover", "run", *args, *where, "--state-dir", str(state)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -63,12 +92,20 @@ def measure(args: list[str], state: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated case names")
     args = parser.parse_args()
-    for name, case in CASES.items():
+    names = [n for n in [*CASES, *PROXY_CASES] if not args.only or n in args.only.split(",")]
+    for name in names:
+        if name in PROXY_CASES and PROXY_CASES[name][3]() is None:
+            print(f"{name}_skipped=no binary")
+            continue
         results = []
         for _ in range(args.runs):
             with tempfile.TemporaryDirectory(prefix="cutover-tts-") as tmp:
-                results.append(measure(case, Path(tmp)))
+                if name in PROXY_CASES:
+                    results.append(measure_proxy(name, Path(tmp)))
+                else:
+                    results.append(measure(CASES[name], Path(tmp)))
         seconds = [r["seconds"] for r in results]
         probes = [r["probes"] for r in results]
         print(f"{name}_runs={len(results)}")

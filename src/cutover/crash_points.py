@@ -6,7 +6,9 @@ SIGKILL when the process reaches the named point for the K-th time (1 by default
 named points sit where the journal hook cannot reach, inside an action between its write
 and the ``applied`` row:
 
-- ``nginx.written``: the include file is written, nginx neither tested nor reloaded.
+- ``nginx.written``: the include file is written, nginx neither tested nor reloaded;
+- ``haproxy.committed``: the runtime map is committed, the map file not yet written;
+- ``varnish.loaded``: the VCL is loaded, not yet made active.
 """
 
 from __future__ import annotations

@@ -153,7 +153,7 @@ def test_without_the_plugin_installed_the_kind_is_unknown(cutover: Cli, runbook:
         (  # a misspelt kind names the plugin's kind among the registered ones
             ("kind: kv,", "kind: kvv,"),
             "backends.store.kind: unknown kind 'kvv'",
-            "did you mean 'kv'? (one of: fastly, http, kv, nginx, shell)",
+            "did you mean 'kv'? (one of: fastly, haproxy, http, kv, nginx, shell, varnish)",
         ),
         (  # the plugin's settings model
             ("file:", "path:"),
@@ -193,10 +193,12 @@ def test_schema_lists_the_plugin_kind(cutover: Cli, site: Path) -> None:
     assert backends["discriminator"]["mapping"]["kv"] == "#/$defs/KvSettings"
     assert sorted(backends["discriminator"]["mapping"]) == [
         "fastly",
+        "haproxy",
         "http",
         "kv",
         "nginx",
         "shell",
+        "varnish",
     ]
 
 

@@ -45,7 +45,7 @@ def test_builtins_load_on_first_lookup_like_entry_points(monkeypatch: pytest.Mon
 
 
 def test_the_builtin_kinds() -> None:
-    assert KINDS.names() == ["fastly", "http", "nginx", "shell"]
+    assert KINDS.names() == ["fastly", "haproxy", "http", "nginx", "shell", "varnish"]
     assert KINDS.group == "cutover.kinds"
     assert KINDS.get("nginx") is NGINX
     assert NGINX.action_class() is NginxAction
@@ -70,7 +70,7 @@ def test_an_unknown_name_names_the_registered_ones() -> None:
         KINDS.get("ngnix")
     assert info.value.render() == (
         "no backend kind named 'ngnix'\n"
-        "  hint: did you mean 'nginx'? (one of: fastly, http, nginx, shell)"
+        "  hint: did you mean 'nginx'? (one of: fastly, haproxy, http, nginx, shell, varnish)"
     )
 
 

@@ -39,6 +39,28 @@ def _load_harness() -> ModuleType:
 
 harness = _load_harness()
 
+#: scenario name prefix → (the binary its world needs, how to get it)
+BINARIES = {
+    "nginx": (harness.nginx_binary, "apt-get install nginx-light"),
+    "haproxy": (harness.haproxy_binary, "apt-get install haproxy"),
+    "varnish": (harness.varnishd_binary, "apt-get install varnish"),
+}
+
+
+def binary_missing(scenario: str) -> str | None:
+    """Why ``scenario``'s world cannot start here (its server's binary is missing), or None."""
+    for prefix, (find, install) in BINARIES.items():
+        if scenario.startswith(prefix) and find() is None:
+            return f"no {prefix} binary on PATH or in /usr/sbin ({install})"
+    return None
+
+
+def require_proxy(scenario: str) -> None:
+    """Skip the test when ``scenario``'s server is not installed."""
+    reason = binary_missing(scenario)
+    if reason is not None:
+        pytest.skip(reason)
+
 #: (scenario, boundary label, occurrence of that label, mode); a label ``point NAME#K`` is a
 #: named crash point inside an action (``cutover.crash_points``)
 CaseKey = tuple[str, str, int, str]
@@ -81,7 +103,7 @@ class Farm:
 
     def prefetch_selected(self) -> None:
         runnable = [
-            k for k in self.selected if not k[0].startswith("nginx") or harness.nginx_binary()
+            k for k in self.selected if binary_missing(k[0]) is None
         ]
         self.prefetch(runnable)
 

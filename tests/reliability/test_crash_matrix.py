@@ -27,13 +27,14 @@ import pytest
 from cutover.errors import RunExit
 from cutover.lab.scenarios import FIX_2018, scenario_vcl
 
-from .conftest import CaseKey, Farm, harness
+from .conftest import CaseKey, Farm, harness, require_proxy
 
 FIX = "fix-signing-scope"
 PYPI_STEPS = [(FIX, 0), (FIX, 1), ("ramp-1", 0), ("ramp-10", 0), ("ramp-50", 0),
               ("ramp-100", 0), ("permanent", 0)]  # fmt: skip
 PYPI_STAGES = ["preflight", FIX, "ramp-1", "ramp-10", "ramp-50", "ramp-100", "permanent"]
 RB, NA = "rolled_back", "not_applied"
+HAPROXY_STEPS = [("ramp-1", 0), ("ramp-10", 0), ("ramp-50", 0), ("ramp-100", 0)]
 
 #: scenario, boundary label (what journal write N records), occurrence, and for each
 #: step that got an intent before the crash, its final status after `cutover rollback`.
@@ -58,10 +59,23 @@ SAMPLE: list[tuple[str, str, int, dict[tuple[str, int], str]]] = [
         {("files-to-new", 0): RB, ("simple-to-new", 0): RB},
     ),
     ("nginx-switch-broken", "point nginx.written#1", 1, {("files-to-new", 0): RB}),
+    ("haproxy-ramp", "intent ramp-10/0", 1, {("ramp-1", 0): RB, ("ramp-10", 0): NA}),
+    ("haproxy-ramp", "point haproxy.committed#1", 1, {("ramp-1", 0): RB}),
+    ("haproxy-ramp", "status completed", 1, dict.fromkeys(HAPROXY_STEPS, RB)),
+    ("haproxy-ramp-broken", "rolled_back ramp-1/0", 1, {("ramp-1", 0): RB}),
+    ("varnish-switch", "intent downloads-to-new/0", 1, {("downloads-to-new", 0): NA}),
+    ("varnish-switch", "point varnish.loaded#1", 1, {("downloads-to-new", 0): NA}),
+    ("varnish-switch", "applied downloads-to-new/0", 1, {("downloads-to-new", 0): RB}),
+    ("varnish-switch-broken", "rolled_back downloads-to-new/0", 1, {("downloads-to-new", 0): RB}),
 ]
 #: sampled cases in the fast tier (`-m "not slow"`), both modes: a journal boundary and a
 #: named crash point, on the nginx world (a few seconds each)
-FAST = {("nginx-switch", "intent simple-to-new/0"), ("nginx-switch", "point nginx.written#1")}
+FAST = {
+    ("nginx-switch", "intent simple-to-new/0"),
+    ("nginx-switch", "point nginx.written#1"),
+    ("haproxy-ramp", "point haproxy.committed#1"),
+    ("varnish-switch", "point varnish.loaded#1"),
+}
 CASES: list[tuple[CaseKey, dict[tuple[str, int], str]]] = [
     ((scenario, label, occurrence, mode), steps)
     for scenario, label, occurrence, steps in SAMPLE
@@ -77,6 +91,7 @@ def _id(key: CaseKey) -> str:
 def _case(farm: Farm, key: CaseKey) -> Any:
     if key[0].startswith("nginx") and harness.nginx_binary() is None:
         pytest.skip("no nginx binary on PATH or in /usr/sbin (apt-get install nginx-light)")
+    require_proxy(key[0])
     farm.prefetch_selected()  # every selected case starts now; this test waits for its own
     return farm.case(key)
 
@@ -142,6 +157,49 @@ def test_the_uncrashed_nginx_switch_run(farm: Farm) -> None:
     assert ref.final["stray_files"] == ["route.conf"]
     assert ref.activity_added == {"reloads": 2}  # one per applied step
     assert ref.passed == Counter(["preflight", "files-to-new", "simple-to-new"])
+
+
+def test_the_uncrashed_haproxy_ramp_and_its_broken_variant(farm: Farm) -> None:
+    """The ramp passes 1 → 10 → 50 → 100 % on a real HAProxy, live; made to loop, it is
+    rolled back at 1 %, live, map file and runtime map both as they were."""
+    require_proxy("haproxy-ramp")
+    ref = farm.reference("haproxy-ramp")
+    assert (ref.exit_code, ref.status) == (RunExit.OK, "completed"), ref.run.describe()
+    assert ref.passed == Counter(["preflight", "ramp-1", "ramp-10", "ramp-50", "ramp-100"])
+    assert ref.initial["runtime"] == ["percent 0", "legacy_target {origin}/legacy"]
+    assert ref.final["runtime"] == [
+        "percent 100", "legacy_target {origin}/legacy", "new_target {origin}/new"
+    ]  # fmt: skip
+    assert ref.final["map_file"].splitlines()[1:] == ref.final["runtime"]
+    assert set(ref.final["serves"].values()) == {
+        f"302 {{origin}}/new{path}" for path in harness.RAMP_PATHS
+    }
+    assert ref.activity_added == {"map_commits": 4}  # one transaction per applied step
+    broken = farm.reference("haproxy-ramp-broken")
+    assert (broken.exit_code, broken.status) == (RunExit.ROLLED_BACK, "rolled_back")
+    assert broken.final == broken.initial
+    assert broken.activity_added == {"map_commits": 2}  # the apply and its undo
+    assert "stage_failed ramp-1" in broken.boundaries
+
+
+def test_the_uncrashed_varnish_switch_and_its_broken_variant(farm: Farm) -> None:
+    """The VCL switch moves one hostname on a real varnishd; with the new backend down
+    (503s) the prior VCL is made active again."""
+    require_proxy("varnish-switch")
+    ref = farm.reference("varnish-switch")
+    assert (ref.exit_code, ref.status) == (RunExit.OK, "completed"), ref.run.describe()
+    assert ref.initial == {
+        "active": "boot",
+        "serves": {"downloads.example.org": "200 legacy", "www.example.org": "200 legacy"},
+    }
+    assert ref.final == {
+        "active": "cutover_…",
+        "serves": {"downloads.example.org": "200 new", "www.example.org": "200 legacy"},
+    }
+    broken = farm.reference("varnish-switch-broken")
+    assert (broken.exit_code, broken.status) == (RunExit.ROLLED_BACK, "rolled_back")
+    assert broken.final == broken.initial
+    assert "stage_failed downloads-to-new" in broken.boundaries
 
 
 @pytest.mark.slow

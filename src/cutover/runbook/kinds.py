@@ -4,9 +4,10 @@ A :class:`BackendKind` is one object: its name, the model of its settings
 (``backends.<name>``), the model of its steps (``stages[].steps[]``), its action (what a
 step does: snapshot, plan, apply, rollback, reconcile) and a one-line summary.
 
-:data:`KINDS` holds them. The built-in kinds (fastly, nginx, http, shell) are registered
-exactly as plugins are: named as ``module:attribute`` references, loaded like the
-entry points of the ``cutover.kinds`` group, on the first lookup. A plugin may also call
+:data:`KINDS` holds them. The built-in kinds (fastly, nginx, http, shell, haproxy,
+varnish) are registered exactly as plugins are: named as ``module:attribute``
+references, loaded like the entry points of the ``cutover.kinds`` group, on the first
+lookup. A plugin may also call
 :func:`register_kind` at any time before its kind is used. Duplicate names are refused.
 
 The runbook model validates ``backends`` and ``steps`` against the kinds registered *when
@@ -40,6 +41,7 @@ from cutover.runbook.backends import (
     ShellStep,
     StepBase,
 )
+from cutover.runbook.proxies import HaproxySettings, HaproxyStep, VarnishSettings, VarnishStep
 from cutover.runbook.types import Model
 
 if TYPE_CHECKING:
@@ -133,12 +135,28 @@ SHELL = BackendKind(
     "cutover.actions.shell:ShellAction",
     "a command and its undo, as argument lists",
 )
+HAPROXY = BackendKind(
+    "haproxy",
+    HaproxySettings,
+    HaproxyStep,
+    "cutover.actions.haproxy:HaproxyAction",
+    "HAProxy Runtime API: map entries (and the map file), server state and weight",
+)
+VARNISH = BackendKind(
+    "varnish",
+    VarnishSettings,
+    VarnishStep,
+    "cutover.actions.varnish:VarnishAction",
+    "Varnish CLI: a VCL loaded and made active, bans",
+)
 
 KINDS: Registry[BackendKind] = Registry(
     "backend kind",
     group=GROUP,
     entry_type=BackendKind,
-    builtins=[f"{__name__}:{name}" for name in ("FASTLY", "NGINX", "HTTP", "SHELL")],
+    builtins=[
+        f"{__name__}:{name}" for name in ("FASTLY", "NGINX", "HTTP", "SHELL", "HAPROXY", "VARNISH")
+    ],
     check=check_kind,
 )
 
