@@ -42,6 +42,7 @@ from cutover.journal_store import (
     refuse_newer,
 )
 from cutover.lock import HeldLocks, Holder, LockStore, locked_by
+from cutover.private_files import private_dir
 from cutover.state_location import redact_url
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class PostgresStore(JournalStore):
         self.where = redact_url(url)
         self.local_dir = local_dir
         self._conn = connect(url)
+        private_dir(local_dir)  # this machine's files of the store: run logs, lab state
         try:
             self.migrated = self.migrate()
         except BaseException:

@@ -134,8 +134,9 @@ def remember_store(directory: Path) -> None:
     listing = home / STORES_FILE
     if str(where) in _read_lines(listing):
         return
-    home.mkdir(parents=True, exist_ok=True)
-    with listing.open("a", encoding="utf-8") as out:  # one short append: atomic
+    from cutover.private_files import private_file
+
+    with private_file(listing).open("a", encoding="utf-8") as out:  # one short append: atomic
         out.write(f"{where}\n")
 
 

@@ -8,6 +8,7 @@ from cutover.errors import Problem
 from cutover.hints import did_you_mean
 
 if TYPE_CHECKING:
+    from cutover.runbook.document import Positions
     from cutover.runbook.loader import Loaded
     from cutover.runbook.models import Runbook
 
@@ -48,6 +49,8 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
         for j, step in enumerate(stage.steps):
             backend = runbook.backends.get(step.backend)
             where = ("stages", i, "steps", j)
+            if step.sensitive and runbook.state.key is None:
+                problems.append(_keyless(pos, (*where, "sensitive")))
             if backend is None:
                 problems.append(
                     pos.problem(
@@ -72,6 +75,8 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
                 pos.problem((*where, *found.path), found.message, hint=found.hint)
                 for found in step.cross_check(backend)
             )
+    if runbook.state.sensitive and runbook.state.key is None:
+        problems.append(_keyless(pos, ("state", "sensitive")))
     for j, name in enumerate(runbook.rollback.verify):
         if name not in runbook.probes:
             problems.append(
@@ -82,3 +87,11 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _keyless(pos: Positions, path: tuple[str | int, ...]) -> Problem:
+    return pos.problem(
+        path,
+        "sensitive values are stored encrypted, and no key is configured",
+        hint="add `state: {key: env:CUTOVER_STATE_KEY}` (a secret reference) to the runbook",
+    )
