@@ -194,9 +194,7 @@ class Journal:
         """Append one event (one transaction, durable on return)."""
         kind = EventKind(kind)  # a kind outside the vocabulary is a bug, not a new row
         stored = {
-            key: self.sealer.seal(value, stage, step)
-            if key in SNAPSHOT_FIELDS
-            else redact_data(value)
+            key: self.sealer.seal(value, stage, step, restorable=key in SNAPSHOT_FIELDS)
             for key, value in data.items()
         }
         text = redact_outside_tokens(json.dumps(stored, sort_keys=True, default=str))

@@ -119,31 +119,50 @@ class Sealer:
         return cls(state.key, [Sensitive.of(p) for p in state.sensitive], by_step)
 
     def rules(self, stage: str | None, step: int | None) -> list[Sensitive]:
-        mine = self.by_step.get((stage, step), ()) if stage is not None and step is not None else ()
-        return [*self.everywhere, *mine]
+        """The entries that apply to an event of ``stage``/``step``: the runbook's, and the
+        step's; for an event of no one step (the final-state check), every step's."""
+        if stage is None or step is None:
+            return [*self.everywhere, *(r for rules in self.by_step.values() for r in rules)]
+        return [*self.everywhere, *self.by_step.get((stage, step), ())]
 
     # --- sealing ------------------------------------------------------------------------------
 
-    def seal(self, value: Any, stage: str | None = None, step: int | None = None) -> Any:
-        """``value`` (JSON-like data) sealed for the journal (see the module docstring)."""
-        return self._seal(value, self.rules(stage, step), whole=False)
+    def seal(
+        self,
+        value: Any,
+        stage: str | None = None,
+        step: int | None = None,
+        *,
+        restorable: bool = True,
+    ) -> Any:
+        """``value`` (JSON-like data) sealed for the journal (see the module docstring).
 
-    def _seal(self, value: Any, rules: Sequence[Sensitive], whole: bool) -> Any:
+        Not ``restorable`` (an event's other fields: messages, differences): secrets are
+        redacted rather than referenced, sensitive values still encrypted."""
+        return self._seal(value, self.rules(stage, step), False, restorable)
+
+    def _seal(self, value: Any, rules: Sequence[Sensitive], whole: bool, restorable: bool) -> Any:
         if isinstance(value, str):
-            return redact_outside_tokens(self._seal_text(value, rules, whole))
+            return redact_outside_tokens(self._seal_text(value, rules, whole, restorable))
         if isinstance(value, dict):
             return {
-                redact_outside_tokens(by_reference(str(k))): self._seal(
-                    v, rules, whole or any(r.key and r.key.fullmatch(str(k)) for r in rules)
+                redact_outside_tokens(self._seal_text(str(k), (), False, restorable)): self._seal(
+                    v,
+                    rules,
+                    whole or any(r.key and r.key.fullmatch(str(k)) for r in rules),
+                    restorable,
                 )
                 for k, v in value.items()
             }
         if isinstance(value, list | tuple):
-            return [self._seal(v, rules, whole) for v in value]
+            return [self._seal(v, rules, whole, restorable) for v in value]
         return value
 
-    def _seal_text(self, text: str, rules: Sequence[Sensitive], whole: bool) -> str:
-        text = by_reference(text)
+    def _seal_text(
+        self, text: str, rules: Sequence[Sensitive], whole: bool, restorable: bool
+    ) -> str:
+        if restorable:
+            text = by_reference(text)
         if whole:
             return self._encrypted(text) if text else text
         for rule in rules:
