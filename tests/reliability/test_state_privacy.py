@@ -13,8 +13,10 @@ by a separate ``cutover rollback`` process: it has only the journal to restore f
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +221,33 @@ def test_sensitive_without_a_key_is_refused_before_anything_changes(
     ), ran.stderr
     assert nginx_world.managed.read_bytes() == original
     assert not (state / "journal.db").exists()
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o022], ids=lambda m: f"umask {m:03o}")
+def test_a_run_under_any_umask_leaves_only_private_state(
+    nginx_world: Any, tmp_path: Path, mask: int
+) -> None:
+    runbook = write_runbook(nginx_world, tmp_path, "reference")
+    state, home = tmp_path / "run-state", tmp_path / "xdg"
+    previous = os.umask(mask)  # the cutover subprocess inherits it
+    try:
+        ran = h.run_cutover(
+            "run",
+            runbook,
+            "--env",
+            "local",
+            "--yes",
+            "--state",
+            state,
+            env={**ENV, "XDG_STATE_HOME": str(home)},
+        )
+    finally:
+        os.umask(previous)
+    assert ran.returncode == RunExit.ROLLED_BACK, ran.stdout + ran.stderr
+
+    def modes(root: Path) -> dict[str, str]:
+        paths = [root, *sorted(root.rglob("*"))]
+        return {str(p.relative_to(root)): f"{stat.S_IMODE(p.stat().st_mode):04o}" for p in paths}
+
+    assert modes(state) == {".": "0700", "journal.db": "0600"}  # -wal, -shm: gone on close
+    assert modes(home / "cutover") == {".": "0700", "stores": "0600"}
