@@ -17,7 +17,9 @@ import os
 import secrets
 import sqlite3
 import stat
+import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -102,9 +104,33 @@ def write_runbook(world: Any, where: Path, protection: str) -> Path:
     return path
 
 
+def run(runbook: Path, state: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``cutover run RUNBOOK`` on the loopback nginx, with the secret and key in its
+    environment (and ``env``)."""
+    argv = ("run", runbook, "--env", "local", "--yes", "--state", state)
+    return h.run_cutover(*argv, env={**ENV, **env})
+
+
 def state_bytes(state: Path) -> bytes:
     """Every byte of every file under the state directory (journal, -wal, -shm, logs)."""
     return b"".join(p.read_bytes() for p in sorted(state.rglob("*")) if p.is_file())
+
+
+@pytest.fixture(params=sorted(PROTECTIONS))
+def world(nginx_world: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Any:
+    """The nginx world with the credential in its managed file, the runbook of one
+    protection, and where its state goes."""
+    original = private_content(nginx_world).encode("utf-8")
+    nginx_world.managed.write_bytes(original)
+    protection = str(request.param)
+    runbook = write_runbook(nginx_world, tmp_path, protection)
+    return SimpleNamespace(
+        nginx=nginx_world,
+        original=original,
+        protection=protection,
+        runbook=runbook,
+        state=tmp_path / "run-state",
+    )
 
 
 def journaled_prior(state: Path, run_id: str) -> str:
@@ -115,16 +141,13 @@ def journaled_prior(state: Path, run_id: str) -> str:
     return str(row[0])
 
 
-@pytest.mark.parametrize("protection", sorted(PROTECTIONS))
 def test_a_credential_in_a_replaced_nginx_file_is_not_journaled_and_rollback_restores_it(
-    nginx_world: Any, tmp_path: Path, protection: str
+    world: Any,
 ) -> None:
-    original = private_content(nginx_world).encode("utf-8")
-    nginx_world.managed.write_bytes(original)
-    runbook = write_runbook(nginx_world, tmp_path, protection)
-    state = tmp_path / "run-state"
+    nginx_world, original, protection = world.nginx, world.original, world.protection
+    runbook, state = world.runbook, world.state
 
-    ran = h.run_cutover("run", runbook, "--env", "local", "--yes", "--state", state, env=ENV)
+    ran = run(runbook, state)
 
     assert ran.returncode == RunExit.ROLLED_BACK, ran.stdout + ran.stderr
     assert "rollback verified" in ran.stdout, ran.stdout
@@ -148,36 +171,22 @@ def test_a_credential_in_a_replaced_nginx_file_is_not_journaled_and_rollback_res
 def _run_killed_after_applied(runbook: Path, state: Path) -> str:
     """A run of ``runbook`` SIGKILLed right after its ``applied`` row; its id."""
     probe_state = state.with_name(state.name + "-count")
-    first = h.run_cutover(
-        "run", runbook, "--env", "local", "--yes", "--state", probe_state, env=ENV
-    )
+    first = run(runbook, probe_state)
     assert first.returncode == RunExit.ROLLED_BACK, first.stdout + first.stderr
     kinds = [e.kind for e in h.events(probe_state, h.run_id_of(first.stdout))]
     writes = 1 + kinds.index("applied") + 1  # the run's row, then one write per event
-    killed = h.run_cutover(
-        "run",
-        runbook,
-        "--env",
-        "local",
-        "--yes",
-        "--state",
-        state,
-        env={**ENV, "CUTOVER_TEST_CRASH_AT": str(writes)},
-    )
+    killed = run(runbook, state, CUTOVER_TEST_CRASH_AT=str(writes))
     assert killed.returncode == -9, killed.stdout + killed.stderr
     run_id = h.run_ids(state)[0]
     assert [e.kind for e in h.events(state, run_id)][-1] == "applied"
     return run_id
 
 
-@pytest.mark.parametrize("protection", sorted(PROTECTIONS))
 def test_a_separate_rollback_process_restores_the_credential_from_the_journal(
-    nginx_world: Any, tmp_path: Path, protection: str
+    world: Any,
 ) -> None:
-    original = private_content(nginx_world).encode("utf-8")
-    nginx_world.managed.write_bytes(original)
-    runbook = write_runbook(nginx_world, tmp_path, protection)
-    state = tmp_path / "run-state"
+    nginx_world, original, protection = world.nginx, world.original, world.protection
+    runbook, state = world.runbook, world.state
     run_id = _run_killed_after_applied(runbook, state)
     assert nginx_world.managed.read_bytes() != original  # the step's content is live
     assert SECRET.encode() not in state_bytes(state)
@@ -212,7 +221,7 @@ def test_sensitive_without_a_key_is_refused_before_anything_changes(
     )
     state = tmp_path / "run-state"
 
-    ran = h.run_cutover("run", runbook, "--env", "local", "--yes", "--state", state, env=ENV)
+    ran = run(runbook, state)
 
     assert ran.returncode == RunExit.INVALID, ran.stdout + ran.stderr
     assert (
@@ -231,16 +240,7 @@ def test_a_run_under_any_umask_leaves_only_private_state(
     state, home = tmp_path / "run-state", tmp_path / "xdg"
     previous = os.umask(mask)  # the cutover subprocess inherits it
     try:
-        ran = h.run_cutover(
-            "run",
-            runbook,
-            "--env",
-            "local",
-            "--yes",
-            "--state",
-            state,
-            env={**ENV, "XDG_STATE_HOME": str(home)},
-        )
+        ran = run(runbook, state, XDG_STATE_HOME=str(home))
     finally:
         os.umask(previous)
     assert ran.returncode == RunExit.ROLLED_BACK, ran.stdout + ran.stderr
