@@ -123,3 +123,15 @@ def test_a_shared_sticky_directory_named_as_state_is_left_alone(tmp_path: Path) 
         pass
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert stat.S_IMODE((shared / "journal.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("umask", [0o022], indirect=True, ids=["umask 022"])
+def test_a_sub_folder_made_first_makes_its_state_directory_private_too(
+    umask: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "new" / "state"
+    private_dir(state / "lab")  # a lab starts before the journal is opened
+    Journal(state / "journal.db").close()
+    assert modes(tmp_path / "new") == {".": "0700", "state": "0700", "state/journal.db": "0600",
+                                       "state/lab": "0700"}  # fmt: skip
+    assert capsys.readouterr().err == ""  # nothing of ours needed tightening

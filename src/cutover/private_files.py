@@ -1,6 +1,7 @@
 """State at rest is private: the one way cutover makes its state directories and files.
 
-A state directory (the store's, ``logs/``, ``lab/``) is ``0700`` and every file in it (the
+A state directory (the store's, ``logs/``, ``lab/``, and any missing folder above them that
+cutover makes) is ``0700`` and every file in it (the
 journal with its ``-wal`` and ``-shm``, run logs, the lab's state, a served lab's
 endpoint) ``0600``, whatever the umask, with no instant at which it is wider: a directory
 is made with mode ``0700`` (a umask only narrows it) and then set to exactly that; a file is
@@ -25,14 +26,15 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """``path`` as a directory of mode 0700 (its missing parents are made as usual)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        path.mkdir(mode=DIR_MODE)
-    except FileExistsError:
+    """``path`` as a directory of mode 0700; every missing directory above it is made 0700
+    too (a state directory's folders are made before it in any order: ``STATE/lab``)."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # made by another process just now
+            directory.mkdir(mode=DIR_MODE)
+            directory.chmod(DIR_MODE)  # exact, whatever the umask (which only ever narrowed it)
+    if path not in missing:
         tighten(path, DIR_MODE)
-    else:
-        path.chmod(DIR_MODE)  # exact, whatever the umask (which only ever narrowed it)
     return path
 
 
