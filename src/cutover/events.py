@@ -7,7 +7,7 @@ kind is spelled once. A test checks that no bare kind string is left elsewhere i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -76,14 +76,30 @@ class Event(Protocol):
 
 @dataclass
 class StepState:
-    """Where one step of a run stands, folded from its events."""
+    """Where one step of a run stands, folded from its events.
+
+    ``stored_prior`` and ``stored_record`` are as the journal holds them (credentials
+    sealed, :mod:`cutover.sealing`); ``prior`` and ``record`` are the originals, reopened
+    when read (by a rollback) with ``opener``, when one is given."""
 
     stage: str
     step: int
     name: str
     status: EventKind  #: intent | applied | rolled_back | rollback_failed | not_applied
-    prior: dict[str, Any]
-    record: dict[str, Any] | None
+    stored_prior: dict[str, Any]
+    stored_record: dict[str, Any] | None
+    opener: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def prior(self) -> dict[str, Any]:
+        """The state the step replaced, as it was (what a rollback restores)."""
+        return self.opener(self.stored_prior) if self.opener else self.stored_prior
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """What the step wrote, as it was."""
+        stored = self.stored_record
+        return self.opener(stored) if self.opener and stored is not None else stored
 
     @property
     def maybe_applied(self) -> bool:
@@ -111,7 +127,7 @@ def fold_steps(events: Iterable[Event]) -> Iterator[StepState]:
             continue
         if event.kind == EventKind.APPLIED:
             state.status = EventKind.APPLIED
-            state.record = dict(event.data.get("record") or {})
+            state.stored_record = dict(event.data.get("record") or {})
         elif event.kind in _SETTLING:
             state.status = EventKind(event.kind)
     yield from states.values()

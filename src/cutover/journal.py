@@ -8,7 +8,10 @@ row holding the prior state is durable **before** an action writes, and ``applie
 after the action read its write back. After ``kill -9`` at any instant, the journal says
 which steps may be applied and what they replaced.
 
-Every text that goes in is passed through :func:`cutover.secrets.redact` first.
+Every text that goes in is passed through :func:`cutover.secrets.redact` first; a step's
+prior state and record are sealed (:mod:`cutover.sealing`): a resolved secret in them
+becomes a reference to it, a sensitive value a ciphertext, so that :meth:`Journal.steps`
+gives a rollback the exact original back.
 
 A test hook, for crash testing only: with ``CUTOVER_TEST_CRASH_AT=N`` in the
 environment, the process kills itself with SIGKILL right after its N-th journal write
@@ -38,8 +41,12 @@ from cutover.crash_points import CRASH_ENV
 from cutover.events import EventKind, StepState, fold_steps, still_applied
 from cutover.journal_store import JournalStore, SqliteStore, StoreUnavailable
 from cutover.process import current_user, hostname
+from cutover.sealing import Sealer, redact_outside_tokens
 from cutover.secrets import redact, redact_data
 from cutover.state_location import JOURNAL_FILE, Store
+
+#: The event fields that hold a step's snapshots: sealed, not redacted (what rollback reads).
+SNAPSHOT_FIELDS = frozenset({"prior", "record"})
 
 #: Run statuses. ``running`` with a dead holder means the run was interrupted.
 RUNNING = "running"
@@ -94,6 +101,9 @@ class Journal:
         self.store = where if isinstance(where, JournalStore) else SqliteStore(where)
         self._lock = self.store.lock
         self._writes = 0
+        #: how snapshots are sealed: a runbook's (``seal_with``), else references only
+        self.sealer = Sealer()
+        self._opens = False
         self._mine: dict[str, list[EventRow]] = {}  #: events read or written, by run
         crash = os.environ.get(CRASH_ENV, "")
         self._crash_at = int(crash) if crash.isdigit() else 0
@@ -106,6 +116,12 @@ class Journal:
         from cutover.pg_store import PostgresStore
 
         return cls(PostgresStore(store.url, store.directory))
+
+    def seal_with(self, sealer: Sealer) -> None:
+        """Seal snapshots with ``sealer`` (a runbook's sensitive fields and key), and give
+        :meth:`steps` the originals back (for a rollback; resolving secrets again)."""
+        self.sealer = sealer
+        self._opens = True
 
     @property
     def local_dir(self) -> Path:
@@ -177,7 +193,11 @@ class Journal:
     ) -> int:
         """Append one event (one transaction, durable on return)."""
         kind = EventKind(kind)  # a kind outside the vocabulary is a bug, not a new row
-        text = redact(json.dumps(redact_data(data), sort_keys=True, default=str))
+        stored = {
+            key: self.sealer.seal(value, stage, step, restorable=key in SNAPSHOT_FIELDS)
+            for key, value in data.items()
+        }
+        text = redact_outside_tokens(json.dumps(stored, sort_keys=True, default=str))
         at = now()
         row_id = self._write(
             "INSERT INTO events (run_id, at, kind, stage, step, data) VALUES (?, ?, ?, ?, ?, ?)"
@@ -245,8 +265,13 @@ class Journal:
         return events
 
     def steps(self, run_id: str) -> list[StepState]:
-        """Every step that got an intent, in the order first intended, with its status."""
-        return list(fold_steps(self.events(run_id)))
+        """Every step that got an intent, in the order first intended, with its status
+        (with :meth:`seal_with`, its ``prior`` and ``record`` reopen to the originals)."""
+        states = list(fold_steps(self.events(run_id)))
+        if self._opens:
+            for state in states:
+                state.opener = self.sealer.open_snapshot
+        return states
 
     def still_applied(self, run_id: str) -> list[str]:
         """``stage/step (status)`` of every step that may still be applied, oldest first.

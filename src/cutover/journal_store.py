@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cutover.errors import CutoverError, InputError
+from cutover.private_files import FILE_MODE, private_file, tighten
 
 
 class StoreUnavailable(CutoverError):
@@ -131,14 +132,17 @@ SQLITE_MIGRATIONS = (
 
 
 class SqliteStore(JournalStore):
-    """``journal.db`` in a state directory: WAL mode, ``synchronous=FULL``."""
+    """``journal.db`` in a state directory: WAL mode, ``synchronous=FULL``; the directory
+    0700, the file (and so its ``-wal`` and ``-shm``) 0600 (:mod:`cutover.private_files`)."""
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
         self.where = str(path.parent)
         self.local_dir = path.parent
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite opens it: its -wal and -shm copy the mode
+        for companion in ("-wal", "-shm"):
+            tighten(path.with_name(path.name + companion), FILE_MODE)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

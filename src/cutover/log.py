@@ -91,7 +91,7 @@ def _setup(fmt: LogFormat, level: str) -> None:
 
 
 def run_log_path(state_dir: Path, run_id: str) -> Path:
-    """The log file of one run: ``STATE/logs/RUN.log``."""
+    """The log file of one run: ``STATE/logs/RUN.log`` (the folder 0700, the file 0600)."""
     return state_dir / "logs" / f"{run_id}.log"
 
 
@@ -102,11 +102,11 @@ def log_traceback(path: Path, where: str, exc: BaseException) -> str:
     (a log file that cannot be written must not turn one failure into two).
     """
     from cutover.journal import now
+    from cutover.private_files import private_file
 
     text = "".join(traceback.format_exception(exc))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as out:
+        with private_file(path).open("a", encoding="utf-8") as out:
             out.write(redact(f"{now()} unexpected error while {where}\n{text}\n"))
     except OSError as error:
         return f"nowhere: {path} cannot be written ({error.strerror or error})"

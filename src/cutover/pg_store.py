@@ -42,6 +42,7 @@ from cutover.journal_store import (
     refuse_newer,
 )
 from cutover.lock import HeldLocks, Holder, LockStore, locked_by
+from cutover.private_files import private_dir
 from cutover.state_location import redact_url
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class PostgresStore(JournalStore):
         self.where = redact_url(url)
         self.local_dir = local_dir
         self._conn = connect(url)
+        private_dir(local_dir)  # this machine's files of the store: run logs, lab state
         try:
             self.migrated = self.migrate()
         except BaseException:
@@ -142,6 +144,8 @@ class PostgresStore(JournalStore):
                 row = cursor.fetchone() if cursor.description else None
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._failed(exc) from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise not_granted(self.url, exc) from None
         return int(row[0]) if row else 0
 
     def read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -150,6 +154,8 @@ class PostgresStore(JournalStore):
             return list(self._conn.execute(_pg(sql), params).fetchall())
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise self._failed(exc) from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise not_granted(self.url, exc) from None
 
     def migrate(self, upto: int | None = None) -> Migrated:
         with self.lock:
@@ -183,7 +189,18 @@ def migrate(
             )
     except (driver.OperationalError, driver.InterfaceError) as exc:
         raise unavailable(url, exc) from None
+    except driver.errors.InsufficientPrivilege as exc:
+        raise not_granted(url, exc) from None
     return Migrated(where, before, after)
+
+
+def not_granted(url: str, exc: BaseException) -> InputError:
+    """The connecting role may not use the journal's tables (not their owner, no grant)."""
+    return InputError(
+        f"state {redact_url(url)}: this role may not use the journal: {_first_line(exc, url)}",
+        hint="the journal's tables belong to a role of their own: ask its owner to"
+        " `GRANT that_role TO you` (docs/reliability.md, the team store)",
+    )
 
 
 def _version(conn: psycopg.Connection[tuple[Any, ...]]) -> int:

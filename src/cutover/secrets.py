@@ -34,13 +34,17 @@ REDACTED = "[REDACTED]"
 _MIN_LENGTH = 4  #: shorter values would redact ordinary words; refuse them as secrets
 
 _known: set[str] = set()
+_references: dict[str, str] = {}  #: a resolved value → its reference (``env:NAME``)
 _lock = threading.Lock()
 _pattern: re.Pattern[str] | None = None  #: every known spelling, built on first use
 
 #: A line break a secret may be split by: real (LF, CRLF, CR) or JSON-escaped.
 _BREAK = r"(?:\r\n|\n|\r|\\r\\n|\\n|\\r)?"
-#: ``scheme://user:password@``: group 1 is everything up to the password.
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s/?#@:]*):[^\s/?#]+@", re.IGNORECASE)
+#: ``scheme://user:password@``: group 1 is everything up to the password. A password that
+#: is a reference to a secret (``${secret:env:NAME}``, :mod:`cutover.sealing`) holds none.
+_URL_PASSWORD = re.compile(
+    r"(\b[a-z][a-z0-9+.\-]*://[^\s/?#@:]*):(?!\$\{secret:[^}\s]*\}@)[^\s/?#]+@", re.IGNORECASE
+)
 
 
 def resolve(reference: str) -> str:
@@ -65,7 +69,15 @@ def resolve(reference: str) -> str:
     if len(value) < _MIN_LENGTH:
         raise SecretError(f"secret {reference} is shorter than {_MIN_LENGTH} characters")
     remember(value)
+    with _lock:
+        _references.setdefault(value, reference)
     return value
+
+
+def resolved_references() -> dict[str, str]:
+    """Every value resolved so far from a reference, with that reference."""
+    with _lock:
+        return dict(_references)
 
 
 def remember(value: str) -> None:
@@ -169,9 +181,15 @@ def clip(
 
 
 def secret_references(runbook: Runbook | ChecksFile) -> Iterator[str]:
-    """Every secret reference among the backend settings of a loaded runbook model."""
+    """Every secret reference of a loaded runbook model: among its backend settings, and
+    in its ``state:`` section (the key, the secrets its configurations hold)."""
     from cutover.runbook.types import SECRET_PATTERN
 
+    state = getattr(runbook, "state", None)
+    if state is not None:
+        yield from state.secrets
+        if state.key is not None:
+            yield state.key
     for settings in getattr(runbook, "backends", {}).values():
         for name, info in type(settings).model_fields.items():
             value = getattr(settings, name, None)

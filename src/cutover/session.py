@@ -21,6 +21,7 @@ from cutover.errors import CutoverError, RunExit
 from cutover.journal import Journal
 from cutover.runbook.loader import Loaded, VarOverrides, load_runbook
 from cutover.runbook.models import Runbook
+from cutover.sealing import Sealer
 from cutover.secrets import preload
 from cutover.state_location import Store
 from cutover.target import Target, open_target
@@ -121,6 +122,7 @@ def open_session(
         loaded = load_runbook(path, environment=environment, overrides=overrides, lab=target.lab)
         preload(loaded.model)
         journal = Journal.open(store)
+        journal.seal_with(Sealer.for_runbook(loaded.model))
         try:
             yield Session(store.directory, loaded, target, journal)
         finally:

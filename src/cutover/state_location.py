@@ -35,6 +35,8 @@ STORES_FILE = "stores"
 
 
 _URL_SCHEMES = ("postgresql://", "postgres://")
+#: ``--state secret:env:NAME``: the PostgreSQL URL is a secret (it may hold a password)
+SECRET_PREFIX = "secret:"
 
 
 def is_url(text: str) -> bool:
@@ -61,8 +63,11 @@ class Store:
 
     directory: Path
     url: str | None = None
+    named: str | None = None  #: how it was named when that is not the URL (``secret:env:X``)
 
     def __str__(self) -> str:
+        if self.named:
+            return self.named
         return redact_url(self.url) if self.url else str(self.directory)
 
     @property
@@ -96,10 +101,22 @@ def as_store(where: Store | Path) -> Store:
 
 
 def store_of(named: str | Path) -> Store:
-    """The store ``named`` by an option or the environment: a URL, else a directory."""
+    """The store ``named`` by an option or the environment: a URL, a secret reference
+    whose value is a URL (``secret:env:NAME``, ``secret:file:PATH``), else a directory."""
     text = str(named)
     if isinstance(named, str) and is_url(text):
         return Store(default_state_dir(), url=text)
+    if isinstance(named, str) and text.startswith(SECRET_PREFIX):
+        from cutover.errors import InputError
+        from cutover.secrets import resolve
+
+        url = resolve(text.removeprefix(SECRET_PREFIX))
+        if not is_url(url):
+            raise InputError(
+                f"state {text}: the secret is not a postgresql:// URL",
+                hint="its value must be postgresql://USER[:PASSWORD]@HOST[:PORT]/DB[?sslmode=…]",
+            )
+        return Store(default_state_dir(), url=url, named=text)
     return Store(Path(named))
 
 
@@ -134,8 +151,9 @@ def remember_store(directory: Path) -> None:
     listing = home / STORES_FILE
     if str(where) in _read_lines(listing):
         return
-    home.mkdir(parents=True, exist_ok=True)
-    with listing.open("a", encoding="utf-8") as out:  # one short append: atomic
+    from cutover.private_files import private_file
+
+    with private_file(listing).open("a", encoding="utf-8") as out:  # one short append: atomic
         out.write(f"{where}\n")
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cutover.errors import InputError
 from cutover.fileio import atomic_write
+from cutover.private_files import private_dir
 from cutover.runbook.document import load_document
 
 if TYPE_CHECKING:
@@ -119,7 +120,7 @@ def open_target(path: Path, environment: str | None, directory: Path) -> Iterato
             f"unknown lab scenario {scenario!r}", hint=f"one of: {', '.join(sorted(SCENARIOS))}"
         )
     state = lab_state_file(directory, scenario)
-    state.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(state.parent)
     with start_lab(
         scenario, state_file=state, seed=int(seed) if isinstance(seed, int) else 0
     ) as lab:
@@ -151,7 +152,7 @@ def attached_lab(directory: Path) -> dict[str, Any] | None:
 def publish_endpoint(directory: Path, lab: Any) -> Path:
     """Write the endpoint file of a served lab (mode 0600: it holds the lab's token)."""
     path = endpoint_file(directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     info = {
         "pid": os.getpid(),
         "scenario": lab.scenario,

@@ -50,6 +50,7 @@ def serve(
     from cutover.cli.output import exits, fail_input
     from cutover.errors import InputError
     from cutover.lab import SCENARIOS, start_lab
+    from cutover.private_files import private_dir
     from cutover.target import lab_state_file, publish_endpoint, withdraw_endpoint
 
     if scenario not in SCENARIOS:
@@ -57,7 +58,7 @@ def serve(
     directory = resolve_state_dir(state_dir)
     if state_file is None:
         state_file = lab_state_file(directory, scenario)
-        state_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(state_file.parent)
     with exits():
         try:
             lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)

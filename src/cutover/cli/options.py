@@ -27,8 +27,9 @@ IncludeRootOption = Annotated[
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
 STATE_HELP = (
     "state directory (journal and lab state), or a postgresql:// URL (a team's shared journal"
-    " and locks) (default: $CUTOVER_STATE, else ./.cutover if it holds a journal, else"
-    " ~/.local/state/cutover); --state-dir is the older name"
+    " and locks), or secret:env:NAME naming such a URL (default: $CUTOVER_STATE, else"
+    " ./.cutover if it holds a journal, else ~/.local/state/cutover); --state-dir is the"
+    " older name"
 )
 StateDirOption = Annotated[str | None, typer.Option("--state", "--state-dir", help=STATE_HELP)]
 

@@ -76,9 +76,14 @@ def reset_state_file(path: str | os.PathLike[str], scenario: str | None = None) 
             scenario = "pypi-2018"
     if scenario not in SCENARIOS:
         raise LabStateError(f"unknown lab scenario {scenario!r}")
-    with FileLock(str(file) + ".lock", timeout=_LOCK_TIMEOUT_S):
+    with _file_lock(file):
         _write_atomically(file, SCENARIOS[scenario].build())
     return scenario
+
+
+def _file_lock(file: Path) -> FileLock:
+    """The lock beside a state file (``FILE.lock``), private like the file."""
+    return FileLock(str(file) + ".lock", timeout=_LOCK_TIMEOUT_S, mode=0o600)
 
 
 def _identity(file: Path) -> tuple[int, int, int] | None:
@@ -120,7 +125,7 @@ class StateStore:
 
     def _lock(self) -> FileLock:
         assert self.file is not None
-        return FileLock(str(self.file) + ".lock", timeout=_LOCK_TIMEOUT_S)
+        return _file_lock(self.file)
 
     def _checked_load(self) -> LabState:
         assert self.file is not None

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from cutover.hints import did_you_mean
+from cutover.runbook.state_settings import SENSITIVE_HELP, SensitiveEntry
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
 PERMANENT_REDIRECTS = frozenset({"301", "308"})
@@ -32,6 +33,7 @@ class StepBase(Model):
     name: str = Field(min_length=1, description="what this step does, in words")
     backend: str = Field(description="name of a backend in `backends`")
     note: str = ""
+    sensitive: list[SensitiveEntry] = Field(default_factory=list, description=SENSITIVE_HELP)
 
     @property
     def kind_name(self) -> str:

@@ -41,7 +41,12 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
             )
         problems.extend(_unknown_probe_sets(runbook, pos, ("stages", i, "probes"), stage.probes))
         for j, step in enumerate(stage.steps):
-            problems.extend(_step_problems(runbook, pos, ("stages", i, "steps", j), step))
+            where = ("stages", i, "steps", j)
+            if step.sensitive and runbook.state.key is None:
+                problems.append(_keyless(pos, (*where, "sensitive")))
+            problems.extend(_step_problems(runbook, pos, where, step))
+    if runbook.state.sensitive and runbook.state.key is None:
+        problems.append(_keyless(pos, ("state", "sensitive")))
     verify = runbook.rollback.verify
     problems.extend(_unknown_probe_sets(runbook, pos, ("rollback", "verify"), verify))
     return problems
@@ -83,3 +88,11 @@ def _step_problems(
         return
     for found in step.cross_check(backend):
         yield pos.problem((*where, *found.path), found.message, hint=found.hint)
+
+
+def _keyless(pos: Positions, path: PathKey) -> Problem:
+    return pos.problem(
+        path,
+        "sensitive values are stored encrypted, and no key is configured",
+        hint="add `state: {key: env:CUTOVER_STATE_KEY}` (a secret reference) to the runbook",
+    )

@@ -12,6 +12,7 @@ from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
+from cutover.runbook.state_settings import StateSettings
 from cutover.runbook.types import Duration, Model
 
 #: a step and a backend's settings, of any kind registered when the runbook is validated
@@ -104,6 +105,7 @@ class Runbook(Model):
     guard: GuardPolicy = Field(default_factory=GuardPolicy)
     stages: list[Stage] = Field(min_length=1)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
+    state: StateSettings = Field(default_factory=StateSettings)
 
     @model_validator(mode="before")
     @classmethod
