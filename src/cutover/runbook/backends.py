@@ -73,7 +73,9 @@ class FastlySnippet(Model):
         "init", "recv", "hash", "hit", "miss", "pass", "fetch", "error", "deliver", "log", "none"
     ]
     content: str = Field(description="the VCL statements (for `init`: top-level VCL)")
-    priority: int = Field(100, ge=0, description="lower runs first among one type's snippets")
+    priority: int = Field(
+        100, ge=0, le=10_000, description="lower runs first among one type's snippets"
+    )
 
 
 class FastlyVersionChange(Model):

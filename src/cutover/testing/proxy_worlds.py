@@ -27,6 +27,7 @@ import httpx
 
 from cutover.actions.haproxy_api import RuntimeApi
 from cutover.actions.varnish_cli import VarnishCli
+from cutover.events import EventKind
 from cutover.testing.haproxy import HaproxyServer, running_haproxy
 from cutover.testing.proxy_process import first_hop, local_run_args
 from cutover.testing.varnish import VarnishServer, running_origin, running_varnish
@@ -138,12 +139,14 @@ class HaproxyWorld:
     def expected_activity(self, start: dict[str, int], journal: Any) -> dict[str, int]:
         """One map commit per apply and one per undo (none for a not_applied step); a step
         found applied after a crash with no ``applied`` row committed once before it."""
-        undone = sum(journal.count("rolled_back").values())
-        applied = journal.count("applied")
+        undone = sum(journal.count(EventKind.ROLLED_BACK).values())
+        applied = journal.count(EventKind.APPLIED)
         unjournaled = {
             e.key
             for e in journal.events
-            if e.kind == "reconciled" and e.data.get("found") == "applied" and e.key not in applied
+            if e.kind == EventKind.RECONCILED
+            and e.data.get("found") == "applied"
+            and e.key not in applied
         }
         return {
             "map_commits": start["map_commits"] + sum(applied.values()) + undone + len(unjournaled)
