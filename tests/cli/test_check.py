@@ -256,7 +256,7 @@ def test_every_with_count_repeats(tmp_path: Path, server: Any) -> None:
     )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["type"] for line in lines].count("header") == 1
+    assert [line["type"] for line in lines].count("header") == 3
     assert [line["round"] for line in lines if line["type"] == "summary"] == [1, 2, 3]
     assert len([line for line in lines if line["type"] == "probe"]) == 9
 
