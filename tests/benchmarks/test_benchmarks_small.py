@@ -65,3 +65,15 @@ def test_state_store_prints_sqlite_and_postgresql_figures_small(postgres_server:
         f"stage_{s}_added_ms" for s in stages
     )
     assert float(out["run_wall_ratio"]) > 0
+
+
+def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
+    out = figures("check_soak.py", "--quick")
+    for round_ in (2, 10, 20):
+        assert float(out[f"rss_mb_round_{round_}"]) > 0
+        assert int(out[f"fds_round_{round_}"]) > 0
+    assert (out["rounds"], out["exit_code"], out["statuses"]) == ("20", "0", "OK:20")
+    # --every 1ms: every round but the last overruns, and says so; nothing else on stderr
+    assert (out["overrun_reports"], out["other_stderr_lines"]) == ("19", "0")
+    assert float(out["round_ms_p99"]) >= float(out["round_ms_p50"]) > 0
+    assert {out["target.rss_growth_le_10mb"], out["target.fds_flat"]} <= {"ok", "MISSED"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
@@ -256,9 +257,19 @@ def test_every_with_count_repeats(tmp_path: Path, server: Any) -> None:
     )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["type"] for line in lines].count("header") == 1
-    assert [line["round"] for line in lines if line["type"] == "summary"] == [1, 2, 3]
-    assert len([line for line in lines if line["type"] == "probe"]) == 9
+    # every round stands alone: its header, its probes, its summary
+    assert [(x["type"], x.get("round")) for x in lines] == [
+        ("header", None),
+        *[("probe", n) for n in (1, 1, 1)],
+        ("summary", 1),
+        ("header", None),
+        *[("probe", n) for n in (2, 2, 2)],
+        ("summary", 2),
+        ("header", None),
+        *[("probe", n) for n in (3, 3, 3)],
+        ("summary", 3),
+    ]
+    assert lines[0] == lines[5] == lines[10]
 
 
 def test_non_tty_default_is_json(tmp_path: Path, server: Any) -> None:
@@ -380,3 +391,120 @@ def test_every_stops_cleanly_on_a_signal(tmp_path: Path, server: Any, signal_nam
     assert process.returncode == 0  # the last complete round's status
     assert out == ""
     assert err == "interrupted after 1 complete round(s)\n"
+
+
+SMOKE_AND_STATE = """  files:
+    expand:
+      - url: http://index.test/pypi/sampleproject/json
+        probe: {expect: {final_host: files.test, max_hops: 0}}
+  flipped:
+    smoke: false
+    probes:
+      - {url: http://a.test/loop2}
+  index:
+    probes:
+      - url: http://index.test/simple/sampleproject/
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "sets"),
+    [
+        ([], 0, ["files", "index"]),  # the default: smoke sets only
+        (["--add-set", "flipped"], 2, ["files", "flipped", "index"]),
+        (["--set", "flipped"], 2, ["flipped"]),
+        (["--set", "index", "--set", "flipped"], 2, ["index", "flipped"]),
+        (["--set", "index", "--set", "index"], 0, ["index"]),
+    ],
+)
+def test_smoke_false_sets_run_only_when_named(
+    tmp_path: Path, server: Any, args: list[str], code: int, sets: list[str]
+) -> None:
+    path = checks_file(tmp_path, server, SMOKE_AND_STATE)
+    done = cutover("check", path, "--env", "test", "--format", "json", *args, cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    probes = [json.loads(line) for line in done.stdout.splitlines()][1:-1]
+    assert list(dict.fromkeys(p["set"] for p in probes)) == sets
+
+
+@pytest.mark.parametrize(
+    ("sets", "args", "message"),
+    [
+        (
+            SMOKE_AND_STATE,
+            ["--set", "files", "--add-set", "flipped"],
+            "error: --set and --add-set cannot be combined\n  hint: --set names every set to run",
+        ),
+        (SMOKE_AND_STATE, ["--add-set", "fliped"], "no probe set named 'fliped'\n  hint: did you"),
+        (
+            "  flipped:\n    smoke: false\n    probes:\n      - {url: http://a.test/loop2}\n",
+            [],
+            "every probe set is `smoke: false`, so no set runs by default\n"
+            "  hint: name the sets to run with --set (flipped)",
+        ),
+    ],
+)
+def test_set_selection_errors_are_unknown(
+    tmp_path: Path, server: Any, sets: str, args: list[str], message: str
+) -> None:
+    path = checks_file(tmp_path, server, sets)
+    done = cutover("check", path, "--env", "test", *args, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (3, "")
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_overrunning_round_is_reported_and_not_stacked(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, GOOD)
+    done = cutover(
+        "check", path, "--env", "test", "--format", "json", "--every", "1ms", "--count", "3",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summaries = [x for x in map(json.loads, done.stdout.splitlines()) if x["type"] == "summary"]
+    assert [(s["round"], s["interval_ms"], s["overran"]) for s in summaries] == [
+        (1, 1.0, True),
+        (2, 1.0, True),
+        (3, 1.0, True),
+    ]
+    # rounds run one after another, never two at once
+    for before, after in itertools.pairwise(summaries):
+        assert after["started"] >= before["started"] + before["duration_ms"] / 1000
+    reported = done.stderr.splitlines()
+    assert [line.split(":")[0] for line in reported] == [
+        "round 1 overran --every 1ms",
+        "round 2 overran --every 1ms",
+    ]  # the last round has no next start to skip
+    assert all(re.search(r"it took [0-9.]+s; \d+ start\(s\) skipped", x) for x in reported)
+
+
+def test_a_round_within_its_interval_is_not_an_overrun(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, GOOD)
+    done = cutover(
+        "check", path, "--env", "test", "--format", "prometheus", "--every", "2s", "--count", "2",
+        "--output", tmp_path / "out.prom", cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    families = {
+        f.name: f for f in text_string_to_metric_families((tmp_path / "out.prom").read_text())
+    }
+    assert [s.value for s in families["cutover_check_overran"].samples] == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("started", "now", "interval", "expected"),
+    [
+        (0.0, 0.5, 2.0, (1.5, 0)),  # within: wait for the rest of the interval
+        (0.0, 2.0, 2.0, (0.0, 0)),  # exactly on time: start now
+        (0.0, 2.5, 2.0, (1.5, 1)),  # overran by 0.5 s: one start skipped, wait for the grid
+        (0.0, 7.0, 2.0, (1.0, 3)),  # overran three starts
+        (10.0, 10.0, 0.001, (0.001, 0)),
+    ],
+)
+def test_next_start_keeps_a_fixed_grid(
+    started: float, now: float, interval: float, expected: tuple[float, int]
+) -> None:
+    from cutover.cli.check import _next_start
+
+    wait, skipped = _next_start(started, now, interval)
+    assert (round(wait, 9), skipped) == expected

@@ -15,7 +15,10 @@ def test_shipped_files_validate(cli) -> None:  # type: ignore[no-untyped-def]
         "runbooks/pypi-files.yml: ok (runbook, 7 stages, 7 steps, environments: lab, production)",
         proc.stdout.splitlines()[1],
     ]
-    assert proc.stdout.splitlines()[1].startswith("checks/pypi-files.yml: ok (checks file,")
+    assert proc.stdout.splitlines()[1] == (
+        "checks/pypi-files.yml: ok (checks file, 8 probe sets (7 in the smoke check), "
+        "15 probes/expansions)"
+    )
     assert proc.stderr == ""
 
 

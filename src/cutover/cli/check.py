@@ -53,7 +53,14 @@ def check(
     var: VarOption = None,
     vars_file: VarsFileOption = None,
     sets: Annotated[
-        list[str] | None, typer.Option("--set", help="run only this probe set (repeatable)")
+        list[str] | None,
+        typer.Option("--set", help="run only this probe set, smoke or not (repeatable)"),
+    ] = None,
+    add_sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--add-set", help="run the smoke sets and this opt-in (smoke: false) set (repeatable)"
+        ),
     ] = None,
     output_format: Annotated[
         str | None,
@@ -105,9 +112,11 @@ def check(
             env,
             overrides(var, vars_file),
             sets or [],
+            add_sets or [],
             fmt,
             output,
             interval,
+            every,
             count,
             warn_rate,
             crit_rate,
@@ -159,9 +168,11 @@ class _Request:
     env: str | None
     extra: Any
     only: list[str]
+    added: list[str]
     fmt: str
     output: Path | None
     interval: float | None
+    every: str | None  #: --every as written (for messages)
     count: int | None
     warn_rate: float | None
     crit_rate: float | None
@@ -202,15 +213,7 @@ def _check_target(request: _Request, target: Target) -> int:
     file = request.file
     loaded = load_checks(file, environment=request.env, overrides=request.extra, lab=target.lab)
     model = loaded.model
-    missing = [name for name in request.only if name not in model.sets]
-    if missing:
-        from cutover.hints import did_you_mean
-
-        _unknown(
-            f"{file}: no probe set named {missing[0]!r}",
-            did_you_mean(missing[0], model.sets) or f"sets: {', '.join(model.sets)}",
-        )
-    chosen = {name: model.sets[name] for name in (request.only or list(model.sets))}
+    chosen = {name: model.sets[name] for name in _chosen_sets(request, model)}
     warning = model.thresholds.warning if request.warn_rate is None else request.warn_rate
     critical = model.thresholds.critical if request.crit_rate is None else request.crit_rate
     if critical < warning:
@@ -230,6 +233,36 @@ def _check_target(request: _Request, target: Target) -> int:
     except OSError as exc:  # --output cannot be written
         warn(f"error: cannot write {request.output}: {exc.strerror or exc}")
         return exit_code_for(exc, nagios=True)
+
+
+def _chosen_sets(request: _Request, model: ChecksFile) -> list[str]:
+    """``--set`` names exactly; otherwise the smoke sets (``smoke: true``) plus ``--add-set``.
+
+    A smoke check asks "can users download?", in every phase of a migration; a set such as
+    "the legacy host now redirects" asks whether the migration has happened, so it is
+    ``smoke: false`` and runs only when named.
+    """
+    if request.only and request.added:
+        _unknown("--set and --add-set cannot be combined", "--set names every set to run")
+    named = request.only or request.added
+    missing = [name for name in named if name not in model.sets]
+    if missing:
+        from cutover.hints import did_you_mean
+
+        _unknown(
+            f"{request.file}: no probe set named {missing[0]!r}",
+            did_you_mean(missing[0], model.sets) or f"sets: {', '.join(model.sets)}",
+        )
+    if request.only:
+        return list(dict.fromkeys(request.only))
+    chosen = [name for name, s in model.sets.items() if s.smoke or name in request.added]
+    if not chosen:
+        opt_in = ", ".join(model.sets)
+        _unknown(
+            f"{request.file}: every probe set is `smoke: false`, so no set runs by default",
+            f"name the sets to run with --set ({opt_in})",
+        )
+    return chosen
 
 
 def _rounds(
@@ -256,13 +289,20 @@ def _rounds(
             while count is None or number < count:
                 number += 1
                 clock = time.monotonic()
-                result = _one_round(round_, runner, number)
+                result = _one_round(round_, runner, number, interval)
                 last = int(result.status)  # the round is complete: its status stands
                 completed += 1
                 emit(result)
                 if interval is None or (count is not None and number >= count):
                     break
-                time.sleep(max(0.0, interval - (time.monotonic() - clock)))
+                wait, skipped = _next_start(clock, time.monotonic(), interval)
+                if skipped:
+                    warn(
+                        f"round {number} overran --every {schedule.every}: it took "
+                        f"{result.duration:.3f}s; {skipped} start(s) skipped, the next "
+                        f"round starts in {wait:.3f}s"
+                    )
+                time.sleep(wait)
         except KeyboardInterrupt as exc:
             warn("interrupted" + (f" after {completed} complete round(s)" if completed else ""))
             return exit_code_for(exc, nagios=True) if last is None else last
@@ -270,7 +310,23 @@ def _rounds(
     return last
 
 
-def _one_round(round_: _Round, runner: ProbeRunner, number: int) -> CheckRound:
+def _next_start(started: float, now: float, interval: float) -> tuple[float, int]:
+    """Seconds to wait for the next start, and how many starts the last round overran.
+
+    Rounds start on a fixed grid (``started`` + k * interval, measured from the start of
+    each round): a round that overruns its interval is never stacked or followed by a burst
+    of catch-up rounds; the starts it overran are skipped, and the next round waits for the
+    next point of the grid.
+    """
+    import math
+
+    ticks = max(1, math.ceil((now - started) / interval))
+    return max(0.0, started + ticks * interval - now), ticks - 1
+
+
+def _one_round(
+    round_: _Round, runner: ProbeRunner, number: int, interval: float | None
+) -> CheckRound:
     """Expand the chosen sets and probe them once; an expansion error is the round's error."""
     from cutover.cli.output import error_text, warn
     from cutover.probes import ExpansionError, expand_sets
@@ -288,6 +344,7 @@ def _one_round(round_: _Round, runner: ProbeRunner, number: int) -> CheckRound:
         "warning": round_.warning,
         "critical": round_.critical,
         "sets": tuple(round_.chosen),
+        "interval": interval,
     }
     try:
         specs = expand_sets(round_.chosen, bases=bases, runner=runner)
@@ -309,10 +366,8 @@ def _emitter(
 
     colour = output is None and stdout_is_tty()
     header = jsonl.header(check, source, env)
-    first = True
 
     def emit(round_: CheckRound) -> None:
-        nonlocal first
         renderers: dict[str, Callable[[CheckRound], str]] = {
             "table": lambda r: table.render(r, colour=colour),
             "json": jsonl.render,
@@ -321,9 +376,8 @@ def _emitter(
             "nagios": nagios.render,
         }
         text = renderers[fmt](round_)
-        if fmt == "json" and (first or output is not None):
+        if fmt == "json":  # every round's lines stand alone: header, probes, summary
             text = header + text
-        first = False
         text = redact(text)
         if output is not None:
             write_atomically(output, text)

@@ -139,6 +139,7 @@ class AdminApi:
         if (method, path) == ("GET", "/lab/state"):
             dump = self.store.state.to_json()
             dump["caches"] = {name: len(c.entries) for name, c in self.cdn.caches.items()}
+            dump["cache_bytes"] = {name: c.bytes for name, c in self.cdn.caches.items()}
             return json_response(200, dump)
         if (method, path) == ("POST", "/lab/reset"):
             self.reset()

@@ -34,6 +34,12 @@ class CheckRound:
     critical: float = 0.1
     error: str | None = None  #: why the round could not run (then: UNKNOWN)
     sets: tuple[str, ...] = field(default=())
+    interval: float | None = None  #: ``--every`` in seconds (None: one round)
+
+    @property
+    def overran(self) -> bool:
+        """The round took longer than its interval (the next start was skipped)."""
+        return self.interval is not None and self.duration > self.interval
 
     @property
     def total(self) -> int:

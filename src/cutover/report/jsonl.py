@@ -1,4 +1,7 @@
-"""JSON lines: a header line, one line per probe, a summary line per round.
+"""JSON lines, per round: a header line, one line per probe, a summary line.
+
+Every round starts with its header, so each round's lines stand alone (a reader that
+joins a months-long stream anywhere needs nothing from earlier rounds).
 
 ::
 
@@ -54,6 +57,8 @@ def summary(round_: CheckRound) -> dict[str, Any]:
         "reasons": {reason.value: n for reason, n in sorted(round_.reasons.items())},
         "started": round_.started,
         "duration_ms": round(round_.duration * 1000.0, 3),
+        "interval_ms": None if round_.interval is None else round(round_.interval * 1000.0, 3),
+        "overran": round_.overran,
     }
 
 

@@ -5,7 +5,8 @@ Per probe (labels ``check``, ``set``, ``name``, ``url``): ``cutover_probe_succes
 and ``cutover_probe_reason`` (1 for its one reason). Per check: ``cutover_check_status``
 (the Nagios code), ``cutover_check_probes`` by reason (every reason, zeros included, so an
 alert expression never meets a missing series), ``cutover_check_failure_ratio``,
-``cutover_check_duration_seconds``, ``cutover_check_last_run_timestamp_seconds``.
+``cutover_check_duration_seconds``, ``cutover_check_last_run_timestamp_seconds``,
+``cutover_check_overran`` (1 when the round took longer than ``--every``).
 """
 
 from __future__ import annotations
@@ -53,5 +54,8 @@ def render(round_: CheckRound) -> str:
     gauge("cutover_check_last_run_timestamp_seconds", "when the round started", ["check"]).labels(
         *check
     ).set(round_.started)
+    gauge("cutover_check_overran", "1 when the round took longer than --every", ["check"]).labels(
+        *check
+    ).set(1 if round_.overran else 0)
     text: bytes = generate_latest(registry)
     return text.decode("utf-8")

@@ -168,6 +168,11 @@ class ProbeSet(Model):
         None, description="a checks file (path relative to this file) to take the set from"
     )
     set: str | None = Field(None, description="set name in the included file (default: this key)")
+    smoke: bool = Field(
+        True,
+        description="part of `cutover check`'s default selection; false: an opt-in set (e.g. "
+        "a migration-state assertion), run only when named with --set or --add-set",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -25,7 +25,12 @@ def validate_file(path: Path, overrides: VarOverrides) -> tuple[str, list[Proble
         assert loaded is not None
         model = loaded.model
         count = sum(len(s.probes) + len(s.expand) for s in model.sets.values())
-        return f"checks file, {len(model.sets)} probe sets, {count} probes/expansions", []
+        smoke = sum(1 for s in model.sets.values() if s.smoke)
+        return (
+            f"checks file, {len(model.sets)} probe sets ({smoke} in the smoke check), "
+            f"{count} probes/expansions",
+            [],
+        )
     problems = check_runbook(path, overrides)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
