@@ -63,18 +63,15 @@ def server() -> Iterator[Any]:
 def test_check_every_holds_descriptors_and_threads_flat(
     tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    resolve = "\n".join(f'      {h}: "127.0.0.1:{server.port}"' for h in ps.HOSTS)
     checks = tmp_path / "checks.yml"
-    checks.write_text(
-        "version: 1\nname: fds\n"
-        f"environments:\n  test:\n    resolve:\n{resolve}\n"
-        "sets:\n  files:\n    expand:\n"
+    sets = (
+        "  files:\n    expand:\n"
         "      - url: http://index.test/pypi/sampleproject/json\n"
         "        probe: {expect: {final_host: files.test}, cache_bust: true}\n"
         "  plain:\n    probes:\n      - url: http://a.test/file\n      - url: http://a.test/gone\n"
-        "        expect: {status: 404}\n",
-        encoding="utf-8",
+        "        expect: {status: 404}\n"
     )
+    checks.write_text(server.checks_yaml(sets, name="fds"), encoding="utf-8")
     seen: list[tuple[int, int]] = []
     one_round = check_cli._one_round
 
