@@ -20,6 +20,7 @@ Prints ``name=value`` lines. Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -88,7 +89,7 @@ def _event_times(where: harness.StateStore) -> dict[int, datetime]:
     if where.url is None:
         import sqlite3
 
-        with sqlite3.connect(where.directory / "journal.db") as db:
+        with contextlib.closing(sqlite3.connect(where.directory / "journal.db")) as db:
             rows = db.execute(sql).fetchall()
     else:
         import psycopg

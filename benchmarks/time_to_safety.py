@@ -19,6 +19,7 @@ skipped when haproxy or varnishd is not installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -73,7 +74,7 @@ def measure(args: list[str], state: Path, env_args: list[str] | None = None) -> 
     )
     if proc.returncode != 1:
         raise SystemExit(f"expected exit 1 (rolled back), got {proc.returncode}:\n{proc.stdout}")
-    with sqlite3.connect(state / "journal.db") as db:
+    with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
         rows = db.execute("SELECT kind, stage, at, data FROM events ORDER BY id").fetchall()
     failed_stage = next(stage for kind, stage, _, _ in rows if kind == "stage_failed")
     applied = [at for kind, stage, at, _ in rows if kind == "applied" and stage == failed_stage]

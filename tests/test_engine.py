@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,16 @@ class UnreadableAction(RecordingAction):
         return None
 
 
+_open_journals: list[Journal] = []  #: the harnesses' journals, closed after each test
+
+
+@pytest.fixture(autouse=True)
+def _close_journals() -> Iterator[None]:
+    yield
+    while _open_journals:
+        _open_journals.pop().close()
+
+
 class Harness:
     def __init__(
         self,
@@ -116,6 +126,7 @@ class Harness:
         path.write_text(RUNBOOK, encoding="utf-8")
         self.runbook = load_runbook(path, environment="lab").model
         self.journal = Journal(tmp_path / "journal.db")
+        _open_journals.append(self.journal)
         self.world: dict[str, Any] = {}
         self.calls: list[tuple[str, str]] = []
         self.events: list[str] = []

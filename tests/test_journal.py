@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
@@ -23,7 +24,7 @@ def test_events_are_durable_and_folded_into_step_states(tmp_path: Path) -> None:
         journal.event("r1", "intent", stage="s", step=0, name="a", prior={"x": None})
         journal.event("r1", "applied", stage="s", step=0, name="a", record={"v": 2})
         journal.event("r1", "intent", stage="s", step=1, name="b", prior={"y": "1"})
-    with sqlite3.connect(tmp_path / "j.db") as db:
+    with contextlib.closing(sqlite3.connect(tmp_path / "j.db")) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         rows = db.execute("SELECT kind, stage, step FROM events ORDER BY id").fetchall()
     assert rows == [("intent", "s", 0), ("applied", "s", 0), ("intent", "s", 1)]

@@ -6,6 +6,7 @@ one fresh database per test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -39,7 +40,7 @@ def raw_rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
     if store.url is None:
         import sqlite3
 
-        with sqlite3.connect(store.directory / "journal.db") as db:
+        with contextlib.closing(sqlite3.connect(store.directory / "journal.db")) as db:
             return list(db.execute(sql).fetchall())
     with psycopg.connect(store.url) as conn:
         return list(conn.execute(sql.encode()).fetchall())
@@ -181,7 +182,8 @@ def test_a_schema_newer_than_this_cutover_is_refused(
     if store.url is None:
         import sqlite3
 
-        with sqlite3.connect(store.directory / "journal.db") as db:
+        db = sqlite3.connect(store.directory / "journal.db")
+        with contextlib.closing(db), db:  # committed, then closed
             db.execute(sql)
     else:
         with psycopg.connect(store.url, autocommit=True) as conn:

@@ -25,14 +25,8 @@ def server() -> Iterator[Any]:
 
 
 def checks_file(tmp_path: Path, server: Any, sets: str, extra: str = "") -> Path:
-    resolve = "\n".join(f'      {h}: "127.0.0.1:{server.port}"' for h in ps.HOSTS)
     path = tmp_path / "checks.yml"
-    path.write_text(
-        "version: 1\nname: smoke\n"
-        f"environments:\n  test:\n    resolve:\n{resolve}\n"
-        "thresholds: {warning: 0.0, critical: 0.5}\n"
-        f"{extra}sets:\n{sets}"
-    )
+    path.write_text(server.checks_yaml(sets, extra))
     return path
 
 

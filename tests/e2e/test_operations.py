@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -65,7 +66,7 @@ def wait_for_event(state: Path, kind: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with sqlite3.connect(state / "journal.db") as db:
+            with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
                 if db.execute("SELECT 1 FROM events WHERE kind = ?", (kind,)).fetchone():
                     return
         except sqlite3.Error:

@@ -5,6 +5,7 @@ Each test has its own state directory, so its lab world starts in the 2018 state
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def run_id_of(stdout: str) -> str:
 
 
 def journal_kinds(state: Path, run_id: str) -> list[tuple[str, str | None]]:
-    with sqlite3.connect(state / "journal.db") as db:
+    with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
         return list(
             db.execute("SELECT kind, stage FROM events WHERE run_id = ? ORDER BY id", (run_id,))
         )

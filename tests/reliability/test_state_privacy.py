@@ -13,6 +13,7 @@ by a separate ``cutover rollback`` process: it has only the journal to restore f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import sqlite3
@@ -134,7 +135,7 @@ def world(nginx_world: Any, tmp_path: Path, request: pytest.FixtureRequest) -> A
 
 
 def journaled_prior(state: Path, run_id: str) -> str:
-    with sqlite3.connect(state / "journal.db") as db:
+    with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
         row = db.execute(
             "SELECT data FROM events WHERE run_id = ? AND kind = 'intent'", (run_id,)
         ).fetchone()

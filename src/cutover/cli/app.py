@@ -22,12 +22,26 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from cutover import __version__
+
+        typer.echo(f"cutover {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global(
     log_format: Annotated[
         str, typer.Option("--log-format", help="console (readable) or json (JSON lines)")
     ] = "console",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning")] = "info",
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
 ) -> None:
     from cutover.cli.output import fail_input
     from cutover.log import configure
@@ -38,7 +52,7 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import check, journal_views, plan, run, schema, validate
+    from cutover.cli import check, init, journal_views, plan, run, schema, validate
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
@@ -55,6 +69,7 @@ def _register() -> None:
         app.command()(command)
     app.command(cls=check.NagiosCommand)(check.check)
     app.command()(schema.schema)
+    app.command()(init.init)
     app.add_typer(lab_app, name="lab")
     app.add_typer(state_app, name="state")
 

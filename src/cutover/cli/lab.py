@@ -6,9 +6,12 @@ Module-level imports stay light (typer only); the lab is imported inside the com
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from cutover.lab import LabHandle
 
 lab_app = typer.Typer(
     name="lab",
@@ -43,15 +46,12 @@ def serve(
     ] = 0.0,
 ) -> None:
     """Serve the lab on 127.0.0.1 until Ctrl-C or SIGTERM."""
-    import signal
-    import threading
-
     from cutover.cli.options import resolve_state as resolve_state_dir
     from cutover.cli.output import exits, fail_input
     from cutover.errors import InputError
     from cutover.lab import SCENARIOS, start_lab
     from cutover.private_files import private_dir
-    from cutover.target import lab_state_file, publish_endpoint, withdraw_endpoint
+    from cutover.target import lab_state_file
 
     if scenario not in SCENARIOS:
         fail_input(f"unknown scenario {scenario!r}", hint=f"known: {', '.join(SCENARIOS)}")
@@ -64,24 +64,37 @@ def serve(
             lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
         except OSError as exc:
             raise InputError(f"cannot start the lab: {exc}") from exc
+    with lab:  # closed on every path: an error, Ctrl-C before the handlers are set, a signal
+        _serve_until_stopped(lab, directory, duration)
+
+
+def _serve_until_stopped(lab: LabHandle, directory: Path, duration: float) -> None:
+    """Publish the endpoint, print the banner, wait for ``duration`` or a signal; then
+    withdraw the endpoint and put the signal handlers back."""
+    import signal
+    import threading
+
+    from cutover.target import publish_endpoint, withdraw_endpoint
+
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: object) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    endpoint = publish_endpoint(directory, lab)
     try:
-        typer.echo(_banner(lab))
-        typer.echo(f"commands using the state directory {directory} attach to this lab")
-        if duration > 0:
-            stop.wait(duration)
-        else:
-            while not stop.wait(0.5):  # until a signal arrives
-                pass
+        endpoint = publish_endpoint(directory, lab)
+        try:
+            typer.echo(_banner(lab))
+            typer.echo(f"commands using the state directory {directory} attach to this lab")
+            if duration > 0:
+                stop.wait(duration)
+            else:
+                while not stop.wait(0.5):  # until a signal arrives
+                    pass
+        finally:
+            withdraw_endpoint(endpoint)
     finally:
-        withdraw_endpoint(endpoint)
-        lab.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         typer.echo("lab stopped")

@@ -263,6 +263,19 @@ class MisbehavingServer(ThreadingHTTPServer):
     def resolve(self) -> dict[str, str]:
         return dict.fromkeys(HOSTS, f"127.0.0.1:{self.port}")
 
+    def checks_yaml(self, sets: str, extra: str = "", name: str = "smoke") -> str:
+        """A checks file whose environment ``test`` sends every host here: ``sets`` (YAML
+        under ``sets:``, indented two spaces), ``extra`` top-level keys before them."""
+        resolve = "\n".join(
+            f'      {host}: "{address}"' for host, address in self.resolve().items()
+        )
+        return (
+            f"version: 1\nname: {name}\n"
+            f"environments:\n  test:\n    resolve:\n{resolve}\n"
+            "thresholds: {warning: 0.0, critical: 0.5}\n"
+            f"{extra}sets:\n{sets}"
+        )
+
 
 @contextmanager
 def running_server(tls: ssl.SSLContext | None = None) -> Iterator[MisbehavingServer]:
