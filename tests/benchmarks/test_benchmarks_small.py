@@ -52,6 +52,7 @@ def test_time_to_safety_measures_both_runbooks() -> None:
     assert int(out["replay_median_probes_to_decide"]) >= 1
 
 
+@pytest.mark.slow  # the fast tier keeps a quicker test of this area
 def test_state_store_prints_sqlite_and_postgresql_figures_small(postgres_server: object) -> None:
     """(``postgres_server``: skipped, or failed in CI, like every PostgreSQL test.)"""
     out = figures("state_store.py", "--writes", "30", "--locks", "10", "--runs", "1")
@@ -67,6 +68,7 @@ def test_state_store_prints_sqlite_and_postgresql_figures_small(postgres_server:
     assert float(out["run_wall_ratio"]) > 0
 
 
+@pytest.mark.slow  # the fast tier keeps a quicker test of this area
 def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
     out = figures("check_soak.py", "--quick")
     for round_ in (2, 10, 20):

@@ -149,6 +149,7 @@ def test_a_sqlite_store_run_and_a_postgresql_store_run_on_one_host_exclude_each_
     assert proc.wait(timeout=120) == RunExit.STOPPED, out.read_text()
 
 
+@pytest.mark.slow  # the fast tier keeps a quicker test of this area
 def test_the_server_killed_mid_run_stops_the_run_and_rollback_finishes_once_it_is_back(
     nginx_world: Any, postgres_server: Any, pg_url: str, tmp_path: Path, holder_run: Any
 ) -> None:

@@ -183,6 +183,7 @@ def _run_killed_after_applied(runbook: Path, state: Path) -> str:
     return run_id
 
 
+@pytest.mark.slow  # the fast tier keeps a quicker test of this area
 def test_a_separate_rollback_process_restores_the_credential_from_the_journal(
     world: Any,
 ) -> None:
