@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,24 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ExpansionError) as err:
         expand_sets(one_set({"expand": [{"file": "nope.json"}]}), bases={"files": tmp_path})
     assert err.value.message == f"sets.files.expand[0]: no such file {tmp_path / 'nope.json'}"
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_a_data_file_that_is_not_a_regular_file_is_refused_unopened(
+    tmp_path: Path, kind: str
+) -> None:
+    """`/dev/zero` never ends and a FIFO blocks: neither is opened, whatever its size says."""
+    if kind == "device":
+        target = Path("/dev/zero")
+    elif kind == "fifo":
+        target = tmp_path / "rows.fifo"
+        os.mkfifo(target)
+    else:
+        target = tmp_path / "rows"
+        target.mkdir()
+    with pytest.raises(ExpansionError) as err:
+        expand_sets(one_set({"expand": [{"file": str(target)}]}), bases={"files": tmp_path})
+    assert err.value.message == (
+        f"sets.files.expand[0]: {target} is not a regular file (a directory, device or FIFO);"
+        " cutover does not open it"
+    )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,14 +141,31 @@ def fetch_text(url: str, runner: ProbeRunner | None, where: str) -> str:
 
 
 def _read_file(path: Path, where: str) -> str:
+    """The text of a rows file: a regular file only (a FIFO would block, a device never
+    end), read no further than :data:`MAX_DATA_BYTES`."""
     try:
-        if path.stat().st_size > MAX_DATA_BYTES:
-            raise ExpansionError(f"{where}: {path} is over {MAX_DATA_BYTES} bytes")
-        return path.read_text(encoding="utf-8")
+        _refuse_special(path, where)
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DATA_BYTES + 1)
     except FileNotFoundError:
         raise ExpansionError(f"{where}: no such file {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise ExpansionError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_DATA_BYTES:
+        raise ExpansionError(f"{where}: {path} is over {MAX_DATA_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ExpansionError(f"{where}: cannot read {path}: {exc}") from None
+
+
+def _refuse_special(path: Path, where: str) -> None:
+    """An :class:`ExpansionError` for anything but a regular file, before it is opened."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise ExpansionError(
+            f"{where}: {path} is not a regular file (a directory, device or FIFO);"
+            " cutover does not open it"
+        )
 
 
 def _parse(text: str, fmt: str, source: str, where: str, *, csv_hint: bool) -> list[FileRow]:
