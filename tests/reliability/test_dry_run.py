@@ -141,3 +141,50 @@ def test_every_line_is_marked_however_it_is_written(writes: list[str], expected:
     for text in writes:
         marked.write(text)
     assert out.getvalue() == expected
+
+
+EQUIVALENTS = """\
+version: 1
+name: equivalents
+environments: {production: {}}
+backends:
+  api: {kind: http, base_url: "https://api.example.org"}
+  ops: {kind: shell}
+probes:
+  p: {probes: [{url: "https://www.example.org/"}]}
+stages:
+  - name: one
+    probes: [p]
+    steps:
+      - name: flip
+        backend: api
+        path: /flag
+        body: true
+        dry_run: {base_url: "https://staging-api.example.org"}
+      - name: dns
+        backend: ops
+        command: [terraform, apply, -auto-approve]
+        undo: [terraform, apply, -auto-approve, -var, old=1]
+        check: [terraform, plan, -detailed-exitcode]
+        dry_run: {command: [terraform, plan]}
+"""
+
+
+def test_http_and_shell_steps_run_their_dry_run_equivalents(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    from cutover.dryrun.rehearsal import NOTHING, rehearse
+    from cutover.runbook.loader import load_runbook
+
+    path = tmp_path / "equivalents.yml"
+    path.write_text(EQUIVALENTS, encoding="utf-8")
+    loaded = load_runbook(path, environment="production")
+    with ExitStack() as stack:
+        rehearsal = rehearse(loaded, tmp_path / "work", stack)
+    [flip, dns] = rehearsal.loaded.model.stages[0].steps
+    assert flip.backend == "api@dry-run:https://staging-api.example.org"
+    backend = rehearsal.loaded.model.backends[flip.backend]
+    assert backend.base_url == "https://staging-api.example.org"  # type: ignore[union-attr]
+    assert (dns.command, dns.undo, dns.check) == (["terraform", "plan"], NOTHING, None)  # type: ignore[attr-defined]
+    assert rehearsal.copies == []
+    assert loaded.model.stages[0].steps[1].command[1] == "apply"  # type: ignore[attr-defined]
