@@ -17,6 +17,7 @@ from cutover.lab.fastly_resources import (
     find_dictionary_items,
     item_json,
     now_iso,
+    upserted_item_json,
 )
 from cutover.lab.messages import Response, json_response
 from cutover.lab.state import Item
@@ -64,7 +65,7 @@ class DictionaryItemEndpoints:
             stamp = now_iso()
             previous = items.get(key)
             items[key] = Item(value, previous.created_at if previous else stamp, stamp)
-            return json_response(200, item_json(service, did, key, items[key]))
+            return json_response(200, upserted_item_json(service, did, key, items[key]))
 
     def update_item(self, params: Params, sid: str, did: str, key: str) -> Response:
         key, value = check_item(key, params.get("item_value"))
