@@ -17,6 +17,7 @@ from cutover.lab.fastly_resources import (
     find_dictionary_items,
     item_json,
     now_iso,
+    page_bounds,
     upserted_item_json,
 )
 from cutover.lab.messages import Response, json_response
@@ -35,7 +36,8 @@ class DictionaryItemEndpoints:
         ordered = sorted(items.items())
         if str(params.get("direction", "ascend")) == "descend":
             ordered.reverse()
-        return json_response(200, [item_json(service, did, k, i) for k, i in ordered])
+        start, stop = page_bounds(params)
+        return json_response(200, [item_json(service, did, k, i) for k, i in ordered[start:stop]])
 
     def _item(self, items: dict[str, Item], did: str, key: str) -> Item:
         if key not in items:

@@ -356,6 +356,23 @@ def parse_settings(params: dict[str, Any]) -> dict[str, Any]:
     return updates
 
 
+DEFAULT_PER_PAGE = 100  #: Fastly's default page size of a paged list
+MAX_PER_PAGE = 1000
+
+
+def page_bounds(params: dict[str, Any]) -> tuple[int, int]:
+    """The slice of a paged list: ``page`` (from 1) of ``per_page`` (Fastly's default
+    100, at most 1000) records."""
+    try:
+        page = int(params.get("page", 1))
+        per_page = int(params.get("per_page", DEFAULT_PER_PAGE))
+    except (TypeError, ValueError) as exc:
+        raise _bad_request("page and per_page must be numbers") from exc
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise _bad_request(f"page must be >= 1 and per_page 1..{MAX_PER_PAGE}")
+    return (page - 1) * per_page, page * per_page
+
+
 def check_item(key: Any, value: Any, *, need_value: bool = True) -> tuple[str, str]:
     if not isinstance(key, str) or not key:
         raise _bad_request("Item key can't be blank")
