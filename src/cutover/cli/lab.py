@@ -135,16 +135,10 @@ def _banner(lab: object) -> str:
     port = lab.data_port
     wheel = default_catalog().files[0]
     resolves = " ".join(f"--resolve {host}:{port}:127.0.0.1" for host in lab.hostnames)
-    ids = "\n".join(f"  {name:<10} {sid}" for name, sid in lab.service_ids.items())
     key = f"-H 'Fastly-Key: {lab.token}'"
     hash_url = f"http://files.pythonhosted.org{wheel.url_path}"
     return f"""cutover lab: scenario {lab.scenario}
-  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
-  API         {lab.api_url}
-  API token   {lab.token}
-  state file  {lab.state_file or "(none: in memory)"}
-services:
-{ids}
+{_endpoints(lab)}
 
 try (--connect-to sends every hostname to the lab and keeps the Host header, so
 redirect chains can be followed with -L; the lab's public scheme is http):
@@ -198,18 +192,23 @@ def reset(
     typer.echo(f"{state_file}: reset to scenario {written}")
 
 
-def _scenario_file_banner(lab: LabHandle) -> str:
-    """The banner of a lab serving a scenario file (a capture)."""
-    port = lab.data_port
+def _endpoints(lab: LabHandle) -> str:
+    """The banner's lines on where the lab answers, and its services."""
     ids = "\n".join(f"  {name:<10} {sid}" for name, sid in lab.service_ids.items())
-    first = lab.hostnames[0] if lab.hostnames else "HOST"
-    return f"""cutover lab: scenario file {lab.scenario}
-  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
+    return f"""  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
   API         {lab.api_url}
   API token   {lab.token}
   state file  {lab.state_file or "(none: in memory)"}
 services:
-{ids}
+{ids}"""
+
+
+def _scenario_file_banner(lab: LabHandle) -> str:
+    """The banner of a lab serving a scenario file (a capture)."""
+    port = lab.data_port
+    first = lab.hostnames[0] if lab.hostnames else "HOST"
+    return f"""cutover lab: scenario file {lab.scenario}
+{_endpoints(lab)}
 
 try:
   curl -sI --connect-to ::127.0.0.1:{port} http://{first}/
