@@ -18,12 +18,8 @@ from cutover.cli.lab import lab_app
 from cutover.errors import DocumentError, InputError
 from cutover.lab import LabHandle, start_lab
 from cutover.lab.capture import CaptureError, capture_services, write_scenario
-from cutover.lab.scenario_document import (
-    ScenarioDocument,
-    dump_scenario,
-    load_scenario_document,
-    scenario_from_file,
-)
+from cutover.lab.scenario_document import ScenarioDocument, dump_scenario
+from cutover.scenario_files import load_scenario_document, scenario_from_file
 from cutover.testing import LabClient
 
 runner = CliRunner()

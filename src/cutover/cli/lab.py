@@ -66,9 +66,10 @@ def serve(
     from cutover.cli.output import exits, fail_input
     from cutover.errors import InputError
     from cutover.lab import SCENARIOS, start_lab
-    from cutover.lab.scenario_document import is_scenario_file, scenario_from_file
+    from cutover.lab.scenario_document import is_scenario_file
     from cutover.lab.scenarios import Scenario
     from cutover.private_files import private_dir
+    from cutover.scenario_files import scenario_from_file
     from cutover.target import lab_state_file
 
     chosen: str | Scenario = scenario

@@ -4,10 +4,11 @@ A scenario file holds, for each service, what its active version runs (domains,
 backends with their shielding, settings, dictionaries with their items, VCL snippets
 with a dynamic snippet's live content, custom VCL files) and, beside the services,
 ``origins``: which lab origin answers for each backend address (the lab never leaves
-loopback). :class:`ScenarioDocument` is its typed form; :func:`scenario_from_file` reads
-one (every problem located as ``FILE:LINE:COL: path: message``) into a
-:class:`~cutover.lab.scenarios.Scenario` that :func:`cutover.lab.start_lab` serves;
-:func:`dump_scenario` is its YAML text.
+loopback). :class:`ScenarioDocument` is its typed form;
+:func:`cutover.scenario_files.scenario_from_file` reads one (every problem located as
+``FILE:LINE:COL: path: message``) into a
+:class:`~cutover.lab.scenarios.Scenario` that :func:`cutover.lab.start_lab` serves
+(:func:`scenario_of` of a document in memory); :func:`dump_scenario` is its YAML text.
 
 Identifiers (service, dictionary and snippet ids) are kept as captured, so a runbook's
 ``services:`` map works unchanged against the served copy. Timestamps are not part of a
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from cutover.errors import DocumentError, InputError
+from cutover.errors import InputError
 from cutover.lab.scenarios import SCENARIOS, Scenario, lab_id, lab_token
 from cutover.lab.state import (
     Backend,
@@ -36,7 +36,6 @@ from cutover.lab.state import (
     VclFile,
     Version,
 )
-from cutover.runbook.types import Model
 
 FORMAT = 1  #: the scenario-file format number
 SERVED_STAMP = "2000-01-01T00:00:00Z"  #: the timestamp of every record a scenario builds
@@ -45,6 +44,12 @@ SCENARIO_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 #: The lab origins a backend address can be mapped to (``generic``: any unknown origin).
 LabOrigin = Literal["generic", "object_store", "conveyor", "warehouse_app", "legacy_app"]
 ScenarioName = Annotated[str, Field(pattern=SCENARIO_NAME.pattern)]
+
+
+class Model(BaseModel):
+    """Unknown keys are errors and values are immutable, as in every cutover document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ScenarioDomain(Model):
@@ -201,41 +206,6 @@ def served_problems(doc: ScenarioDocument) -> list[tuple[tuple[str | int, ...], 
 # -- files -----------------------------------------------------------------------------
 
 
-def load_scenario_document(path: Path) -> ScenarioDocument:
-    """Read and check a scenario file; :class:`DocumentError` (exit 2) lists every problem."""
-    from cutover.runbook.document import load_document
-    from cutover.runbook.problems import problems_from_validation
-
-    document = load_document(path)
-    try:
-        doc = ScenarioDocument.model_validate(document.data)
-    except ValidationError as exc:
-        raise DocumentError(
-            problems_from_validation(exc, ScenarioDocument, document.data, document.positions)
-        ) from None
-    if doc.name in SCENARIOS:
-        raise DocumentError(
-            [
-                document.positions.problem(
-                    ("name",),
-                    f"{doc.name!r} is a built-in scenario's name",
-                    hint="name the file's scenario otherwise (e.g. after the file)",
-                )
-            ]
-        )
-    problems = served_problems(doc)
-    if problems:
-        raise DocumentError(
-            [
-                document.positions.problem(
-                    where, message, hint="the lab serves the subset in docs/lab.md"
-                )
-                for where, message in problems
-            ]
-        )
-    return doc
-
-
 def scenario_of(doc: ScenarioDocument) -> Scenario:
     """The :class:`Scenario` serving ``doc`` (its hostnames: every captured domain)."""
     hostnames = tuple(dict.fromkeys(d.name for s in doc.services for d in s.domains))
@@ -245,11 +215,6 @@ def scenario_of(doc: ScenarioDocument) -> Scenario:
         lambda: build_state(doc),
         hostnames,
     )
-
-
-def scenario_from_file(path: Path) -> Scenario:
-    """A scenario file as a :class:`Scenario` for :func:`cutover.lab.start_lab`."""
-    return scenario_of(load_scenario_document(path))
 
 
 def is_scenario_file(value: str) -> bool:
