@@ -304,3 +304,16 @@ def test_items_are_paged_as_fastly_pages_them(lab, monkeypatch):
     doc = _capture(lab, monkeypatch)
     legacy = next(s for s in doc.services if s.name == "legacy")
     assert len(legacy.dictionaries[0].items) == 254
+
+
+def test_the_documented_scenario_file_loads_and_serves(tmp_path):
+    """docs/lab.md's example scenario file is a valid one the lab serves."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "lab.md").read_text()
+    start = text.index("format: 1\nname: prod-cdn")
+    path = tmp_path / "prod-cdn.yml"
+    path.write_text(text[start : text.index("```", start)])
+    with start_lab(scenario_from_file(path)) as lab:
+        assert lab.hostnames == ["www.example.com"]
+        with httpx.Client(base_url=f"http://{lab.data_address}", timeout=5) as data:
+            answer = data.get("/", headers={"Host": "www.example.com"})
+    assert (answer.status_code, answer.headers["x-lab-origin"]) == (200, "generic")
