@@ -317,3 +317,23 @@ def test_the_documented_scenario_file_loads_and_serves(tmp_path):
         with httpx.Client(base_url=f"http://{lab.data_address}", timeout=5) as data:
             answer = data.get("/", headers={"Host": "www.example.com"})
     assert (answer.status_code, answer.headers["x-lab-origin"]) == (200, "generic")
+
+
+def test_a_new_capture_served_starts_fresh_not_from_the_old_state(tmp_path):
+    """The state file of a served scenario file is named after its content: serving a
+    changed file never resumes the world of the previous one."""
+    import json
+
+    path = tmp_path / "tiny.yml"
+    path.write_text(GOOD)
+    args = ["serve", "--scenario", str(path), "--port", "0", "--api-port", "0", "--for", "0.1"]
+    assert runner.invoke(lab_app, args).exit_code == 0
+    path.write_text(GOOD.replace("name: www.example.com", "name: new.example.com"))
+    assert runner.invoke(lab_app, args).exit_code == 0
+    files = sorted((tmp_path / "state" / "lab").glob("tiny-*.json"))
+    assert len(files) == 2
+    domains = [
+        json.loads(f.read_text())["services"][0]["versions"][0]["domains"][0]["name"]
+        for f in files
+    ]
+    assert sorted(domains) == ["new.example.com", "www.example.com"]

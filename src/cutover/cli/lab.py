@@ -83,7 +83,7 @@ def serve(
         )
     directory = resolve_state_dir(state_dir)
     if state_file is None:
-        state_file = lab_state_file(directory, scenario if isinstance(chosen, str) else chosen.name)
+        state_file = lab_state_file(directory, _state_name(scenario, chosen))
         private_dir(state_file.parent)
     with exits():
         try:
@@ -92,6 +92,20 @@ def serve(
             raise InputError(f"cannot start the lab: {exc}") from exc
     with lab:  # closed on every path: an error, Ctrl-C before the handlers are set, a signal
         _serve_until_stopped(lab, directory, duration)
+
+
+def _state_name(value: str, chosen: object) -> str:
+    """The state file's name: a built-in scenario's name; for a scenario file, its
+    scenario's name and a digest of its content, so that a new capture starts fresh
+    while restarting the same one keeps the changes made to it."""
+    if isinstance(chosen, str):
+        return chosen
+    import hashlib
+
+    from cutover.lab.scenarios import Scenario
+
+    assert isinstance(chosen, Scenario)
+    return f"{chosen.name}-{hashlib.sha256(Path(value).read_bytes()).hexdigest()[:12]}"
 
 
 def _serve_until_stopped(lab: LabHandle, directory: Path, duration: float) -> None:
