@@ -130,6 +130,7 @@ def test_secrets_never_reach_the_file(lab, monkeypatch, tmp_path):
     written = write_scenario(doc, path)
     text = path.read_text()
     assert lab.token not in text and canary not in text
+    assert path.stat().st_mode & 0o777 == 0o600
     assert "[REDACTED]" in text
     legacy = next(s for s in written.services if s.name == "legacy")
     assert legacy.dictionaries[0].items["token"] == "[REDACTED]"

@@ -242,5 +242,5 @@ def write_scenario(doc: ScenarioDocument, path: Path) -> ScenarioDocument:
     """Write ``doc`` (redacted) to ``path`` atomically; return what was written."""
     written = redacted(doc)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, dump_scenario(written), mode=0o644)
+    atomic_write(path, dump_scenario(written), mode=0o600)  # VCL may hold what no secret names
     return written
