@@ -1,4 +1,5 @@
-"""``cutover lab``: run the rehearsal lab in the foreground, or reset its state file.
+"""``cutover lab``: run the rehearsal lab in the foreground, reset its state file, or
+capture Fastly services into a scenario file the lab serves.
 
 Module-level imports stay light (typer only); the lab is imported inside the commands.
 """
@@ -9,6 +10,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from cutover.cli.options import (
+    EnvOption,
+    IncludeRootOption,
+    StateDirOption,
+    VarOption,
+    VarsFileOption,
+    overrides,
+)
 
 if TYPE_CHECKING:
     from cutover.lab import LabHandle
@@ -31,9 +41,15 @@ _STATE_DIR_HELP = (
 )
 
 
+_SCENARIO_HELP = (
+    "Scenario to start from: a built-in one's name, or a scenario file"
+    " (e.g. lab/scenarios/NAME.yml, written by `cutover lab capture`)."
+)
+
+
 @lab_app.command()
 def serve(
-    scenario: Annotated[str, typer.Option(help="Scenario to start from.")] = "pypi-2018",
+    scenario: Annotated[str, typer.Option(help=_SCENARIO_HELP)] = "pypi-2018",
     port: Annotated[int, typer.Option(help="Data-plane port (0 = any free port).")] = 8080,
     api_port: Annotated[int, typer.Option(help="API port (0 = any free port).")] = 8081,
     state_file: Annotated[Path | None, typer.Option(help=_STATE_FILE_HELP)] = None,
@@ -50,22 +66,46 @@ def serve(
     from cutover.cli.output import exits, fail_input
     from cutover.errors import InputError
     from cutover.lab import SCENARIOS, start_lab
+    from cutover.lab.scenario_document import is_scenario_file
+    from cutover.lab.scenarios import Scenario
     from cutover.private_files import private_dir
+    from cutover.scenario_files import scenario_from_file
     from cutover.target import lab_state_file
 
-    if scenario not in SCENARIOS:
-        fail_input(f"unknown scenario {scenario!r}", hint=f"known: {', '.join(SCENARIOS)}")
+    chosen: str | Scenario = scenario
+    if is_scenario_file(scenario):
+        with exits():
+            chosen = scenario_from_file(Path(scenario))
+    elif scenario not in SCENARIOS:
+        fail_input(
+            f"unknown scenario {scenario!r}",
+            hint=f"known: {', '.join(SCENARIOS)}; or a scenario file (NAME.yml)",
+        )
     directory = resolve_state_dir(state_dir)
     if state_file is None:
-        state_file = lab_state_file(directory, scenario)
+        state_file = lab_state_file(directory, _state_name(scenario, chosen))
         private_dir(state_file.parent)
     with exits():
         try:
-            lab = start_lab(scenario, state_file, data_port=port, api_port=api_port, seed=seed)
+            lab = start_lab(chosen, state_file, data_port=port, api_port=api_port, seed=seed)
         except OSError as exc:
             raise InputError(f"cannot start the lab: {exc}") from exc
     with lab:  # closed on every path: an error, Ctrl-C before the handlers are set, a signal
         _serve_until_stopped(lab, directory, duration)
+
+
+def _state_name(value: str, chosen: object) -> str:
+    """The state file's name: a built-in scenario's name; for a scenario file, its
+    scenario's name and a digest of its content, so that a new capture starts fresh
+    while restarting the same one keeps the changes made to it."""
+    if isinstance(chosen, str):
+        return chosen
+    import hashlib
+
+    from cutover.lab.scenarios import Scenario
+
+    assert isinstance(chosen, Scenario)
+    return f"{chosen.name}-{hashlib.sha256(Path(value).read_bytes()).hexdigest()[:12]}"
 
 
 def _serve_until_stopped(lab: LabHandle, directory: Path, duration: float) -> None:
@@ -101,23 +141,19 @@ def _serve_until_stopped(lab: LabHandle, directory: Path, duration: float) -> No
 
 
 def _banner(lab: object) -> str:
-    from cutover.lab import LabHandle
+    from cutover.lab import SCENARIOS, LabHandle
     from cutover.lab.packages import default_catalog
 
     assert isinstance(lab, LabHandle)
+    if lab.scenario not in SCENARIOS:
+        return _scenario_file_banner(lab)
     port = lab.data_port
     wheel = default_catalog().files[0]
     resolves = " ".join(f"--resolve {host}:{port}:127.0.0.1" for host in lab.hostnames)
-    ids = "\n".join(f"  {name:<10} {sid}" for name, sid in lab.service_ids.items())
     key = f"-H 'Fastly-Key: {lab.token}'"
     hash_url = f"http://files.pythonhosted.org{wheel.url_path}"
     return f"""cutover lab: scenario {lab.scenario}
-  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
-  API         {lab.api_url}
-  API token   {lab.token}
-  state file  {lab.state_file or "(none: in memory)"}
-services:
-{ids}
+{_endpoints(lab)}
 
 try (--connect-to sends every hostname to the lab and keeps the Host header, so
 redirect chains can be followed with -L; the lab's public scheme is http):
@@ -169,3 +205,71 @@ def reset(
     with exits():
         written = reset_state_file(state_file, scenario)
     typer.echo(f"{state_file}: reset to scenario {written}")
+
+
+def _endpoints(lab: LabHandle) -> str:
+    """The banner's lines on where the lab answers, and its services."""
+    ids = "\n".join(f"  {name:<10} {sid}" for name, sid in lab.service_ids.items())
+    return f"""  data plane  http://{lab.data_address}   (hostnames: {", ".join(lab.hostnames)})
+  API         {lab.api_url}
+  API token   {lab.token}
+  state file  {lab.state_file or "(none: in memory)"}
+services:
+{ids}"""
+
+
+def _scenario_file_banner(lab: LabHandle) -> str:
+    """The banner of a lab serving a scenario file (a capture)."""
+    port = lab.data_port
+    first = lab.hostnames[0] if lab.hostnames else "HOST"
+    return f"""cutover lab: scenario file {lab.scenario}
+{_endpoints(lab)}
+
+try:
+  curl -sI --connect-to ::127.0.0.1:{port} http://{first}/
+  curl -s -H 'Fastly-Key: {lab.token}' {lab.api_url}/service
+Ctrl-C stops the lab."""
+
+
+@lab_app.command()
+def capture(
+    file: Annotated[Path, typer.Argument(help="the runbook naming the fastly backends")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="the scenario file to write (NAME.yml)")
+    ],
+    env: EnvOption = "lab",
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service", "-s", help="a service to capture (name or ID; repeatable; default: all)"
+        ),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="the scenario's name (default: the file's name)")
+    ] = None,
+    var: VarOption = None,
+    vars_file: VarsFileOption = None,
+    include_root: IncludeRootOption = None,
+    state_dir: StateDirOption = None,
+) -> None:
+    """Read the fastly services' active versions (read-only) into a scenario file."""
+    from cutover.cli.lab_capture import capture_environment, default_name
+    from cutover.cli.options import resolve_state as resolve_state_dir
+    from cutover.cli.output import exits, say
+    from cutover.lab.capture import write_scenario
+    from cutover.runbook.loader import load_runbook
+    from cutover.secrets import preload
+    from cutover.target import open_target
+
+    with exits():
+        extra = overrides(var, vars_file, include_root)
+        with open_target(file, env, resolve_state_dir(state_dir)) as target:
+            loaded = load_runbook(file, environment=env, overrides=extra, lab=target.lab)
+            preload(loaded.model)
+            doc = capture_environment(
+                loaded.model, service or [], name=name or default_name(output)
+            )
+        written = write_scenario(doc, output)
+    listed = ", ".join(f"{s.name} (version {s.version})" for s in written.services)
+    say(f"captured {len(written.services)} service(s) into {output}: {listed}")
+    say(f"serve it with: cutover lab serve --scenario {output}")

@@ -132,10 +132,12 @@ def _cache_key(ctx: Context) -> tuple[str, str]:
     return "", ctx.hash
 
 
-def _origin_of(service: Service, backend_name: str) -> str | None:
+def _origin_of(state: LabState, service: Service, backend_name: str) -> str | None:
     version = service.active_version
     found = next((b for b in version.backends if b.name == backend_name), None) if version else None
-    return ORIGIN_ADDRESSES.get(found.address) if found else None
+    if found is None:
+        return None
+    return state.origins.get(found.address) or ORIGIN_ADDRESSES.get(found.address)
 
 
 def _message(response: Response) -> Message:
@@ -246,7 +248,7 @@ class Cdn:
             tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
         backends = {
             b.name: BackendRef("shield", True, b.name)
-            if b.shield and b.shield != node
+            if b.shield and node != SHIELD_NODE  # one lab shield stands in for every POP
             else BackendRef(b.name)
             for b in version.backends
         }
@@ -335,7 +337,7 @@ class Cdn:
             else:
                 response = self._serve(SHIELD_NODE, request, internal=True)
         else:
-            origin = _origin_of(service, backend.name)
+            origin = _origin_of(state, service, backend.name)
             if origin is None:
                 return text_response(503, f"Error 503 Backend unavailable\n\n{backend.name}\n")
             outcome = self.faults.backend(origin, state.backends[origin])

@@ -11,6 +11,7 @@ Endpoints (all as documented by Fastly)::
     GET    /service/{sid}                                    service
     GET    /service/{sid}/details                            service details
     GET    /service/{sid}/version                            list versions
+    POST   /service/{sid}/version                            create an empty draft
     GET    /service/{sid}/version/{v}                        version ({v} may be "active")
     PUT    /service/{sid}/version/{v}                        update (comment)
     PUT    /service/{sid}/version/{v}/clone                  clone into a new draft
@@ -18,7 +19,9 @@ Endpoints (all as documented by Fastly)::
     PUT    /service/{sid}/version/{v}/activate               activate (and lock)
     PUT    /service/{sid}/version/{v}/deactivate             deactivate
     PUT    /service/{sid}/version/{v}/lock                   lock
-    GET    /service/{sid}/version/{v}/domain                 list domains
+    GET    /service/{sid}/version/{v}/domain                 list domains (?include=staging_ips)
+    GET    /service/{sid}/version/{v}/domain/check_all       check every domain
+    GET    /service/{sid}/version/{v}/domain/{name}/check    check a domain
     POST   /service/{sid}/version/{v}/domain                 create (name, comment)
     GET    /service/{sid}/version/{v}/domain/{name}          get
     PUT    /service/{sid}/version/{v}/domain/{name}          update (name, comment)
@@ -28,6 +31,8 @@ Endpoints (all as documented by Fastly)::
     GET    /service/{sid}/version/{v}/dictionary             list dictionaries
     POST   /service/{sid}/version/{v}/dictionary             create (name)
     GET    /service/{sid}/version/{v}/dictionary/{name}      get by name
+    PUT    /service/{sid}/version/{v}/dictionary/{name}      update (rename, write_only)
+    GET    /service/{sid}/version/{v}/dictionary/{did}/info  item count, last update, digest
     DELETE /service/{sid}/version/{v}/dictionary/{name}      delete
     GET    /service/{sid}/dictionary/{did}/items             list items
     PATCH  /service/{sid}/dictionary/{did}/items             bulk create/update/upsert/delete
@@ -55,15 +60,21 @@ from urllib.parse import unquote
 
 from cutover.lab.admin_api import AdminApi
 from cutover.lab.cdn import Cdn
+from cutover.lab.fastly_dictionaries import DictionaryEndpoints
 from cutover.lab.fastly_dictionary_items import DictionaryItemEndpoints
+from cutover.lab.fastly_domain_checks import DomainCheckEndpoints
 from cutover.lab.fastly_resources import (
+    STAGING_IP,
     ApiError,
     clone_version,
+    details_service_json,
     dictionary_json,
     domain_json,
     domain_owner,
+    find_dictionary,
     find_service,
     find_version,
+    listed_service_json,
     now_iso,
     parse_settings,
     request_params,
@@ -72,6 +83,7 @@ from cutover.lab.fastly_resources import (
     settings_json,
     unauthorized,
     validation_problems,
+    validation_warnings,
     version_detail_json,
     version_json,
 )
@@ -79,7 +91,7 @@ from cutover.lab.fastly_snippets import SnippetEndpoints
 from cutover.lab.faults import FaultInjector
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.scenarios import lab_id
-from cutover.lab.state import DictionaryRef, Domain, LabState, Service, Version
+from cutover.lab.state import GENERAL_SETTINGS, DictionaryRef, Domain, LabState, Service, Version
 from cutover.lab.state_store import StateStore
 
 Params = dict[str, Any]
@@ -99,6 +111,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", _S + "/details", "service_details"),
         ("POST", _S + "/purge_all", "purge_all"),
         ("GET", _S + "/version", "list_versions"),
+        ("POST", _S + "/version", "create_version"),
         ("GET", _V, "get_version"),
         ("PUT", _V, "update_version"),
         ("PUT", _V + "/clone", "clone"),
@@ -108,6 +121,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("PUT", _V + "/lock", "lock"),
         ("GET", _V + "/domain", "list_domains"),
         ("POST", _V + "/domain", "create_domain"),
+        ("GET", _V + "/domain/check_all", "check_all_domains"),
+        ("GET", _V + "/domain/(?P<name>[^/]+)/check", "check_domain"),
         ("GET", _V + "/domain/(?P<name>[^/]+)", "get_domain"),
         ("PUT", _V + "/domain/(?P<name>[^/]+)", "update_domain"),
         ("DELETE", _V + "/domain/(?P<name>[^/]+)", "delete_domain"),
@@ -116,6 +131,8 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", _V + "/dictionary", "list_dictionaries"),
         ("POST", _V + "/dictionary", "create_dictionary"),
         ("GET", _V + "/dictionary/(?P<name>[^/]+)", "get_dictionary"),
+        ("PUT", _V + "/dictionary/(?P<name>[^/]+)", "update_dictionary"),
+        ("GET", _V + "/dictionary/(?P<did>[^/]+)/info", "dictionary_info"),
         ("DELETE", _V + "/dictionary/(?P<name>[^/]+)", "delete_dictionary"),
         ("GET", _V + "/snippet", "list_snippets"),
         ("POST", _V + "/snippet", "create_snippet"),
@@ -135,7 +152,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
-class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
+class FastlyApi(
+    DictionaryItemEndpoints, SnippetEndpoints, DictionaryEndpoints, DomainCheckEndpoints
+):
     def __init__(
         self, store: StateStore, cdn: Cdn, faults: FaultInjector, reset: Callable[[], None]
     ) -> None:
@@ -188,14 +207,7 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
 
     def list_services(self, params: Params) -> Response:
         state = self.store.state
-        out = []
-        for service in state.services:
-            active = service.active_version
-            latest = max(v.number for v in service.versions)
-            entry = service_json(state, service)
-            entry["version"] = active.number if active is not None else latest
-            out.append(entry)
-        return json_response(200, out)
+        return json_response(200, [listed_service_json(state, s) for s in state.services])
 
     def search_service(self, params: Params) -> Response:
         name = params.get("name")
@@ -217,7 +229,7 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
         wanted = params.get("version")
         if wanted is not None:
             shown = find_version(state, sid, str(wanted))[1]
-        body = service_json(state, service)
+        body = details_service_json(state, service)
         body["active_version"] = version_detail_json(service, active) if active else None
         body["version"] = version_detail_json(service, shown)
         return json_response(200, body)
@@ -246,6 +258,26 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
                 version.updated_at = now_iso()
             return json_response(200, version_json(service, version))
 
+    def create_version(self, params: Params, sid: str) -> Response:
+        """An empty draft (no domains, default settings): ``{"service_id", "number"}``,
+        plus ``comment`` when one was given, as Fastly answers."""
+        with self.store.mutate() as state:
+            service = find_service(state, sid)
+            stamp = now_iso()
+            comment = params.get("comment")
+            draft = Version(
+                number=max(v.number for v in service.versions) + 1,
+                comment="" if comment is None else str(comment),
+                created_at=stamp,
+                updated_at=stamp,
+                settings=dict(GENERAL_SETTINGS),
+            )
+            service.versions.append(draft)
+            body: dict[str, Any] = {"service_id": service.id, "number": draft.number}
+            if comment is not None:
+                body = {"comment": draft.comment, **body}
+            return json_response(200, body)
+
     def clone(self, params: Params, sid: str, v: str) -> Response:
         with self.store.mutate() as state:
             service, version = find_version(state, sid, v)
@@ -263,7 +295,7 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
                 "status": "error" if problems else "ok",
                 "msg": problems[0] if problems else None,
                 "errors": problems,
-                "warnings": [],
+                "warnings": validation_warnings(service, version),
                 "messages": [],
             },
         )
@@ -283,7 +315,15 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
             version.locked = True
             version.updated_at = stamp
             service.updated_at = stamp
-            return json_response(200, version_json(service, version))
+            warnings = validation_warnings(service, version)
+            return json_response(
+                200,
+                {
+                    **version_json(service, version),
+                    "environments": [],
+                    "msg": "\n".join(warnings) if warnings else None,
+                },
+            )
 
     def deactivate(self, params: Params, sid: str, v: str) -> Response:
         with self.store.mutate() as state:
@@ -305,7 +345,10 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
 
     def list_domains(self, params: Params, sid: str, v: str) -> Response:
         service, version = find_version(self.store.state, sid, v)
-        return json_response(200, [domain_json(service, version, d) for d in version.domains])
+        listed = [domain_json(service, version, d) for d in version.domains]
+        if "staging_ips" in str(params.get("include", "")).split(","):
+            listed = [{**d, "staging_ip": STAGING_IP} for d in listed]
+        return json_response(200, listed)
 
     def _check_new_domain(
         self, raw: Any, state: LabState, service: Service, version: Version
@@ -390,10 +433,7 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
 
     def get_dictionary(self, params: Params, sid: str, v: str, name: str) -> Response:
         service, version = find_version(self.store.state, sid, v)
-        ref = version.dictionary(name)
-        if ref is None:
-            raise ApiError(404, "Record not found", f"Couldn't find Dictionary '{name}'")
-        return json_response(200, dictionary_json(service, version, ref))
+        return json_response(200, dictionary_json(service, version, find_dictionary(version, name)))
 
     def create_dictionary(self, params: Params, sid: str, v: str) -> Response:
         name = params.get("name")
@@ -420,8 +460,5 @@ class FastlyApi(DictionaryItemEndpoints, SnippetEndpoints):
         with self.store.mutate() as state:
             _, version = find_version(state, sid, v)
             require_editable(version)
-            ref = version.dictionary(name)
-            if ref is None:
-                raise ApiError(404, "Record not found", f"Couldn't find Dictionary '{name}'")
-            version.dictionaries.remove(ref)
+            version.dictionaries.remove(find_dictionary(version, name))
             return json_response(200, _OK)

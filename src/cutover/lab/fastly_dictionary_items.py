@@ -17,6 +17,8 @@ from cutover.lab.fastly_resources import (
     find_dictionary_items,
     item_json,
     now_iso,
+    page_bounds,
+    upserted_item_json,
 )
 from cutover.lab.messages import Response, json_response
 from cutover.lab.state import Item
@@ -34,7 +36,8 @@ class DictionaryItemEndpoints:
         ordered = sorted(items.items())
         if str(params.get("direction", "ascend")) == "descend":
             ordered.reverse()
-        return json_response(200, [item_json(service, did, k, i) for k, i in ordered])
+        start, stop = page_bounds(params)
+        return json_response(200, [item_json(service, did, k, i) for k, i in ordered[start:stop]])
 
     def _item(self, items: dict[str, Item], did: str, key: str) -> Item:
         if key not in items:
@@ -64,7 +67,7 @@ class DictionaryItemEndpoints:
             stamp = now_iso()
             previous = items.get(key)
             items[key] = Item(value, previous.created_at if previous else stamp, stamp)
-            return json_response(200, item_json(service, did, key, items[key]))
+            return json_response(200, upserted_item_json(service, did, key, items[key]))
 
     def update_item(self, params: Params, sid: str, did: str, key: str) -> Response:
         key, value = check_item(key, params.get("item_value"))

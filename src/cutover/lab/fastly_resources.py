@@ -42,6 +42,9 @@ from cutover.lab.state import (
 from cutover.lab.vcl_service import vcl_problems
 
 MAX_BULK_ITEMS = 1000
+#: What ``?include=staging_ips`` answers as each domain's ``staging_ip``: the lab's
+#: staging network is its loopback data plane.
+STAGING_IP = "127.0.0.1"
 
 
 class ApiError(Exception):
@@ -152,6 +155,19 @@ def item_json(service: Service, dictionary_id: str, key: str, item: Item) -> dic
     }
 
 
+def upserted_item_json(
+    service: Service, dictionary_id: str, key: str, item: Item
+) -> dict[str, Any]:
+    """Fastly's answer to ``PUT …/item/{key}`` (an upsert): these four keys only, no
+    timestamps (unlike create, get and update)."""
+    return {
+        "dictionary_id": dictionary_id,
+        "item_key": key,
+        "item_value": item.value,
+        "service_id": service.id,
+    }
+
+
 def backend_json(service: Service, version: Version, backend: Backend) -> dict[str, Any]:
     return {
         "address": backend.address,
@@ -216,12 +232,32 @@ def service_json(state: LabState, service: Service) -> dict[str, Any]:
     }
 
 
+def listed_service_json(state: LabState, service: Service) -> dict[str, Any]:
+    """A service as ``GET /service`` lists it: ``version`` (the active one, else the
+    latest) added, no ``publish_key``."""
+    entry = service_json(state, service)
+    del entry["publish_key"]
+    active = service.active_version
+    entry["version"] = active.number if active else max(v.number for v in service.versions)
+    return entry
+
+
+def details_service_json(state: LabState, service: Service) -> dict[str, Any]:
+    """The service part of ``GET /service/{id}/details``: no ``paused``, no
+    ``publish_key`` (Fastly's details omit both)."""
+    body = service_json(state, service)
+    del body["paused"], body["publish_key"]
+    return body
+
+
 def version_detail_json(service: Service, version: Version) -> dict[str, Any]:
     return {
         **version_json(service, version),
+        "acls": [],
         "backends": [backend_json(service, version, b) for b in version.backends],
         "cache_settings": [],
         "conditions": [],
+        "dictionaries": [dictionary_json(service, version, d) for d in version.dictionaries],
         "directors": [],
         "domains": [domain_json(service, version, d) for d in version.domains],
         "gzips": [],
@@ -260,6 +296,13 @@ def find_version(state: LabState, service_id: str, raw: str) -> tuple[Service, V
     return service, version
 
 
+def find_dictionary(version: Version, name: str) -> DictionaryRef:
+    ref = version.dictionary(name)
+    if ref is None:
+        raise _not_found(f"Couldn't find Dictionary '{name}'")
+    return ref
+
+
 def require_editable(version: Version) -> None:
     if version.locked:
         raise _bad_request(f"Version {version.number} is locked")
@@ -288,6 +331,15 @@ def validation_problems(state: LabState, service: Service, version: Version) -> 
     return problems
 
 
+def validation_warnings(service: Service, version: Version) -> list[str]:
+    """What Fastly would accept but warn about (``msg`` of an activation, ``warnings`` of
+    a validation), in Fastly's ``Warning: …`` style."""
+    warnings = []
+    if not version.backends:
+        warnings.append("Warning: No backends defined: every request without one fails")
+    return warnings
+
+
 def parse_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Validated settings updates (unknown keys are ignored, as Fastly does)."""
     updates: dict[str, Any] = {}
@@ -302,6 +354,23 @@ def parse_settings(params: dict[str, Any]) -> dict[str, Any]:
         elif key in GENERAL_SETTINGS:
             updates[key] = str(raw)
     return updates
+
+
+DEFAULT_PER_PAGE = 100  #: Fastly's default page size of a paged list
+MAX_PER_PAGE = 1000
+
+
+def page_bounds(params: dict[str, Any]) -> tuple[int, int]:
+    """The slice of a paged list: ``page`` (from 1) of ``per_page`` (Fastly's default
+    100, at most 1000) records."""
+    try:
+        page = int(params.get("page", 1))
+        per_page = int(params.get("per_page", DEFAULT_PER_PAGE))
+    except (TypeError, ValueError) as exc:
+        raise _bad_request("page and per_page must be numbers") from exc
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        raise _bad_request(f"page must be >= 1 and per_page 1..{MAX_PER_PAGE}")
+    return (page - 1) * per_page, page * per_page
 
 
 def check_item(key: Any, value: Any, *, need_value: bool = True) -> tuple[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from types import TracebackType
 
-from cutover.lab.hostnames import PUBLIC_HOSTS
 from cutover.lab.http_server import ServerThread
+from cutover.lab.scenarios import Scenario
 from cutover.lab.world import World
 
 
@@ -20,7 +20,8 @@ class LabHandle:
         token: the API token, for the ``Fastly-Key`` header.
         hostnames: the public hostnames the data plane serves.
         resolve: hostname -> ``data_address`` (like ``curl --resolve``), for probes.
-        service_ids: ``{"legacy": id, "warehouse": id, "files": id}``.
+        service_ids: service name -> id (``{"legacy": id, "warehouse": id, "files": id}``
+            in ``pypi-2018``).
         state_file: the shared state file, or None.
     """
 
@@ -34,7 +35,7 @@ class LabHandle:
         self.data_address: str = f"127.0.0.1:{data_port}"
         self.api_url: str = f"http://127.0.0.1:{api_port}"
         self.token: str = state.token
-        self.hostnames: list[str] = list(PUBLIC_HOSTS)
+        self.hostnames: list[str] = list(world.store.definition.hostnames)
         self.resolve: dict[str, str] = dict.fromkeys(self.hostnames, self.data_address)
         self.service_ids: dict[str, str] = {s.name: s.id for s in state.services}
         self.state_file: str | None = state_file
@@ -74,13 +75,16 @@ class LabHandle:
 
 
 def start_lab(
-    scenario: str = "pypi-2018",
+    scenario: str | Scenario = "pypi-2018",
     state_file: str | os.PathLike[str] | None = None,
     data_port: int = 0,
     api_port: int = 0,
     seed: int = 0,
 ) -> LabHandle:
     """Start a lab on loopback (port 0 = a free port) and return its handle.
+
+    ``scenario``: a built-in scenario's name, or a :class:`~cutover.lab.scenarios.Scenario`
+    (e.g. ``scenario_from_file(path)`` of :mod:`cutover.lab.scenario_document`).
 
     Raises :class:`~cutover.lab.state_store.LabStateError` for an unknown scenario or a
     state file of another scenario, and ``OSError`` if a port is taken.

@@ -31,6 +31,7 @@ from cutover.lab.hostnames import (
     BUCKET_HOST,
     FILES_HOST,
     LEGACY_HOST,
+    PUBLIC_HOSTS,
     SHIELD_NODE,
     WAREHOUSE_HOST,
 )
@@ -219,9 +220,14 @@ ATTEMPTED_FIX_2018: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Scenario:
+    """A lab's initial state: built-in (:data:`SCENARIOS`, by name) or read from a
+    scenario file (:mod:`cutover.lab.scenario_document`, e.g. a capture)."""
+
     name: str
     description: str
     build: Callable[[], LabState]
+    #: the public hostnames clients ask for (the lab's resolve map)
+    hostnames: tuple[str, ...] = PUBLIC_HOSTS
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -232,3 +238,8 @@ SCENARIOS: dict[str, Scenario] = {
         build_pypi_2018,
     ),
 }
+
+
+def resolve_scenario(scenario: str | Scenario) -> Scenario:
+    """A scenario object from itself or a built-in scenario's name (KeyError: unknown)."""
+    return scenario if isinstance(scenario, Scenario) else SCENARIOS[scenario]

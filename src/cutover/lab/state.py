@@ -174,7 +174,7 @@ class ApiFaults:
         return self.error_rate > 0 or self.timeout_rate > 0 or self.slow_rate > 0
 
 
-BACKENDS = ("shield", "object_store", "conveyor", "warehouse_app", "legacy_app")
+BACKENDS = ("shield", "object_store", "conveyor", "warehouse_app", "legacy_app", "generic")
 
 
 @dataclass
@@ -188,6 +188,9 @@ class LabState:
         default_factory=lambda: {name: BackendFaults() for name in BACKENDS}
     )
     api_faults: ApiFaults = field(default_factory=ApiFaults)
+    #: backend address -> the lab origin answering there, beside the built-in
+    #: :data:`cutover.lab.hostnames.ORIGIN_ADDRESSES` (a captured scenario's ``origins``)
+    origins: dict[str, str] = field(default_factory=dict)
 
     def service(self, service_id: str) -> Service | None:
         return next((s for s in self.services if s.id == service_id), None)
@@ -263,4 +266,5 @@ class LabState:
             services=services,
             backends=backends,
             api_faults=ApiFaults(**data.get("api_faults", {})),
+            origins=dict(data.get("origins", {})),
         )

@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from cutover.errors import InputError
 from cutover.fileio import atomic_write
-from cutover.lab.scenarios import SCENARIOS
+from cutover.lab.scenarios import SCENARIOS, Scenario, resolve_scenario
 from cutover.lab.state import LabState
 
 _LOCK_TIMEOUT_S = 10.0
@@ -99,27 +99,28 @@ class StateStore:
 
     def __init__(
         self,
-        scenario: str,
+        scenario: str | Scenario,
         state_file: str | os.PathLike[str] | None,
         on_change: Callable[[LabState], None],
     ) -> None:
-        if scenario not in SCENARIOS:
+        if isinstance(scenario, str) and scenario not in SCENARIOS:
             raise LabStateError(
                 f"unknown lab scenario {scenario!r}",
                 hint=f"known scenarios: {', '.join(sorted(SCENARIOS))}",
             )
-        self.scenario = scenario
+        self.definition = resolve_scenario(scenario)
+        self.scenario = self.definition.name
         self.file = Path(state_file) if state_file is not None else None
         self._on_change = on_change
         self._identity: tuple[int, int, int] | None = None
         if self.file is None:
-            self.state = SCENARIOS[scenario].build()
+            self.state = self.definition.build()
         else:
             with self._lock():
                 if self.file.exists():
                     self.state = self._checked_load()
                 else:
-                    self.state = SCENARIOS[scenario].build()
+                    self.state = self.definition.build()
                     self._save()
         on_change(self.state)
 
@@ -177,5 +178,5 @@ class StateStore:
     def reset(self) -> None:
         """Back to the scenario's initial state (and the file too)."""
         with self.mutate() as draft:
-            fresh = SCENARIOS[self.scenario].build()
+            fresh = self.definition.build()
             draft.__dict__.update(fresh.__dict__)

@@ -13,15 +13,19 @@ import os
 from cutover.lab.cdn import Backend, Cdn
 from cutover.lab.fastly_api import FastlyApi
 from cutover.lab.faults import FaultInjector
+from cutover.lab.generic_origin import GenericOrigin
 from cutover.lab.messages import Request, Response
 from cutover.lab.objectstore import ObjectStore
 from cutover.lab.origins import Conveyor, LegacyApp, WarehouseApp
 from cutover.lab.packages import default_catalog
+from cutover.lab.scenarios import Scenario
 from cutover.lab.state_store import StateStore
 
 
 class World:
-    def __init__(self, scenario: str, state_file: str | os.PathLike[str] | None, seed: int) -> None:
+    def __init__(
+        self, scenario: str | Scenario, state_file: str | os.PathLike[str] | None, seed: int
+    ) -> None:
         self.catalog = default_catalog()
         self.faults = FaultInjector(seed)
         backends: dict[str, Backend] = {
@@ -29,6 +33,7 @@ class World:
             "conveyor": Conveyor(self.catalog, self._scheme),
             "warehouse_app": WarehouseApp(self.catalog, self._scheme),
             "legacy_app": LegacyApp(self.catalog, self._scheme),
+            "generic": GenericOrigin(),
         }
         self.cdn = Cdn(self.catalog, backends, self.faults)
         self.store = StateStore(scenario, state_file, on_change=self.cdn.update)
