@@ -36,6 +36,8 @@ class Copy:
     description: str
     resolve: dict[str, str] = field(default_factory=dict)
     limits: list[str] = field(default_factory=list)
+    #: the CA bundle that trusts the copy's certificates (``https://`` probes), if any
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True)

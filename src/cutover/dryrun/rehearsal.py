@@ -84,11 +84,25 @@ def rehearse(loaded: Loaded[Runbook], workdir: Path, stack: ExitStack) -> Rehear
     env_name = loaded.environment
     if env_name is not None and env_name in environments:
         env = environments[env_name]
-        environments[env_name] = env.model_copy(update={"resolve": {**env.resolve, **resolve}})
+        update: dict[str, Any] = {"resolve": {**env.resolve, **resolve}}
+        bundle = _one_bundle(copies, workdir)
+        if bundle is not None:
+            update["ca_bundle"] = str(bundle)
+        environments[env_name] = env.model_copy(update=update)
     model = runbook.model_copy(
         update={"backends": backends, "stages": stages, "environments": environments}
     )
     return Rehearsal(replace(loaded, model=model), copies)
+
+
+def _one_bundle(copies: list[Copy], workdir: Path) -> Path | None:
+    """The CA bundle the dry run's probes trust: every copy's CA, in one file."""
+    bundles = [c.ca_bundle for c in copies if c.ca_bundle is not None]
+    if not bundles:
+        return None
+    path = workdir / "ca-bundle.pem"
+    path.write_bytes(b"".join(b.read_bytes() for b in bundles))
+    return path
 
 
 def _steps(runbook: Runbook) -> list[tuple[Stage, StepBase]]:

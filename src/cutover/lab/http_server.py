@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -211,9 +212,15 @@ class _Listener:
 class ServerThread:
     """Serves several apps, each on its own loopback port, from one thread and loop."""
 
-    def __init__(self, apps: list[tuple[App, int]], host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        apps: list[tuple[App, int]],
+        host: str = "127.0.0.1",
+        tls: dict[int, ssl.SSLContext] | None = None,
+    ) -> None:
         self.host = host
         self._apps = apps
+        self._tls = dict(tls or {})  #: app index -> the TLS context it is served with
         self._listeners = [_Listener(app) for app, _ in apps]
         self.ports: list[int] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -235,13 +242,16 @@ class ServerThread:
         self._loop = loop
         try:
             try:
-                for listener, (_, port) in zip(self._listeners, self._apps, strict=True):
+                for index, (listener, (_, port)) in enumerate(
+                    zip(self._listeners, self._apps, strict=True)
+                ):
                     listener.server = loop.run_until_complete(
                         loop.create_server(
-                            lambda lst=listener: _Connection(lst),  # type: ignore[misc]
+                            lambda lst=listener: _Connection(lst),
                             self.host,
                             port,
                             reuse_address=True,
+                            ssl=self._tls.get(index),
                         )
                     )
                     self.ports.append(listener.server.sockets[0].getsockname()[1])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import ssl
 from types import TracebackType
 
-from cutover.lab.http_server import ServerThread
+from cutover.lab.http_server import App, ServerThread
 from cutover.lab.scenarios import Scenario
 from cutover.lab.world import World
 
@@ -30,7 +31,7 @@ class LabHandle:
         self._server = server
         self._closed = False
         state = world.store.state
-        data_port, api_port = server.ports
+        data_port, api_port, *secure = server.ports
         self.scenario: str = state.scenario
         self.data_address: str = f"127.0.0.1:{data_port}"
         self.api_url: str = f"http://127.0.0.1:{api_port}"
@@ -39,6 +40,8 @@ class LabHandle:
         self.resolve: dict[str, str] = dict.fromkeys(self.hostnames, self.data_address)
         self.service_ids: dict[str, str] = {s.name: s.id for s in state.services}
         self.state_file: str | None = state_file
+        #: ``"127.0.0.1:PORT"`` of the data plane over TLS, when started with ``tls``
+        self.tls_address: str | None = f"127.0.0.1:{secure[0]}" if secure else None
 
     @property
     def data_port(self) -> int:
@@ -80,8 +83,12 @@ def start_lab(
     data_port: int = 0,
     api_port: int = 0,
     seed: int = 0,
+    tls: ssl.SSLContext | None = None,
 ) -> LabHandle:
     """Start a lab on loopback (port 0 = a free port) and return its handle.
+
+    ``tls``: also serve the data plane over TLS with this context, on a third free port
+    (:attr:`LabHandle.tls_address`; a dry run's copy answers ``https://`` probes there).
 
     ``scenario``: a built-in scenario's name, or a :class:`~cutover.lab.scenarios.Scenario`
     (e.g. ``scenario_from_file(path)`` of :mod:`cutover.lab.scenario_document`).
@@ -90,6 +97,9 @@ def start_lab(
     state file of another scenario, and ``OSError`` if a port is taken.
     """
     world = World(scenario, state_file, seed)
-    server = ServerThread([(world.handle_data, data_port), (world.handle_api, api_port)])
+    apps: list[tuple[App, int]] = [(world.handle_data, data_port), (world.handle_api, api_port)]
+    if tls is not None:
+        apps.append((world.handle_data, 0))
+    server = ServerThread(apps, tls={2: tls} if tls is not None else None)
     server.start()
     return LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)

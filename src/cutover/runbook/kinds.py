@@ -118,6 +118,7 @@ FASTLY = BackendKind(
     FastlyStep,
     "cutover.actions.fastly:FastlyAction",
     "Fastly API: edge dictionaries, versions",
+    rehearsal="cutover.dryrun.fastly_copy:rehearse",
 )
 NGINX = BackendKind(
     "nginx",
