@@ -1,11 +1,14 @@
 """What each step of a runbook would change, read from live state (for ``cutover plan``).
 
 Read-only: each step's action takes a snapshot and plans against it; nothing is written.
-The plan view (:mod:`cutover.report.plan`) renders the result.
+The plan view (:mod:`cutover.report.plan`) renders the result. A change of multi-line
+text (a VCL snippet's or a custom VCL file's content) is shown as a unified diff, live
+state first (``--- live``) and the runbook's text second (``+++ runbook``).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from cutover.actions.base import Change
@@ -39,6 +42,29 @@ def live_diffs(runbook: Runbook) -> dict[StepKey, list[str]]:
                 before = expected.get(change.target, change.before)
                 shown = Change(change.target, before, change.after)
                 expected[change.target] = change.after
-                lines.append(shown.render())
+                lines.extend(_text_diff(shown) if _is_text(shown) else [shown.render()])
             out[key] = lines
     return out
+
+
+def _is_text(change: Change) -> bool:
+    values = (change.before, change.after)
+    return all(v is None or isinstance(v, str) for v in values) and any(
+        isinstance(v, str) and "\n" in v for v in values
+    )
+
+
+def _text_diff(change: Change) -> list[str]:
+    """``~ TARGET:`` and the unified diff of its text (``= TARGET (unchanged)`` if none)."""
+    if not change.changes:
+        return [f"= {change.target} (unchanged)"]
+    before = [] if change.before is None else str(change.before).splitlines()
+    after = [] if change.after is None else str(change.after).splitlines()
+    diff = difflib.unified_diff(
+        before,
+        after,
+        fromfile="live" if change.before is not None else "live (absent)",
+        tofile="runbook" if change.after is not None else "runbook (deleted)",
+        lineterm="",
+    )
+    return [f"~ {change.target}:", *(f"  {line}" for line in diff)]
