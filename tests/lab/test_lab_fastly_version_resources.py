@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cutover.lab.hostnames import WAREHOUSE_HOST
+from cutover.lab.hostnames import BUCKET_HOST, SHIELD_NODE, WAREHOUSE_HOST
 from cutover.testing import LabClient
 
 STAMPS = ("created_at", "updated_at")
@@ -337,3 +337,32 @@ def test_dynamic_snippet_updates_without_activation(world):
     }
     assert world.get(PROJECT).headers["X-Tag"] == "two"
     assert world.ok("GET", path)["content"] == 'set resp.http.X-Tag = "two";'
+
+
+@pytest.mark.parametrize(
+    ("override_host", "status", "code"),
+    [("", 404, "NoSuchBucket"), (BUCKET_HOST, 403, "AccessDenied")],
+)
+def test_a_backends_override_host_is_the_host_the_origin_sees(world, override_host, status, code):
+    _, version = _draft(world)
+    world.ok(
+        "POST",
+        f"{version}/condition",
+        data={"name": "is-bucket", "statement": 'req.url ~ "^/bucket/"', "type": "REQUEST"},
+    )
+    world.ok(
+        "POST",
+        f"{version}/backend",
+        data={
+            "name": "F_Bucket",
+            "address": BUCKET_HOST,
+            "shield": SHIELD_NODE,
+            "override_host": override_host,
+            "request_condition": "is-bucket",
+        },
+    )
+    # the recv snippet runs after the generated backend selection: it would override it
+    world.ok("PUT", f"{version}/snippet/warehouse-backend", data={"content": ""})
+    _activate(world, version)  # fmt: skip
+    answer = world.get(f"http://{WAREHOUSE_HOST}/bucket/x")
+    assert (answer.status_code, f"<Code>{code}</Code>" in answer.text) == (status, True)

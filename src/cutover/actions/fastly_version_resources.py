@@ -42,10 +42,15 @@ def _int(value: Any, default: int = 100) -> int:
 
 
 def _snippet_wire(s: FastlySnippet) -> Wire:
-    return {"type": s.type, "content": s.content, "priority": str(s.priority)}
+    wire = {"type": s.type, "content": s.content, "priority": str(s.priority)}
+    return {**wire, "dynamic": "1"} if s.dynamic else wire
 
 
 def _snippet_state(found: Mapping[str, Any]) -> ResourceState:
+    """A dynamic snippet's content is not the version's (Fastly sends ``null``): its
+    state is its placement only."""
+    if _flag(found.get("dynamic")):
+        return {"type": found.get("type"), "priority": _int(found.get("priority")), "dynamic": True}
     return {
         "type": found.get("type"),
         "content": found.get("content"),

@@ -82,6 +82,11 @@ class FastlySnippet(Model):
     priority: int = Field(
         100, ge=0, le=10_000, description="lower runs first among one type's snippets"
     )
+    dynamic: bool = Field(
+        False,
+        description="a dynamic snippet: `content` is its first content; later changes are"
+        " versionless (`dynamic_snippet` steps)",
+    )
 
 
 class FastlyVersionChange(Model):
