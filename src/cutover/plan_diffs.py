@@ -2,8 +2,9 @@
 
 Read-only: each step's action takes a snapshot and plans against it; nothing is written.
 The plan view (:mod:`cutover.report.plan`) renders the result. A change of multi-line
-text (a VCL snippet's or a custom VCL file's content) is shown as a unified diff, live
-state first (``--- live``) and the runbook's text second (``+++ runbook``).
+text (a VCL snippet's or a custom VCL file's content) is shown as a unified diff: live
+state first (``--- live``, or ``--- earlier steps`` when an earlier step of the run
+changes it) and the runbook's text second (``+++ runbook``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,14 @@ def live_diffs(runbook: Runbook) -> dict[StepKey, list[str]]:
                 continue
             lines = []
             for change in diff.changes:
+                earlier = change.target in expected
                 before = expected.get(change.target, change.before)
                 shown = Change(change.target, before, change.after)
                 expected[change.target] = change.after
-                lines.extend(_text_diff(shown) if _is_text(shown) else [shown.render()])
+                if _is_text(shown):
+                    lines.extend(_text_diff(shown, "earlier steps" if earlier else "live"))
+                else:
+                    lines.append(shown.render())
             out[key] = lines
     return out
 
@@ -54,8 +59,9 @@ def _is_text(change: Change) -> bool:
     )
 
 
-def _text_diff(change: Change) -> list[str]:
-    """``~ TARGET:`` and the unified diff of its text (``= TARGET (unchanged)`` if none)."""
+def _text_diff(change: Change, source: str) -> list[str]:
+    """``~ TARGET:`` and the unified diff of its text (``= TARGET (unchanged)`` if none);
+    ``source``: where the text before comes from (``live``, or ``earlier steps``)."""
     if not change.changes:
         return [f"= {change.target} (unchanged)"]
     before = [] if change.before is None else str(change.before).splitlines()
@@ -63,7 +69,7 @@ def _text_diff(change: Change) -> list[str]:
     diff = difflib.unified_diff(
         before,
         after,
-        fromfile="live" if change.before is not None else "live (absent)",
+        fromfile=source if change.before is not None else f"{source} (absent)",
         tofile="runbook" if change.after is not None else "runbook (deleted)",
         lineterm="",
     )
