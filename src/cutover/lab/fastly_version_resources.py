@@ -20,7 +20,8 @@ statement, a header's source) are checked when the version is validated or activ
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,8 +200,21 @@ def _only_main(version: Version, main: Any) -> None:
             other.main = other is main
 
 
+def _unique(family: Family, version: Version, kind: str, name: str) -> None:
+    if any(x.name == name for x in family.items(version)):
+        raise ApiError(409, "Duplicate record", f"Duplicate {kind}: '{name}'")
+
+
 class VersionResourceEndpoints:
     store: StateStore
+
+    @contextmanager
+    def _editing(self, sid: str, v: str) -> Iterator[tuple[Service, Version]]:
+        """A draft version, changed under the state's lock (saved if no error)."""
+        with self.store.mutate() as state:
+            service, version = find_version(state, sid, v)
+            require_editable(version)
+            yield service, version
 
     def list_resources(self, params: Params, sid: str, v: str, kind: str) -> Response:
         family = FAMILIES[kind]
@@ -220,11 +234,8 @@ class VersionResourceEndpoints:
         for key in family.required:
             if params.get(key) in (None, ""):
                 raise _bad(f"{key.capitalize()} can't be blank")
-        with self.store.mutate() as state:
-            service, version = find_version(state, sid, v)
-            require_editable(version)
-            if any(x.name == name for x in family.items(version)):
-                raise ApiError(409, "Duplicate record", f"Duplicate {kind}: '{name}'")
+        with self._editing(sid, v) as (service, version):
+            _unique(family, version, kind, name)
             created = family.new(name, now_iso())
             family.fields(params, created)
             family.items(version).append(created)
@@ -233,14 +244,11 @@ class VersionResourceEndpoints:
 
     def update_resource(self, params: Params, sid: str, v: str, kind: str, name: str) -> Response:
         family = FAMILIES[kind]
-        with self.store.mutate() as state:
-            service, version = find_version(state, sid, v)
-            require_editable(version)
+        with self._editing(sid, v) as (service, version):
             found = _find(family, version, name)
             new_name = params.get("name")
             if isinstance(new_name, str) and new_name and new_name != name:
-                if any(x.name == new_name for x in family.items(version)):
-                    raise ApiError(409, "Duplicate record", f"Duplicate {kind}: '{new_name}'")
+                _unique(family, version, kind, new_name)
                 found.name = new_name
             family.fields(params, found)
             _only_main(version, found)
@@ -249,9 +257,7 @@ class VersionResourceEndpoints:
 
     def delete_resource(self, params: Params, sid: str, v: str, kind: str, name: str) -> Response:
         family = FAMILIES[kind]
-        with self.store.mutate() as state:
-            _, version = find_version(state, sid, v)
-            require_editable(version)
+        with self._editing(sid, v) as (_, version):
             family.items(version).remove(_find(family, version, name))
             return json_response(200, {"status": "ok"})
 
