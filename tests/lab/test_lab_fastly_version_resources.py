@@ -366,3 +366,34 @@ def test_a_backends_override_host_is_the_host_the_origin_sees(world, override_ho
     _activate(world, version)  # fmt: skip
     answer = world.get(f"http://{WAREHOUSE_HOST}/bucket/x")
     assert (answer.status_code, f"<Code>{code}</Code>" in answer.text) == (status, True)
+
+
+def test_a_custom_main_vcl_without_vcl_hash_keys_the_cache_by_url_and_host(world):
+    sid = world.sid("files")
+    draft = world.ok("PUT", f"/service/{sid}/version/1/clone")["number"]
+    version = f"/service/{sid}/version/{draft}"
+    main = (
+        "sub vcl_recv {\n#FASTLY recv\n  return(lookup);\n}\n"
+        "sub vcl_miss {\n#FASTLY miss\n  return(fetch);\n}\n"
+    )
+    world.ok("POST", f"{version}/vcl", data={"name": "main", "content": main, "main": "1"})
+    _activate(world, version)
+    first, second = world.catalog.files[0], world.catalog.files[1]
+    for f in (first, second, first):
+        answer = world.get(world.hash_url(f, query="fresh"))
+        assert (answer.status_code, answer.content) == (200, f.content)
+
+
+def test_the_same_vcl_placed_at_another_macro_is_another_program():
+    from cutover.lab.state import Service, Snippet, Version
+    from cutover.lab.vcl_service import Programs
+
+    def service(type_: str) -> tuple[Service, Version]:
+        snippet = Snippet("id", "s", type_, 'set req.http.X-Where = "here";')
+        version = Version(1, snippets=[snippet])
+        return Service("sid", "svc", versions=[version]), version
+
+    programs = Programs()
+    in_recv = programs.get(*service("recv"))
+    in_miss = programs.get(*service("miss"))
+    assert in_recv is not in_miss
