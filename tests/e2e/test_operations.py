@@ -148,7 +148,10 @@ def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path
     first = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
     assert first.returncode == RunExit.OK, first.stderr
     lines = first.stdout.splitlines()
-    assert any(line.startswith("        ~ files snippet s3-signing: ") for line in lines)
+    # the snippet's VCL as a unified diff (its type and priority do not change)
+    at = lines.index("        ~ files snippet s3-signing content:")
+    assert lines[at + 1 : at + 3] == ["          --- live", "          +++ runbook"]
+    assert not any(line.startswith("        ~ files snippet s3-signing: ") for line in lines)
     assert "        ~ legacy dictionary redirects[percent]: '100' → '1'" in lines
     assert "        ~ legacy dictionary redirects[percent]: '1' → '10'" in lines  # cumulative
     assert "        ~ legacy dictionary redirects[mode]: '302' → '301'" in lines

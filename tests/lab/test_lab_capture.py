@@ -68,6 +68,24 @@ def source(lab: LabHandle) -> Iterator[LabHandle]:
             data={"name": "dyn", "type": "deliver", "dynamic": "1", "content": "# v1\n"},
         )
         world.ok("POST", f"/service/{sid}/version/2/dictionary", data={"name": "flags"})
+        world.ok(
+            "POST",
+            f"/service/{sid}/version/2/condition",
+            data={"name": "is-beta", "statement": 'req.http.X-Beta == "1"', "type": "RESPONSE"},
+        )
+        world.ok(
+            "POST",
+            f"/service/{sid}/version/2/header",
+            data={
+                "name": "beta-mark",
+                "action": "set",
+                "type": "response",
+                "dst": "http.X-Beta-Seen",
+                "src": '"yes"',
+                "response_condition": "is-beta",
+                "priority": "5",
+            },
+        )
         world.ok("PUT", f"/service/{sid}/version/2/activate")
         snippet = world.ok("GET", f"/service/{sid}/version/2/snippet/dyn")
         world.ok("PUT", f"/service/{sid}/snippet/{snippet['id']}", data={"content": "# live\n"})
@@ -85,6 +103,12 @@ def test_capture_serve_recapture_gives_the_same_document(source, monkeypatch, tm
         ("dyn", True, "# live\n")
     ]
     assert first.origins["pypi-files.s3.amazonaws.com"] == "object_store"
+    assert [(c.name, c.type, c.statement) for c in files.conditions] == [
+        ("is-beta", "RESPONSE", 'req.http.X-Beta == "1"')
+    ]
+    assert [(h.name, h.dst, h.src, h.response_condition, h.priority) for h in files.headers] == [
+        ("beta-mark", "http.X-Beta-Seen", '"yes"', "is-beta", 5)
+    ]
     path = tmp_path / "lab" / "scenarios" / "copy.yml"
     write_scenario(first, path)
     assert load_scenario_document(path) == first
@@ -255,7 +279,7 @@ BAD_SNIPPET = "  snippets:\n  - {id: X, name: bad, type: recv, content: 'frobnic
         ),
         (
             GOOD.replace("  snippets: []", BAD_SNIPPET),
-            "bad.yml:25:3: services[0].snippets:",
+            "bad.yml:26:3: services[0].snippets:",
             "snippet bad:1:1: refused: 'frobnicate'",
         ),
     ],

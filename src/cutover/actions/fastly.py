@@ -7,9 +7,13 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
   read them back. Rollback writes the prior values back (deleting items that did not
   exist), in one bulk call.
 - **Version steps**: clone the active version, add/remove domains, change settings and
-  add/replace/delete VCL snippets on the draft, validate (the VCL compiles), activate,
-  read back. Rollback activates the previously active
-  version, which Fastly keeps unchanged (activated versions are locked).
+  add/replace/delete VCL snippets, conditions, headers, backends and custom VCL files on
+  the draft (:mod:`cutover.actions.fastly_version_resources`), validate (the VCL
+  compiles), activate, read back. Rollback activates the previously active version,
+  which Fastly keeps unchanged (activated versions are locked).
+- **Dynamic snippet steps** (versionless, live at once): write a dynamic snippet's
+  content, read it back; rollback writes the prior content back
+  (:mod:`cutover.actions.fastly_dynamic_snippets`).
 
 Reconcile reads the effect itself: a dictionary item read from the API is the value the
 edge serves (versionless), and the active version is what the service runs. Targets: each
@@ -23,12 +27,13 @@ version: harmless, never activated.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from cutover import secrets
+from cutover.actions import fastly_version_resources as resources
 from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
+from cutover.actions.fastly_dynamic_snippets import DynamicSnippet
 from cutover.errors import ReadBackError, RejectedActionError
 from cutover.runbook.backends import FastlySettings, FastlyStep
 
@@ -108,17 +113,22 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             "domains": domains,
             "settings": {k: _text(settings.get(k)) for k in wanted},
         }
-        if self.change.version.snippets:
-            snippets = {s["name"]: s for s in self.api.request("GET", f"{base}/snippet") or []}
-            state["snippets"] = {
-                name: _snippet_state(snippets.get(name)) for name in self.change.version.snippets
-            }
+        state.update(resources.read(self.api, base, self.change.version))
         return state
+
+    @property
+    def dynamic(self) -> DynamicSnippet | None:
+        name, content = self.change.dynamic_snippet, self.change.content
+        if name is None or content is None:
+            return None
+        return DynamicSnippet(self.api, self._service(), name, content)
 
     # --- the Action interface -----------------------------------------------------------------
 
     def snapshot(self) -> State:
         active = self._active_version()
+        if self.dynamic is not None:
+            return {"service_id": self.service_id, **self.dynamic.snapshot(active)}
         if self.change.dictionary is not None:
             dictionary_id = self._dictionary_id(active)
             items = {key: self._item(dictionary_id, key) for key in self._keys()}
@@ -136,6 +146,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
 
     def plan(self, live: State) -> Diff:
         where = f"{self.change.service}"
+        if self.dynamic is not None:
+            return self.dynamic.plan(where, live)
         if self.change.dictionary is not None:
             items = live["items"]
             return Diff(
@@ -159,10 +171,7 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             Change(f"{where} setting {k}", live["settings"].get(k), v)
             for k, v in desired["settings"].items()
         )
-        changes.extend(
-            Change(f"{where} snippet {name}", live["snippets"].get(name), want)
-            for name, want in desired.get("snippets", {}).items()
-        )
+        changes.extend(resources.plan(where, live, desired))
         return Diff(changes)
 
     def _desired_version(self, prior: State) -> dict[str, Any]:
@@ -171,16 +180,12 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         domains = set(prior["domains"]) - {d.lower() for d in change.remove_domains}
         domains |= {d.lower() for d in change.add_domains}
         desired: dict[str, Any] = {"domains": sorted(domains), "settings": dict(change.settings)}
-        if change.snippets:
-            desired["snippets"] = {
-                name: None
-                if s is None
-                else {"type": s.type, "content": s.content, "priority": s.priority}
-                for name, s in change.snippets.items()
-            }
+        desired.update(resources.desired(change))
         return desired
 
     def apply(self, prior: State) -> Record:
+        if self.dynamic is not None:
+            return self.dynamic.apply(prior)
         if self.change.dictionary is not None:
             self._write_items(prior["dictionary_id"], prior["items"], self._desired_items())
             self._check_items(prior["dictionary_id"], self._desired_items())
@@ -224,7 +229,7 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             self._add_domain(version, name)
         if change.settings:
             self.api.request("PUT", f"{version}/settings", data=dict(change.settings))
-        self._write_snippets(version)
+        resources.write(self.api, version, change)
         if change.comment:
             self.api.request("PUT", version, data={"comment": change.comment})
         checked = self.api.request("GET", f"{version}/validate") or {}
@@ -240,30 +245,6 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
             raise ReadBackError(f"fastly: version {number} is not active as written")
         return {"prior_version": prior["active_version"], "new_version": number}
 
-    def _write_snippets(self, version: str) -> None:
-        """Add, replace or delete the step's snippets on the draft."""
-        change = self.change.version
-        assert change is not None
-        if not change.snippets:
-            return
-        present = {s["name"] for s in self.api.request("GET", f"{version}/snippet") or []}
-        for name, snippet in change.snippets.items():
-            if snippet is None:
-                if name in present:
-                    self.api.request("DELETE", f"{version}/snippet/{name}")
-                continue
-            fields = {
-                "type": snippet.type,
-                "content": snippet.content,
-                "priority": str(snippet.priority),
-            }
-            if name in present:
-                self.api.request("PUT", f"{version}/snippet/{name}", data=fields)
-            else:
-                self.api.request(
-                    "POST", f"{version}/snippet", data={"name": name, "dynamic": "0", **fields}
-                )
-
     def _add_domain(self, version: str, name: str) -> None:
         """Add a domain to the draft; a retry whose first attempt landed (its answer was
         lost) meets ``409 Duplicate record``: the domain is there, which is the goal."""
@@ -277,6 +258,9 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 raise
 
     def rollback(self, prior: State, record: Record | None) -> None:
+        if self.dynamic is not None:
+            self.dynamic.rollback(prior)
+            return
         if "items" in prior:
             self._write_items(prior["dictionary_id"], self._live_items(prior), prior["items"])
             self._check_items(prior["dictionary_id"], prior["items"])
@@ -289,6 +273,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
 
     def targets(self, live: State) -> list[Change] | None:
         where = f"fastly {self.service_id}"
+        if self.dynamic is not None:
+            return self.dynamic.targets(where, live)
         if self.change.dictionary is not None:
             items = live["items"]
             return [
@@ -306,20 +292,15 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 Change(f"{where} setting {k}", live["settings"].get(k), v)
                 for k, v in change.settings.items()
             ),
-            *(
-                Change(
-                    f"{where} snippet {name}",
-                    snippet_summary(live.get("snippets", {}).get(name)),
-                    snippet_summary(want),
-                )
-                for name, want in self._desired_version(live).get("snippets", {}).items()
-            ),
+            *resources.targets(where, live, self._desired_version(live)),
         ]
 
     def _live_items(self, prior: State) -> dict[str, str | None]:
         return {key: self._item(prior["dictionary_id"], key) for key in prior["items"]}
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
+        if self.dynamic is not None:
+            return self.dynamic.reconcile(prior)
         if "items" in prior:
             live = self._live_items(prior)
             if live == self._desired_items():
@@ -334,23 +315,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         return Reconciled.DRIFTED
 
 
-def _snippet_state(found: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A snippet as compared: type, content and priority (Fastly sends it as a string)."""
-    if found is None:
-        return None
-    return {
-        "type": found.get("type"),
-        "content": found.get("content"),
-        "priority": int(found.get("priority") or 100),
-    }
-
-
-def snippet_summary(snippet: dict[str, Any] | None) -> str | None:
-    """A snippet in one short line (targets, journal): type, priority, content digest."""
-    if snippet is None:
-        return None
-    digest = hashlib.sha256(str(snippet["content"]).encode()).hexdigest()[:12]
-    return f"{snippet['type']}/{snippet['priority']} sha256:{digest}"
+#: a resource in one short line (targets, journal); kept under its first name
+snippet_summary = resources.summary
 
 
 def _text(value: Any) -> str | None:

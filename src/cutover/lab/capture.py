@@ -30,9 +30,11 @@ from cutover.fileio import atomic_write
 from cutover.lab.hostnames import ORIGIN_ADDRESSES
 from cutover.lab.scenario_document import (
     ScenarioBackend,
+    ScenarioCondition,
     ScenarioDictionary,
     ScenarioDocument,
     ScenarioDomain,
+    ScenarioHeader,
     ScenarioService,
     ScenarioSnippet,
     ScenarioVcl,
@@ -90,8 +92,39 @@ def _backends(r: Reading) -> list[ScenarioBackend]:
             override_host=b.get("override_host") or None,
             use_ssl=bool(b.get("use_ssl")),
             comment=b.get("comment") or "",
+            request_condition=b.get("request_condition") or "",
         )
         for b in r.version["backends"]
+    ]
+
+
+def _conditions(r: Reading) -> list[ScenarioCondition]:
+    return [
+        ScenarioCondition(
+            name=c["name"],
+            statement=c["statement"],
+            type=c.get("type") or "REQUEST",
+            priority=int(c.get("priority") or 100),
+            comment=c.get("comment") or "",
+        )
+        for c in r.version.get("conditions", [])
+    ]
+
+
+def _headers(r: Reading) -> list[ScenarioHeader]:
+    text = ("src", "regex", "substitution", "request_condition", "cache_condition")
+    return [
+        ScenarioHeader(
+            name=h["name"],
+            action=h["action"],
+            type=h["type"],
+            dst=h["dst"],
+            ignore_if_set=str(h.get("ignore_if_set")) == "1",
+            priority=int(h.get("priority") or 100),
+            response_condition=h.get("response_condition") or "",
+            **{k: h.get(k) or "" for k in text},
+        )
+        for h in r.version.get("headers", [])
     ]
 
 
@@ -157,6 +190,8 @@ RESOURCE_READERS: dict[str, Callable[[Reading], Any]] = {
     "dictionaries": _dictionaries,
     "snippets": _snippets,
     "vcls": _vcls,
+    "conditions": _conditions,
+    "headers": _headers,
 }
 
 

@@ -13,8 +13,8 @@ A client request reaches the **edge** (the data-plane port). On every node:
    service's ``s3-signing`` snippet rewrites Host and signs there — on every node, the
    2018 bug) and the request goes to ``req.backend``: at the edge a shielded backend is
    the shield node (``req.backend.is_shield``), at the shield it is the origin whose
-   address the backend names (``req.backend.is_origin``); ``pass`` fetches without
-   storing;
+   address the backend names (``req.backend.is_origin``; its ``override_host``, if any,
+   replaces the Host sent there); ``pass`` fetches without storing;
 4. ``vcl_fetch`` sees ``beresp``; a response is stored if it is a 200 whose
    ``Cache-Control`` allows it (only the object store's files do);
 5. ``vcl_deliver`` sees ``resp``;
@@ -132,12 +132,17 @@ def _cache_key(ctx: Context) -> tuple[str, str]:
     return "", ctx.hash
 
 
-def _origin_of(state: LabState, service: Service, backend_name: str) -> str | None:
+def _origin_of(
+    state: LabState, service: Service, backend_name: str
+) -> tuple[str | None, str | None]:
+    """The origin a version backend's address names (the scenario's ``origins`` first),
+    and its ``override_host``."""
     version = service.active_version
     found = next((b for b in version.backends if b.name == backend_name), None) if version else None
     if found is None:
-        return None
-    return state.origins.get(found.address) or ORIGIN_ADDRESSES.get(found.address)
+        return None, None
+    origin = state.origins.get(found.address) or ORIGIN_ADDRESSES.get(found.address)
+    return origin, found.override_host
 
 
 def _message(response: Response) -> Message:
@@ -275,6 +280,8 @@ class Cdn:
             return self._deliver(node, self._error(program, ctx), "HIT", service)
         ctx.hash = ""
         program.run("vcl_hash", ctx)
+        if not ctx.hash:  # a custom VCL without vcl_hash: Varnish's default, URL + Host
+            ctx.hash = f"{ctx.req.url}#{ctx.req.header('host') or ''}#"
         key = _cache_key(ctx)
         cache = self.caches[node]
         lookup = action != "pass" and ctx.req.method == "GET"
@@ -337,9 +344,11 @@ class Cdn:
             else:
                 response = self._serve(SHIELD_NODE, request, internal=True)
         else:
-            origin = _origin_of(state, service, backend.name)
+            origin, override_host = _origin_of(state, service, backend.name)
             if origin is None:
                 return text_response(503, f"Error 503 Backend unavailable\n\n{backend.name}\n")
+            if override_host:  # as Fastly: after VCL, on the connection to the origin
+                request = request.with_headers(host=override_host)
             outcome = self.faults.backend(origin, state.backends[origin])
             if outcome.fail:
                 response = _backend_error(outcome, origin)

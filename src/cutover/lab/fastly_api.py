@@ -48,6 +48,12 @@ Endpoints (all as documented by Fastly)::
     DELETE /service/{sid}/version/{v}/snippet/{name}         delete
     GET    /service/{sid}/snippet/{id}                       dynamic snippet (versionless)
     PUT    /service/{sid}/snippet/{id}                       update a dynamic snippet's content
+    GET    /service/{sid}/version/{v}/{kind}                 list ({kind}: condition, header,
+    POST   /service/{sid}/version/{v}/{kind}                   backend, vcl), create,
+    GET    /service/{sid}/version/{v}/{kind}/{name}            get,
+    PUT    /service/{sid}/version/{v}/{kind}/{name}            update,
+    DELETE /service/{sid}/version/{v}/{kind}/{name}            delete
+    PUT    /service/{sid}/version/{v}/vcl/{name}/main        mark a custom VCL file main
     POST   /service/{sid}/purge_all                          purge everything of a service
 """
 
@@ -88,6 +94,7 @@ from cutover.lab.fastly_resources import (
     version_json,
 )
 from cutover.lab.fastly_snippets import SnippetEndpoints
+from cutover.lab.fastly_version_resources import KINDS, VersionResourceEndpoints
 from cutover.lab.faults import FaultInjector
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.scenarios import lab_id
@@ -100,6 +107,7 @@ _OK = {"status": "ok"}
 _S = r"/service/(?P<sid>[^/]+)"
 _V = _S + r"/version/(?P<v>[^/]+)"
 _D = _S + r"/dictionary/(?P<did>[^/]+)"
+_R = _V + f"/(?P<kind>{KINDS})"  #: conditions, headers, backends, custom VCL files
 
 #: (method, path pattern, handler method name)
 ROUTES: list[tuple[str, re.Pattern[str], str]] = [
@@ -140,6 +148,12 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("PUT", _V + "/snippet/(?P<name>[^/]+)", "update_snippet"),
         ("DELETE", _V + "/snippet/(?P<name>[^/]+)", "delete_snippet"),
         ("GET", _S + "/snippet/(?P<snippet_id>[^/]+)", "get_dynamic_snippet"),
+        ("GET", _R, "list_resources"),
+        ("POST", _R, "create_resource"),
+        ("GET", _R + "/(?P<name>[^/]+)", "get_resource"),
+        ("PUT", _R + "/(?P<name>[^/]+)", "update_resource"),
+        ("DELETE", _R + "/(?P<name>[^/]+)", "delete_resource"),
+        ("PUT", _V + "/vcl/(?P<name>[^/]+)/main", "set_main_vcl"),
         ("PUT", _S + "/snippet/(?P<snippet_id>[^/]+)", "update_dynamic_snippet"),
         ("GET", _D + "/items", "list_items"),
         ("PATCH", _D + "/items", "bulk_items"),
@@ -153,7 +167,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 
 
 class FastlyApi(
-    DictionaryItemEndpoints, SnippetEndpoints, DictionaryEndpoints, DomainCheckEndpoints
+    DictionaryItemEndpoints,
+    SnippetEndpoints,
+    DictionaryEndpoints,
+    DomainCheckEndpoints,
+    VersionResourceEndpoints,
 ):
     def __init__(
         self, store: StateStore, cdn: Cdn, faults: FaultInjector, reset: Callable[[], None]

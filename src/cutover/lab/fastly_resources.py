@@ -30,8 +30,10 @@ from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.state import (
     GENERAL_SETTINGS,
     Backend,
+    Condition,
     DictionaryRef,
     Domain,
+    Header,
     Item,
     LabState,
     Service,
@@ -169,19 +171,95 @@ def upserted_item_json(
 
 
 def backend_json(service: Service, version: Version, backend: Backend) -> dict[str, Any]:
+    """Fastly's backend: every key its API returns, the ones the lab does not model at
+    Fastly's defaults (``version`` and ``port`` are numbers here, unlike conditions')."""
+    ip = backend.address.replace(".", "").isdigit()
     return {
         "address": backend.address,
+        "auto_loadbalance": False,
+        "between_bytes_timeout": 10000,
+        "client_cert": None,
         "comment": backend.comment,
+        "connect_timeout": 1000,
         "created_at": backend.created_at,
         "deleted_at": None,
+        "fetch_timeout": None,
+        "first_byte_timeout": 15000,
+        "healthcheck": None,
+        "hostname": None if ip else backend.address,
+        "ipv4": backend.address if ip else None,
+        "ipv6": None,
+        "keepalive_time": None,
+        "locked": version.locked,
+        "max_conn": 200,
+        "max_lifetime": None,
+        "max_tls_version": None,
+        "max_use": None,
+        "min_tls_version": None,
         "name": backend.name,
         "override_host": backend.override_host,
         "port": backend.port,
+        "prefer_ipv6": False,
+        "request_condition": backend.request_condition,
         "service_id": service.id,
+        "share_key": None,
         "shield": backend.shield,
+        "ssl_ca_cert": None,
+        "ssl_cert_hostname": None,
+        "ssl_check_cert": True,
+        "ssl_ciphers": None,
+        "ssl_client_cert": None,
+        "ssl_client_key": None,
+        "ssl_hostname": None,
+        "ssl_sni_hostname": None,
+        "tcp_keepalive_enable": None,
+        "tcp_keepalive_interval": None,
+        "tcp_keepalive_probes": None,
+        "tcp_keepalive_time": None,
         "updated_at": backend.updated_at,
         "use_ssl": backend.use_ssl,
         "version": version.number,
+        "weight": 100,
+    }
+
+
+def condition_json(service: Service, version: Version, condition: Condition) -> dict[str, Any]:
+    """Fastly's condition: ``priority`` and ``version`` are numeric strings."""
+    return {
+        "comment": condition.comment,
+        "created_at": condition.created_at,
+        "deleted_at": None,
+        "name": condition.name,
+        "priority": str(condition.priority),
+        "service_id": service.id,
+        "statement": condition.statement,
+        "type": condition.type,
+        "updated_at": condition.updated_at,
+        "version": str(version.number),
+    }
+
+
+def header_json(service: Service, version: Version, header: Header) -> dict[str, Any]:
+    """Fastly's header rule: ``priority``, ``ignore_if_set`` ("0"/"1") and ``version`` are
+    strings; unset conditions and regex fields are ``null``."""
+    return {
+        "action": header.action,
+        "cache_condition": header.cache_condition or None,
+        "created_at": header.created_at,
+        "deleted_at": None,
+        "dst": header.dst,
+        "ignore_if_set": "1" if header.ignore_if_set else "0",
+        "name": header.name,
+        "priority": str(header.priority),
+        "regex": header.regex or None,
+        "request_condition": header.request_condition or None,
+        "response_condition": header.response_condition or None,
+        "service_id": service.id,
+        "src": header.src or None,
+        "substitution": header.substitution or None,
+        "type": header.type,
+        "updated_at": header.updated_at,
+        "version": str(version.number),
     }
 
 
@@ -256,12 +334,12 @@ def version_detail_json(service: Service, version: Version) -> dict[str, Any]:
         "acls": [],
         "backends": [backend_json(service, version, b) for b in version.backends],
         "cache_settings": [],
-        "conditions": [],
+        "conditions": [condition_json(service, version, c) for c in version.conditions],
         "dictionaries": [dictionary_json(service, version, d) for d in version.dictionaries],
         "directors": [],
         "domains": [domain_json(service, version, d) for d in version.domains],
         "gzips": [],
-        "headers": [],
+        "headers": [header_json(service, version, h) for h in version.headers],
         "healthchecks": [],
         "request_settings": [],
         "response_objects": [],
@@ -414,4 +492,6 @@ def clone_version(service: Service, source: Version) -> Version:
         backends=copy.deepcopy(source.backends),
         snippets=copy.deepcopy(source.snippets),
         vcls=copy.deepcopy(source.vcls),
+        conditions=copy.deepcopy(source.conditions),
+        headers=copy.deepcopy(source.headers),
     )

@@ -27,8 +27,10 @@ from cutover.errors import InputError
 from cutover.lab.scenarios import SCENARIOS, Scenario, lab_id, lab_token
 from cutover.lab.state import (
     Backend,
+    Condition,
     DictionaryRef,
     Domain,
+    Header,
     Item,
     LabState,
     Service,
@@ -65,6 +67,30 @@ class ScenarioBackend(Model):
     override_host: str | None = None
     use_ssl: bool = True
     comment: str = ""
+    request_condition: str = Field("", description="a REQUEST condition selecting it")
+
+
+class ScenarioCondition(Model):
+    name: str = Field(min_length=1)
+    statement: str = Field(min_length=1, description="one VCL expression")
+    type: Literal["REQUEST", "CACHE", "RESPONSE"] = "REQUEST"
+    priority: int = Field(100, ge=0, le=10_000)
+    comment: str = ""
+
+
+class ScenarioHeader(Model):
+    name: str = Field(min_length=1)
+    action: Literal["set", "append", "delete", "regex", "regex_repeat"]
+    type: Literal["request", "cache", "response"]
+    dst: str = Field(min_length=1)
+    src: str = ""
+    regex: str = ""
+    substitution: str = ""
+    ignore_if_set: bool = False
+    priority: int = Field(100, ge=0, le=10_000)
+    request_condition: str = ""
+    cache_condition: str = ""
+    response_condition: str = ""
 
 
 class ScenarioDictionary(Model):
@@ -100,6 +126,8 @@ class ScenarioService(Model):
     dictionaries: list[ScenarioDictionary] = Field(default_factory=list)
     snippets: list[ScenarioSnippet] = Field(default_factory=list)
     vcls: list[ScenarioVcl] = Field(default_factory=list)
+    conditions: list[ScenarioCondition] = Field(default_factory=list)
+    headers: list[ScenarioHeader] = Field(default_factory=list)
 
 
 class ScenarioDocument(Model):
@@ -140,10 +168,19 @@ def _service(doc: ScenarioDocument, captured: ScenarioService) -> Service:
                 b.override_host,
                 b.use_ssl,
                 b.comment,
+                b.request_condition,
                 stamp,
                 stamp,
             )
             for b in captured.backends
+        ],
+        conditions=[
+            Condition(c.name, c.statement, c.type, c.priority, c.comment, stamp, stamp)
+            for c in captured.conditions
+        ],
+        headers=[
+            Header(**h.model_dump(), created_at=stamp, updated_at=stamp)
+            for h in captured.headers
         ],
         snippets=[
             Snippet(s.id, s.name, s.type, s.content, s.priority, s.dynamic, stamp, stamp)

@@ -1,12 +1,13 @@
 """The control-plane state of the lab world: what a state file holds.
 
 Services have numbered versions; each version has its domains, its settings, its
-dictionary containers, its backends (with shielding), its VCL snippets and its custom VCL
-files, as Fastly defines them; the CDN nodes run the active version's VCL
-(:mod:`cutover.lab.vcl_service`). Dictionary *items* are versionless (they belong to the
-dictionary id, shared by every version that carries the dictionary), exactly like
-Fastly's edge dictionaries. Lab-only knobs (backend faults, control-plane API faults,
-the public URL scheme) live beside the services. Cache contents are not state.
+dictionary containers, its backends (with shielding), its VCL snippets, its custom VCL
+files, its conditions and its header rules, as Fastly defines them; the CDN nodes run
+the active version's VCL (:mod:`cutover.lab.vcl_service`). Dictionary *items* are
+versionless (they belong to the dictionary id, shared by every version that carries the
+dictionary), exactly like Fastly's edge dictionaries. Lab-only knobs (backend faults,
+control-plane API faults, the public URL scheme) live beside the services.
+Cache contents are not state.
 
 Everything here is plain data with ``to_json``/``from_json``; the rules (what may be
 edited, what activation means) live in :mod:`cutover.lab.fastly_api`.
@@ -60,6 +61,7 @@ class Backend:
     override_host: str | None = None
     use_ssl: bool = True
     comment: str = ""
+    request_condition: str = ""  #: a REQUEST condition that selects this backend
     created_at: str = ""
     updated_at: str = ""
 
@@ -74,6 +76,41 @@ class Snippet:
     content: str
     priority: int = 100
     dynamic: bool = False  #: dynamic: the content is versionless (``Service.snippet_contents``)
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class Condition:
+    """A named VCL condition: ``REQUEST`` (in ``vcl_recv``), ``CACHE`` (in ``vcl_fetch``)
+    or ``RESPONSE`` (in ``vcl_deliver``); headers and backends refer to it by name."""
+
+    name: str
+    statement: str
+    type: str = "REQUEST"
+    priority: int = 100
+    comment: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class Header:
+    """A header rule: ``action`` on ``type``'s object (``request``: ``req``, ``cache``:
+    ``beresp``, ``response``: ``resp``) at ``dst`` (``http.NAME``), from ``src`` (VCL)."""
+
+    name: str
+    action: str
+    type: str
+    dst: str
+    src: str = ""
+    regex: str = ""
+    substitution: str = ""
+    ignore_if_set: bool = False
+    priority: int = 100
+    request_condition: str = ""
+    cache_condition: str = ""
+    response_condition: str = ""
     created_at: str = ""
     updated_at: str = ""
 
@@ -103,6 +140,8 @@ class Version:
     backends: list[Backend] = field(default_factory=list)
     snippets: list[Snippet] = field(default_factory=list)
     vcls: list[VclFile] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    headers: list[Header] = field(default_factory=list)
 
     def domain(self, name: str) -> Domain | None:
         return next((d for d in self.domains if d.name == name), None)
@@ -236,6 +275,8 @@ class LabState:
                     backends=[Backend(**b) for b in v.get("backends", [])],
                     snippets=[Snippet(**x) for x in v.get("snippets", [])],
                     vcls=[VclFile(**x) for x in v.get("vcls", [])],
+                    conditions=[Condition(**x) for x in v.get("conditions", [])],
+                    headers=[Header(**x) for x in v.get("headers", [])],
                 )
                 for v in s["versions"]
             ]

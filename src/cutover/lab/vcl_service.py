@@ -2,9 +2,10 @@
 
 The main VCL is the version's custom VCL marked ``main``, or Fastly's boilerplate
 (:data:`BOILERPLATE`). Each ``#FASTLY <sub>`` macro expands to the generated code for
-that subroutine (in ``recv``: the default backend, the first one) followed by the
-version's snippets of that type, by priority then name. ``init`` snippets are placed at
-the top level. A dynamic snippet's content is the service's versionless content.
+that subroutine (:mod:`cutover.lab.vcl_generated`: backends, conditions, headers)
+followed by the version's snippets of that type, by priority then name. ``init``
+snippets are placed at the top level. A dynamic snippet's content is the service's
+versionless content.
 
 Compiled programs are kept per (service, version, VCL text): a dictionary item changes
 nothing here (tables are read per request), a dynamic snippet update recompiles.
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from cutover.lab.state import Service, Version
 from cutover.lab.vcl import Program, VclError, VclSource, compile_program
+from cutover.lab.vcl_generated import generated
 
 #: Fastly's default VCL for a service without custom VCL (the macros only, and the
 #: default hash: URL and Host).
@@ -83,12 +85,12 @@ class Assembled:
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for source in [
-            self.main,
-            *self.includes.values(),
-            *(s for v in self.placed.values() for s in v),
-        ]:
-            digest.update(f"{source.name}\0{source.text}\0".encode())
+        for where, source in [
+            ("main", self.main),
+            *(("include", s) for s in self.includes.values()),
+            *((macro, s) for macro, v in self.placed.items() for s in v),
+        ]:  # the macro too: the same text placed elsewhere is another program
+            digest.update(f"{where}\0{source.name}\0{source.text}\0".encode())
         digest.update("\0".join([*self.tables, "|", *self.backends]).encode())
         return digest.hexdigest()
 
@@ -96,11 +98,7 @@ class Assembled:
 def assemble(service: Service, version: Version) -> Assembled:
     main = next((v for v in version.vcls if v.main), None)
     includes = {v.name: VclSource(v.name, v.content) for v in version.vcls if not v.main}
-    placed: dict[str, list[VclSource]] = {}
-    if version.backends:
-        placed["recv"] = [
-            VclSource("generated recv", f"set req.backend = {version.backends[0].name};")
-        ]
+    placed = generated(version)
     for snippet in sorted(version.snippets, key=lambda s: (s.priority, s.name)):
         content = (
             service.snippet_contents.get(snippet.id, snippet.content)
@@ -147,7 +145,7 @@ def compile_assembled(assembled: Assembled) -> Program:
 
 def vcl_problems(service: Service, version: Version) -> list[str]:
     """What validation and activation refuse in the version's VCL (located)."""
-    try:
+    try:  # generating code from conditions and headers may refuse too (located)
         compile_assembled(assemble(service, version))
     except VclError as error:
         return [f"VCL: {error}"]

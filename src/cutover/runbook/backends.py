@@ -13,6 +13,12 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from cutover.hints import did_you_mean
+from cutover.runbook.fastly_resources import (
+    FastlyBackend,
+    FastlyCondition,
+    FastlyHeader,
+    FastlyVcl,
+)
 from cutover.runbook.state_settings import SENSITIVE_HELP, SensitiveEntry
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
@@ -76,6 +82,11 @@ class FastlySnippet(Model):
     priority: int = Field(
         100, ge=0, le=10_000, description="lower runs first among one type's snippets"
     )
+    dynamic: bool = Field(
+        False,
+        description="a dynamic snippet: `content` is its first content; later changes are"
+        " versionless (`dynamic_snippet` steps)",
+    )
 
 
 class FastlyVersionChange(Model):
@@ -88,7 +99,27 @@ class FastlyVersionChange(Model):
         default_factory=dict,
         description="VCL snippets by name: added or replaced; `null` deletes one",
     )
+    conditions: dict[str, FastlyCondition | None] = Field(
+        default_factory=dict, description="conditions by name: added or replaced; `null` deletes"
+    )
+    headers: dict[str, FastlyHeader | None] = Field(
+        default_factory=dict, description="header rules by name: added or replaced; `null` deletes"
+    )
+    backends: dict[str, FastlyBackend | None] = Field(
+        default_factory=dict, description="backends by name: added or replaced; `null` deletes"
+    )
+    vcls: dict[str, FastlyVcl | None] = Field(
+        default_factory=dict,
+        description="custom VCL files by name: added or replaced; `null` deletes; one `main`",
+    )
     comment: str = ""
+
+    @model_validator(mode="after")
+    def _one_main(self) -> FastlyVersionChange:
+        main = [name for name, vcl in self.vcls.items() if vcl is not None and vcl.main]
+        if len(main) > 1:
+            raise ValueError(f"only one custom VCL file can be main (not {', '.join(main)})")
+        return self
 
 
 class FastlyStep(StepBase):
@@ -100,11 +131,20 @@ class FastlyStep(StepBase):
     version: FastlyVersionChange | None = Field(
         None, description="a new service version: clone active, change, validate, activate"
     )
+    dynamic_snippet: str | None = Field(
+        None, description="a dynamic snippet (by name) whose `content` changes (versionless)"
+    )
+    content: str | None = Field(None, description="the dynamic snippet's new content")
 
     @model_validator(mode="after")
     def _one_change(self) -> FastlyStep:
-        if (self.dictionary is None) == (self.version is None):
-            raise ValueError("a fastly step changes either a `dictionary` or a `version`")
+        changes = [self.dictionary, self.version, self.dynamic_snippet]
+        if sum(change is not None for change in changes) != 1:
+            raise ValueError(
+                "a fastly step changes one of a `dictionary`, a `version` or a `dynamic_snippet`"
+            )
+        if (self.dynamic_snippet is None) != (self.content is None):
+            raise ValueError("a `dynamic_snippet` step needs `content` (and only it has one)")
         if self.dictionary is not None and not (self.set or self.delete):
             raise ValueError("a dictionary step needs `set` or `delete`")
         if self.dictionary is None and (self.set or self.delete):

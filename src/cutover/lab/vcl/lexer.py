@@ -45,6 +45,9 @@ def _decode(text: str) -> str:
 
 
 def tokenize(source: VclSource) -> list[Token]:
+    if source.pieces:  # spliced: each piece's tokens at their own locations
+        parts = [tokenize(piece) for piece in source.pieces]
+        return [t for part in parts for t in part[:-1]] + [parts[-1][-1]]
     tokens: list[Token] = []
     text = source.text
     line, line_start, position = 1, 0, 0

@@ -271,3 +271,13 @@ class Parser:
 def parse(source: VclSource) -> s.Unit:
     """Parse one source; a :class:`VclError` locates the first thing refused."""
     return Parser(source).unit()
+
+
+def parse_expression(source: VclSource) -> s.Expr:
+    """One whole expression (a condition's statement, a header's source), and nothing
+    after it: what is spliced into generated code cannot close or open a block."""
+    parser = Parser(source)
+    expr = parser.expression()
+    if parser.current.kind != "eof":
+        raise parser.error("expected the end of the expression")
+    return expr

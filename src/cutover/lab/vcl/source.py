@@ -17,10 +17,20 @@ class Location:
 
 @dataclass(frozen=True)
 class VclSource:
-    """One named piece of VCL text (a custom VCL file, a snippet, generated code)."""
+    """One named piece of VCL text (a custom VCL file, a snippet, generated code).
+
+    ``pieces``: generated code spliced around user-written VCL (a condition's statement,
+    a header's source): tokens keep the location in their own piece, so an error in a
+    condition is reported as ``condition NAME:1:COL``. ``text`` is then the pieces' text.
+    """
 
     name: str
     text: str
+    pieces: tuple[VclSource, ...] = ()
+
+    @classmethod
+    def spliced(cls, name: str, *pieces: VclSource) -> VclSource:
+        return cls(name, "".join(p.text for p in pieces), tuple(pieces))
 
 
 class VclError(Exception):
