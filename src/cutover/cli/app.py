@@ -36,6 +36,12 @@ def _global(
         str, typer.Option("--log-format", help="console (readable) or json (JSON lines)")
     ] = "console",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning")] = "info",
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="show the actions' log lines on stderr during a run too"
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -48,11 +54,20 @@ def _global(
 
     if log_format not in ("console", "json"):
         fail_input(f"--log-format {log_format!r}: use console or json")
-    configure("json" if log_format == "json" else "console", log_level)
+    configure("json" if log_format == "json" else "console", log_level, verbose)
 
 
 def _register() -> None:
-    from cutover.cli import check, init, journal_views, plan, run, schema, validate
+    from cutover.cli import (
+        check,
+        init,
+        journal_views,
+        plan,
+        run,
+        run_report,
+        schema,
+        validate,
+    )
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
@@ -65,6 +80,7 @@ def _register() -> None:
         journal_views.status,
         journal_views.history,
         journal_views.show,
+        run_report.report,
     ):
         app.command()(command)
     app.command(cls=check.NagiosCommand)(check.check)
