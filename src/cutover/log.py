@@ -55,12 +55,12 @@ def configure(fmt: LogFormat = "console", level: str = "info", verbose: bool = F
     _configured = False
 
 
-def divert_to(path: Path) -> None:
+def divert_to(path: Path | None) -> None:
     """With the readable format: log lines go to ``path`` (appended, private), and to
-    stderr as well only with ``--verbose``. JSON log lines stay on stderr (a separate
-    stream from the JSON events on stdout)."""
+    stderr as well only with ``--verbose``; None: back to stderr. JSON log lines stay on
+    stderr (a separate stream from the JSON events on stdout)."""
     global _diverted, _configured
-    if _settings[0] == "console":
+    if _settings[0] == "console" or path is None:
         _diverted = path
         _configured = False
 
