@@ -16,7 +16,7 @@ app = typer.Typer(
     name="cutover",
     help="Orchestrate risky traffic migrations: staged flips, download probes, verified rollback.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (docs/cli.md)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -94,5 +94,6 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (``python -m cutover`` too: one program name, so that
+    usage lines and shell completion say ``cutover``)."""
+    app(prog_name="cutover")
