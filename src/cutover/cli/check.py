@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperCommand
 
-from cutover.cli.options import StateDirOption, VarOption, VarsFileOption, overrides
+from cutover.cli.options import (
+    OutputOption,
+    StateDirOption,
+    VarOption,
+    VarsFileOption,
+    overrides,
+)
 from cutover.errors import exit_code_for
 
 if TYPE_CHECKING:
@@ -91,9 +97,7 @@ def check(
             "(default: table on a terminal, json otherwise)",
         ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write here (atomically), not stdout")
-    ] = None,
+    output: OutputOption = None,
     every: Annotated[
         str | None, typer.Option("--every", help="repeat every INTERVAL (e.g. 60s) until Ctrl-C")
     ] = None,

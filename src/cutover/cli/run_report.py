@@ -11,23 +11,19 @@ from typing import Annotated
 
 import typer
 
-from cutover.cli.options import StateDirOption
+from cutover.cli.options import OutputOption, StateDirOption
+from cutover.cli.run import RunArgument
 
 REPORT_FORMATS = ("html", "json", "markdown")
 
 
 def report(
-    run_id: Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")],
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="write here (atomically), not stdout"),
-    ] = None,
+    run_id: RunArgument,
+    output: OutputOption = None,
     output_format: Annotated[
         str | None,
         typer.Option(
-            "--format",
-            "-f",
-            help="html, json or markdown (default: from -o's suffix .html/.json/.md, else html)",
+            "--format", "-f", help="html, json or markdown (default: -o's suffix, else html)"
         ),
     ] = None,
     state_dir: StateDirOption = None,
