@@ -256,3 +256,49 @@ def test_json_log_lines_stay_on_stderr(tmp_path: Path, capsys: pytest.CaptureFix
     line = json.loads(capsys.readouterr().err)
     assert line["event"] == "file written" and line["timestamp"]
     assert not (tmp_path / "r1.log").exists()
+
+
+# --- the HTML page from a hostile journal, and the charts' scale --------------------------
+
+HOSTILE = "<script>alert('x')</script>&\"'"
+
+
+def test_every_journal_text_is_escaped_in_the_html_page() -> None:
+    """Stage, step, reason, URL, header and approver: none reaches the page as markup."""
+    from cutover.report import run_html
+
+    evil = [
+        EventRow(n, "r1", AT.format(n), kind, HOSTILE, step, data)
+        for n, (kind, step, data) in enumerate(
+            [
+                (EventKind.STAGE_STARTED, None, {"index": 0}),
+                (EventKind.INTENT, 0, {"name": HOSTILE, "changes": [HOSTILE]}),
+                (EventKind.APPLIED, 0, {"name": HOSTILE}),
+                (EventKind.GATE_APPROVED, None, {"by": HOSTILE, "note": HOSTILE}),
+                (EventKind.PROBE_ROUND, None, {"round": 1, "probes": 1, "failed": 1,
+                 "failures": [{"set": HOSTILE, "url": HOSTILE, "reason": HOSTILE,
+                               "detail": HOSTILE, "hops": [{"url": HOSTILE, "status": 301,
+                               "location": HOSTILE, "x_cache": HOSTILE}]}]}),
+                (EventKind.GUARD, None, {"verdict": HOSTILE, "reason": HOSTILE}),
+                (EventKind.STAGE_FAILED, None, {"reason": HOSTILE}),
+            ]
+        )
+    ]  # fmt: skip
+    page = run_html.render(build(row(), evil))
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(" in page
+
+
+@pytest.mark.parametrize(
+    ("rates", "top"),
+    [([0.0], "1 %"), ([0.007], "1 %"), ([0.011], "2 %"), ([0.3, 0.1], "50 %"), ([1.0], "100 %")],
+)
+def test_the_failure_rate_axis_fits_the_rates(rates: list[float], top: str) -> None:
+    """A 0.7 % failure rate does not look like zero on a 0-100 % axis."""
+    from cutover.report.charts import failure_rate
+
+    rounds = [{"offset_s": float(n), "failure_rate": r, "stage": "s", "round": n, "failed": 1,
+               "probes": 100} for n, r in enumerate(rates)]  # fmt: skip
+    svg = failure_rate(rounds, [])
+    assert f'text-anchor="end">{top}</text>' in svg
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
