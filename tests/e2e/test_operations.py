@@ -229,3 +229,6 @@ def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
     assert "probes" in screen and "guard" in screen
     assert "ROLLING BACK: stage 'flip-everything'" in screen
     assert "rolled_back (exit 1)" in screen
+    # the one failure list, as `show` prints it: 5 chains, then how many more
+    assert re.search(r"… and \d+ more failed probes in this round", screen)
+    assert "\x1b[31m" not in screen  # NO_COLOR is set: no red

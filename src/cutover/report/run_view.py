@@ -168,7 +168,8 @@ class LiveView:
         from rich.live import Live
 
         self.console = Console()
-        self.lines = LineView(_ConsoleWriter(self.console), total_stages)
+        # rich honours NO_COLOR itself; the lines carry colour codes it turns into styles
+        self.lines = LineView(_ConsoleWriter(self.console), total_stages, colour=True)
         self.state: dict[str, Any] = {
             "runbook": runbook,
             "stage": "—",
@@ -232,7 +233,9 @@ class _ConsoleWriter:
         self.console = console
 
     def write(self, text: str) -> int:
-        self.console.print(text.rstrip("\n"), markup=False, highlight=False)
+        from rich.text import Text
+
+        self.console.print(Text.from_ansi(text.rstrip("\n")), highlight=False)
         return len(text)
 
     def flush(self) -> None:
