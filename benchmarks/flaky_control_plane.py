@@ -57,6 +57,9 @@ LOST_MS = 3000  #: a slow answer after the lab environment's 2 s client timeout
 RUN_TIMEOUT_S = 900.0
 
 
+RETRY = "control-plane call failed; retrying"  #: the fastly action's log line for a retry
+
+
 @dataclass(frozen=True)
 class Profile:
     error_rate: float = 0.20
@@ -128,6 +131,9 @@ def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> 
         lab.clear_faults()
     seconds = time.monotonic() - started
     run_id = h.run_id_of(proc.stdout)
+    # the actions' log lines (each retry) go to the run's log file, not stderr
+    log = state_dir / "logs" / f"{run_id}.log"
+    retries = log.read_text(encoding="utf-8").count(RETRY) if log.exists() else 0
     status = str(h.run_row(state_dir, run_id)["status"])
     kinds = [e.kind for e in h.events(state_dir, run_id)]
     after = lab.state()
@@ -180,7 +186,7 @@ def one_run(lab: h.ServedLab, state_dir: Path, plan: Plan, profile: Profile) -> 
         recovered=recovered,
         wrong_state=wrong_state,
         double_applied=bool(twice or too_many),
-        retries_logged=proc.stderr.count("control-plane call failed; retrying"),
+        retries_logged=retries,
         drafts_left=drafts,
         seconds=seconds,
         problems=problems,

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 
 from cutover import journal as jr
+from cutover.actions.base import planned_changes
 from cutover.errors import ActionError, RunExit
 from cutover.events import EventKind
 from cutover.final_state import final_state
@@ -242,6 +243,7 @@ class Engine(RunContext):
                 name=step.name,
                 backend=step.backend,
                 prior=prior,
+                changes=planned_changes(action, prior),
             )
             record = action.apply(prior)
             self.event(

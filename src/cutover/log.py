@@ -1,7 +1,10 @@
 """Where cutover's diagnostics go.
 
 - Log lines (structlog): on stderr, readable on a TTY, JSON lines with
-  ``--log-format json``; secrets redacted.
+  ``--log-format json``; secrets redacted. During a run, resume or rollback with the
+  readable view, the actions' log lines go to the run's log file instead
+  (:func:`divert_to`), so they never break into the view's lines; ``-v`` (``--verbose``)
+  copies them to stderr too.
 - Tracebacks of unexpected errors during a run, a resume or a rollback: never on the
   operator's screen (who needs the outcome and the next command, not a stack), but
   appended to the run's log file, ``STATE/logs/RUN.log`` (:func:`run_log_path`), secrets
@@ -15,7 +18,7 @@ import sys
 import traceback
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO, cast
 
 from cutover.secrets import redact, redact_data
 
@@ -40,13 +43,26 @@ def redact_secrets(
 
 _settings: tuple[LogFormat, str] = ("console", "info")
 _configured = False
+_verbose = False
+_diverted: Path | None = None  #: the run's log file, while the readable view shows the run
 
 
-def configure(fmt: LogFormat = "console", level: str = "info") -> None:
+def configure(fmt: LogFormat = "console", level: str = "info", verbose: bool = False) -> None:
     """Choose the log format and level; structlog is set up on the first :func:`get_logger`."""
-    global _settings, _configured
+    global _settings, _configured, _verbose
     _settings = (fmt, level)
+    _verbose = verbose
     _configured = False
+
+
+def divert_to(path: Path | None) -> None:
+    """With the readable format: log lines go to ``path`` (appended, private), and to
+    stderr as well only with ``--verbose``; None: back to stderr. JSON log lines stay on
+    stderr (a separate stream from the JSON events on stdout)."""
+    global _diverted, _configured
+    if _settings[0] == "console" or path is None:
+        _diverted = path
+        _configured = False
 
 
 def current_format() -> LogFormat:
@@ -69,11 +85,14 @@ def get_logger(name: str) -> Any:
 def _setup(fmt: LogFormat, level: str) -> None:
     import structlog
 
+    from cutover.terminal import wants_colour
+
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        colours = _diverted is None and wants_colour(sys.stderr)
+        renderer = structlog.dev.ConsoleRenderer(colors=colours)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -85,9 +104,34 @@ def _setup(fmt: LogFormat, level: str) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(
+            file=sys.stderr if _diverted is None else cast("TextIO", _Tee(_diverted, _verbose))
+        ),
         cache_logger_on_first_use=False,
     )
+
+
+class _Tee:
+    """A log file (opened for each line, so nothing is held open), and stderr too."""
+
+    def __init__(self, path: Path, also_stderr: bool) -> None:
+        self.path, self.also_stderr = path, also_stderr
+
+    def write(self, text: str) -> int:
+        from cutover.private_files import private_file
+
+        try:
+            with private_file(self.path).open("a", encoding="utf-8") as out:
+                out.write(text)
+        except OSError:
+            sys.stderr.write(text)  # a log line is never lost, nor the run stopped by it
+        else:
+            if self.also_stderr:
+                sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def run_log_path(state_dir: Path, run_id: str) -> Path:

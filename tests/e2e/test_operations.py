@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -172,6 +173,10 @@ def test_json_log_format_prints_one_json_object_per_line(cli, tmp_path: Path) ->
     )
     assert proc.returncode == RunExit.ROLLED_BACK, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
+    # every event says when it happened (ISO 8601, UTC, milliseconds), in order
+    stamps = [event.pop("at") for event in events]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", s) for s in stamps)
+    assert stamps == sorted(stamps)
     assert events[0]["event"] == "run" and events[0]["runbook"] == "pypi-2018-replay"
     kinds = [e["event"] for e in events]
     assert kinds[1] == "run_started"
@@ -228,3 +233,6 @@ def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
     assert "probes" in screen and "guard" in screen
     assert "ROLLING BACK: stage 'flip-everything'" in screen
     assert "rolled_back (exit 1)" in screen
+    # the one failure list, as `show` prints it: 5 chains, then how many more
+    assert re.search(r"… and \d+ more failed probes in this round", screen)
+    assert "\x1b[31m" not in screen  # NO_COLOR is set: no red

@@ -215,8 +215,10 @@ def test_plan_shows_the_plugin_diff_and_writes_nothing(
     assert store.read() == ORIGINAL
 
 
-INTENT = "paint[0] intent: paint it (prior: {'values': {'color': 'red', 'status': '200'}})"
-APPLIED = "paint[0] applied: paint it {'keys': ['color', 'status']}"
+# show: the intent with the plugin's diff (its plan against the prior it read); the prior
+# and the record themselves are in `cutover report RUN --format json`
+INTENT = "paint[0] intent: paint it\n      ~ store.json[color]: 'red' → 'blue'\n"
+APPLIED = "paint[0] applied: paint it\n"
 
 
 @pytest.mark.parametrize(
@@ -231,8 +233,8 @@ APPLIED = "paint[0] applied: paint it {'keys': ['color', 'status']}"
             [
                 INTENT,
                 APPLIED,
-                "paint[0] rolled_back: name=paint it",
-                "None rollback_verified: reason=stage 'paint'",
+                "paint[0] rolled back: name: paint it",
+                " rollback verified: reason: stage 'paint'",
                 "nothing is left applied",
             ],
         ),
@@ -262,7 +264,7 @@ def test_run_with_the_plugin(
     assert shown.returncode == 0, shown.stderr
     # the journal holds what the plugin read, did (and undid)
     assert [row for row in rows if row not in shown.stdout] == []
-    assert ("rolled_back:" in shown.stdout) == (code == 1)
+    assert ("rolled back:" in shown.stdout) == (code == 1)
 
 
 def test_a_second_plugin_with_the_same_kind_is_refused(

@@ -71,9 +71,13 @@ def test_a_refused_rollback_exits_3_and_a_later_rollback_finishes_it(
         "  still applied (newest last):",
         f"    - {STEP} (rollback_failed)",
         f"  details: cutover show {run_id}",
+        f"  report:  cutover report {run_id} -o run.html",
     ]
     retries = 2 if refusal >= 500 else 0
-    assert proc.stderr.count("control-plane call failed; retrying") == retries * attempts
+    # the actions' log lines go to the run's log file, not between the view's lines
+    log = (state / "logs" / f"{run_id}.log").read_text(encoding="utf-8")
+    assert log.count("control-plane call failed; retrying") == retries * attempts
+    assert "control-plane call failed" not in proc.stderr
 
     events = h.events(state, run_id)
     assert [(e.kind, e.stage, e.step) for e in events][-4 - attempts :] == [

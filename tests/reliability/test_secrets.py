@@ -229,6 +229,8 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     assert one.returncode == RunExit.NEEDS_ATTENTION, one.stdout + one.stderr
     run1 = run_id_of(one.stdout)
     cli("show-1", "show", run1, "--state-dir", states[0])
+    for fmt in ("json", "markdown", "html"):  # the run report, each format
+        cli(f"report-1-{fmt}", "report", run1, "--format", fmt, "--state-dir", states[0])
     cli("status-1", "status", "--state-dir", states[0])
     cli("history-1", "history", "--state-dir", states[0])
     # 2: the fastly API refuses the token and echoes it: rolled back, exit 1
@@ -245,6 +247,7 @@ def captured(leaky: str, tmp_path_factory: pytest.TempPathFactory) -> Captured:
     )  # fmt: skip
     assert three.returncode == RunExit.ROLLED_BACK, three.stdout + three.stderr
     cli("show-3", "show", run_id_of(three.stdout), "--state-dir", states[2])
+    cli("report-3", "report", run_id_of(three.stdout), "--state-dir", states[2])
     cli("history-3", "history", "--state-dir", states[2])
     # plan: the live diff (the prior value echoes the token) and the fastly refusal
     cli("plan", "plan", "canary.yml", "--env", "test", *var, "--state-dir", states[2])
@@ -315,6 +318,9 @@ def test_every_channel_was_exercised_and_redacted(captured: Captured) -> None:
         f"token Bearer {REDACTED} may not write" in out["run-json.stdout"] + out["run-json.stderr"]
     )
     assert f"token {REDACTED}" in out["show-1.stdout"]
+    for fmt in ("json", "markdown", "html"):  # the run report reads the same journal
+        assert REDACTED in out[f"report-1-{fmt}.stdout"], fmt
+    assert f"javascript:alert(&#39;{REDACTED}&#39;)" in out["report-3.stdout"]  # HTML-escaped
     # the journaled prior state of the http step (GET answered the token)
     assert f"Bearer {REDACTED}" in out["plan.stdout"]
     # the fastly refusal

@@ -27,6 +27,7 @@ import pytest
 
 import cutover.testing as h
 from cutover.errors import RunExit
+from cutover.testing import run_id_of
 
 pytestmark = pytest.mark.nginx
 
@@ -251,5 +252,6 @@ def test_a_run_under_any_umask_leaves_only_private_state(
         paths = [root, *sorted(root.rglob("*"))]
         return {str(p.relative_to(root)): f"{stat.S_IMODE(p.stat().st_mode):04o}" for p in paths}
 
-    assert modes(state) == {".": "0700", "journal.db": "0600"}  # -wal, -shm: gone on close
+    log = f"logs/{run_id_of(ran.stdout)}.log"  # the nginx step's log lines (docs/cli.md)
+    assert modes(state) == {".": "0700", "journal.db": "0600", "logs": "0700", log: "0600"}
     assert modes(home / "cutover") == {".": "0700", "stores": "0600"}

@@ -172,6 +172,18 @@ class Action(ABC, Generic[SettingsT, StepT]):
         self.close()
 
 
+def planned_changes(action: Action[Any, Any], prior: State) -> list[str]:
+    """What the step is about to change, one rendered line each (``~ target: a → b``), for
+    the journal's intent row and the run report; empty when the action cannot plan (a
+    plan that fails never stops the step: :meth:`Action.apply` decides)."""
+    from cutover.errors import CutoverError
+
+    try:
+        return [c.render() for c in action.plan(prior).changes if c.changes]
+    except CutoverError:
+        return []
+
+
 class RecordingAction(Action):
     """A fake for engine tests: keeps its 'live' state in a shared dict and logs every call.
 

@@ -16,7 +16,7 @@ app = typer.Typer(
     name="cutover",
     help="Orchestrate risky traffic migrations: staged flips, download probes, verified rollback.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (docs/cli.md)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -36,6 +36,12 @@ def _global(
         str, typer.Option("--log-format", help="console (readable) or json (JSON lines)")
     ] = "console",
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning")] = "info",
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="show the actions' log lines on stderr during a run too"
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -48,11 +54,20 @@ def _global(
 
     if log_format not in ("console", "json"):
         fail_input(f"--log-format {log_format!r}: use console or json")
-    configure("json" if log_format == "json" else "console", log_level)
+    configure("json" if log_format == "json" else "console", log_level, verbose)
 
 
 def _register() -> None:
-    from cutover.cli import check, init, journal_views, plan, run, schema, validate
+    from cutover.cli import (
+        check,
+        init,
+        journal_views,
+        plan,
+        run,
+        run_report,
+        schema,
+        validate,
+    )
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
@@ -65,6 +80,7 @@ def _register() -> None:
         journal_views.status,
         journal_views.history,
         journal_views.show,
+        run_report.report,
     ):
         app.command()(command)
     app.command(cls=check.NagiosCommand)(check.check)
@@ -78,5 +94,6 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (``python -m cutover`` too: one program name, so that
+    usage lines and shell completion say ``cutover``)."""
+    app(prog_name="cutover")

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperCommand
 
-from cutover.cli.options import StateDirOption, VarOption, VarsFileOption, overrides
+from cutover.cli.options import (
+    OutputOption,
+    StateDirOption,
+    VarOption,
+    VarsFileOption,
+    overrides,
+)
 from cutover.errors import exit_code_for
 
 if TYPE_CHECKING:
@@ -36,13 +42,33 @@ class NagiosCommand(TyperCommand):
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
+        given = list(args)  # click consumes ``args`` while it parses them
         try:
             return super().make_context(info_name, args, parent, **extra)
         except Exception as exc:
             # click's UsageError family (typer vendors click, so match it by its exit code)
             if getattr(exc, "exit_code", None) == 2:
                 exc.exit_code = exit_code_for(exc, nagios=True)  # type: ignore[attr-defined]
+                if _asks_for_nagios(given):
+                    _nagios_unknown(exc.format_message())  # type: ignore[attr-defined]
             raise
+
+
+def _asks_for_nagios(args: list[str]) -> bool:
+    """Do the raw arguments ask for ``--format nagios`` (before they could be parsed)?"""
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    return any(
+        a in ("--format=nagios", "-fnagios") or (a in ("--format", "-f") and b == "nagios")
+        for a, b in pairs
+    )
+
+
+def _nagios_unknown(message: str) -> None:
+    """The Nagios plugin's one line for a check that could not run, on stdout."""
+    from cutover.secrets import redact
+
+    first = message.strip().splitlines()[0] if message.strip() else "the check could not run"
+    typer.echo(redact(f"CUTOVER UNKNOWN - {first}"))
 
 
 def check(
@@ -71,9 +97,7 @@ def check(
             "(default: table on a terminal, json otherwise)",
         ),
     ] = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write here (atomically), not stdout")
-    ] = None,
+    output: OutputOption = None,
     every: Annotated[
         str | None, typer.Option("--every", help="repeat every INTERVAL (e.g. 60s) until Ctrl-C")
     ] = None,
@@ -89,23 +113,33 @@ def check(
     concurrency: Annotated[
         int | None, typer.Option("--concurrency", help="probes in flight (default: the file's)")
     ] = None,
+    only_failures: Annotated[
+        bool,
+        typer.Option("--only-failures", help="with --format table: leave out the passing probes"),
+    ] = False,
     state_dir: StateDirOption = None,
 ) -> None:
     """Run probe sets once (or --every INTERVAL): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     from cutover.cli.output import stdout_is_tty
+    from cutover.errors import CutoverError
 
     fmt = output_format or ("table" if output is None and stdout_is_tty() else "json")
-    if fmt not in FORMATS:
-        _unknown(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    interval = _interval(every)
-    if count is not None and count < 1:
-        _unknown("--count must be at least 1")
-    if count is not None and interval is None:
-        _unknown("--count needs --every")
-    if concurrency is not None and not 1 <= concurrency <= 256:
-        _unknown("--concurrency must be between 1 and 256")
-    warn_rate = _rate("--warning", warning)
-    crit_rate = _rate("--critical", critical)
+    try:
+        if fmt not in FORMATS:
+            _unknown(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        if only_failures and fmt != "table":
+            _unknown(f"--only-failures works with --format table, not {fmt}")
+        interval = _interval(every)
+        if count is not None and count < 1:
+            _unknown("--count must be at least 1")
+        if count is not None and interval is None:
+            _unknown("--count needs --every")
+        if concurrency is not None and not 1 <= concurrency <= 256:
+            _unknown("--concurrency must be between 1 and 256")
+        warn_rate = _rate("--warning", warning)
+        crit_rate = _rate("--critical", critical)
+    except CutoverError as exc:
+        raise typer.Exit(_could_not_run(exc, fmt)) from None
     status = _check(
         _Request(
             file,
@@ -122,15 +156,28 @@ def check(
             crit_rate,
             concurrency,
             state_dir,
+            only_failures,
         )
     )
     raise typer.Exit(status)
 
 
 def _unknown(message: str, hint: str | None = None) -> NoReturn:
-    from cutover.cli.output import fail_input
+    from cutover.errors import InputError
 
-    fail_input(message, hint, nagios=True)
+    raise InputError(message, hint=hint)
+
+
+def _could_not_run(error: BaseException, fmt: str) -> int:
+    """The check could not run: the error on stderr (and, for Nagios, its one UNKNOWN line
+    on stdout, where the monitoring system reads the plugin's output); exit UNKNOWN."""
+    from cutover.cli.output import error_text, warn
+
+    message = error_text(error)
+    warn(message)
+    if fmt == "nagios":
+        _nagios_unknown(message.removeprefix("error: "))
+    return exit_code_for(error, nagios=True)
 
 
 def _interval(every: str | None) -> float | None:
@@ -178,12 +225,12 @@ class _Request:
     crit_rate: float | None
     concurrency: int | None
     state_dir: str | None
+    only_failures: bool = False  #: the table leaves out passing probes
 
 
 def _check(request: _Request) -> int:
     """Prepare the target (the lab, if any), load, run rounds; every error is UNKNOWN."""
     from cutover.cli.options import resolve_state as resolve_state_dir
-    from cutover.cli.output import error_text, warn
     from cutover.errors import CutoverError
     from cutover.target import open_target
 
@@ -191,8 +238,7 @@ def _check(request: _Request) -> int:
         with open_target(request.file, request.env, resolve_state_dir(request.state_dir)) as t:
             return _check_target(request, t)
     except CutoverError as exc:
-        warn(error_text(exc))
-        return exit_code_for(exc, nagios=True)
+        return _could_not_run(exc, request.fmt)
 
 
 @dataclass(frozen=True)
@@ -206,7 +252,6 @@ class _Round:
 
 
 def _check_target(request: _Request, target: Target) -> int:
-    from cutover.cli.output import error_text, warn
     from cutover.errors import CutoverError
     from cutover.runbook.loader import load_checks
 
@@ -218,7 +263,7 @@ def _check_target(request: _Request, target: Target) -> int:
     critical = model.thresholds.critical if request.crit_rate is None else request.crit_rate
     if critical < warning:
         _unknown(f"the critical rate ({critical:g}) is below the warning rate ({warning:g})")
-    emit = _emitter(request.fmt, request.output, model.name, str(file), request.env)
+    emit = _emitter(request, model.name, str(file))
     try:
         return _rounds(
             _Round(loaded, chosen, warning, critical),
@@ -228,11 +273,11 @@ def _check_target(request: _Request, target: Target) -> int:
             emit,
         )
     except CutoverError as exc:
-        warn(error_text(exc))
-        return exit_code_for(exc, nagios=True)
+        return _could_not_run(exc, request.fmt)
     except OSError as exc:  # --output cannot be written
-        warn(f"error: cannot write {request.output}: {exc.strerror or exc}")
-        return exit_code_for(exc, nagios=True)
+        return _could_not_run(
+            OSError(f"cannot write {request.output}: {exc.strerror or exc}"), request.fmt
+        )
 
 
 def _chosen_sets(request: _Request, model: ChecksFile) -> list[str]:
@@ -355,21 +400,23 @@ def _one_round(
     return CheckRound(duration=time.monotonic() - clock, results=tuple(results), **common)
 
 
-def _emitter(
-    fmt: str, output: Path | None, check: str, source: str, env: str | None
-) -> Callable[[CheckRound], None]:
+def _emitter(request: _Request, check: str, source: str) -> Callable[[CheckRound], None]:
     """Render each round in ``fmt``; to stdout, or replacing ``output`` atomically."""
-    from cutover.cli.output import stdout_is_tty
+    import sys
+
     from cutover.report import jsonl, junit, nagios, prometheus, table
     from cutover.report.files import write_atomically
     from cutover.secrets import redact
+    from cutover.terminal import wants_colour
 
-    colour = output is None and stdout_is_tty()
-    header = jsonl.header(check, source, env)
+    fmt, output = request.fmt, request.output
+    colour = output is None and wants_colour(sys.stdout)
+    header = jsonl.header(check, source, request.env)
+    only_failures = request.only_failures
 
     def emit(round_: CheckRound) -> None:
         renderers: dict[str, Callable[[CheckRound], str]] = {
-            "table": lambda r: table.render(r, colour=colour),
+            "table": lambda r: table.render(r, colour=colour, only_failures=only_failures),
             "json": jsonl.render,
             "junit": junit.render,
             "prometheus": prometheus.render,

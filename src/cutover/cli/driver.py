@@ -34,6 +34,7 @@ from cutover.runbook.loader import VarOverrides
 from cutover.runbook.models import Stage
 from cutover.session import Session, new_run_id, open_session
 from cutover.state_location import Store, store_of
+from cutover.terminal import wants_colour
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def journal_stores(first: Store) -> list[Store]:
 
 def drive(request: Request) -> int:
     from cutover.lock_targets import run_targets
+    from cutover.log import divert_to, run_log_path
     from cutover.process import current_user, hostname
     from cutover.state_location import remember_store
 
@@ -141,6 +143,7 @@ def drive(request: Request) -> int:
         if request.command != "rollback":
             _refuse_unaskable_gates(s.runbook.stages, request.yes, interactive)
         run_id = request.run_id or new_run_id()
+        divert_to(run_log_path(store.directory, run_id))  # the view's lines stay whole
         targets = run_targets(s.runbook, request.environment, store.ref)
         locks = lock_stores(store)
         if request.force_unlock:
@@ -409,6 +412,7 @@ def _report(outcome: Outcome, run_id: str) -> None:
         for item in outcome.still_applied:
             say(f"    - {item}")
     say(f"  details: cutover show {run_id}")
+    say(f"  report:  cutover report {run_id} -o run.html")
 
 
 @contextmanager
@@ -423,7 +427,7 @@ def _view(s: Session, interactive: bool) -> Iterator[Any]:
         finally:
             live.close()
         return
-    yield LineView(total_stages=len(s.runbook.stages))
+    yield LineView(total_stages=len(s.runbook.stages), colour=wants_colour(sys.stdout))
 
 
 def _confirmer(yes: bool, view: Any) -> Any:

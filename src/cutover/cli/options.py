@@ -24,6 +24,9 @@ IncludeRootOption = Annotated[
         help="a folder `include:` may also read from (repeatable; also $CUTOVER_INCLUDE_ROOTS)",
     ),
 ]
+OutputOption = Annotated[
+    Path | None, typer.Option("--output", "-o", help="write here (atomically), not stdout")
+]
 EnvOption = Annotated[str, typer.Option("--env", "-e", help="environment profile to use")]
 STATE_HELP = (
     "state directory (journal and lab state), or a postgresql:// URL (a team's shared journal"

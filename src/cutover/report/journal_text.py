@@ -6,19 +6,18 @@ Views render what they are given (:mod:`cutover.journal_reads` fetches it).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from cutover.events import EventKind, fold_steps
 from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
-from cutover.report.run_view import format_failure
+from cutover.report.failure_text import failure_lines, reasons_text
+from cutover.report.run_document import breaking_event
 from cutover.state_location import Store
 
 if TYPE_CHECKING:
     from cutover.journal_reads import StoreStatus
-
-SHOWN_FAILURES = 10  #: failed probes shown per round (the journal keeps them all)
-
 
 def run_state(row: RunRow) -> str:
     """The status, with ``interrupted`` for a running run whose process is gone."""
@@ -74,16 +73,22 @@ def history_lines(
 
 
 def show_lines(row: RunRow, events: list[EventRow]) -> Iterator[str]:
-    """One run's timeline and what it still has applied."""
+    """One run's timeline (each event's time, and its offset from the breaking step when
+    one broke the run) and what it still has applied."""
     code = "" if row.exit_code is None else f", exit {row.exit_code}"
     yield f"run {row.id}: {row.runbook} on {row.environment} — {run_state(row)}{code}"
     yield f"  started {row.started_at} by {row.user}@{row.host} (pid {row.pid})"
     if row.ended_at:
         yield f"  ended   {row.ended_at}"
+    breaking = breaking_event(events)
+    if breaking is not None:
+        yield f"  breaking step: {breaking.stage}/{breaking.data.get('name')} (offsets from it)"
     yield ""
     yield "timeline:"
+    zero = _seconds(breaking.at) if breaking is not None else None
     for event in events:
-        yield from _event_lines(event)
+        offset = "" if zero is None else f" {_seconds(event.at) - zero:+7.2f}s"
+        yield from _event_lines(event, f"  {event.at[11:23]}{offset}")
     still = [s for s in fold_steps(events) if s.maybe_applied]
     yield ""
     if still:
@@ -94,29 +99,45 @@ def show_lines(row: RunRow, events: list[EventRow]) -> Iterator[str]:
         yield "nothing is left applied"
 
 
-def _event_lines(event: EventRow) -> Iterator[str]:
+def _event_lines(event: EventRow, at: str) -> Iterator[str]:
     d = event.data
-    at = event.at[11:23]
-    where = f"{event.stage}" + (f"[{event.step}]" if event.step is not None else "")
+    where = "" if event.stage is None else f" {event.stage}"
+    where += f"[{event.step}]" if event.step is not None else ""
+    head = f"{at}{where}"
     if event.kind == EventKind.PROBE_ROUND:
+        reasons = reasons_text(d.get("reasons") or {})
         yield (
-            f"  {at} {where} probes round {d.get('round')}: {d.get('probes')} probes,"
-            f" {d.get('failed')} failed {d.get('reasons')}"
+            f"{head} probes round {d.get('round')}: {d.get('probes')} probes,"
+            f" {d.get('failed')} failed" + (f" ({reasons})" if reasons else "")
         )
-        failures = d.get("failures", [])
-        for failure in failures[:SHOWN_FAILURES]:
-            yield from format_failure(failure)
-        if len(failures) > SHOWN_FAILURES:
-            yield f"      … and {len(failures) - SHOWN_FAILURES} more failed probes in this round"
+        yield from failure_lines(d.get("failures", []), d.get("failed"))
         return
     if event.kind == EventKind.GUARD:
-        yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
+        yield f"{head} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
         return
-    if event.kind == EventKind.INTENT:
-        yield f"  {at} {where} intent: {d.get('name')} (prior: {d.get('prior')})"
+    if event.kind in (EventKind.INTENT, EventKind.APPLIED):
+        yield f"{head} {event.kind}: {d.get('name')}"
+        if event.kind == EventKind.INTENT:
+            yield from (f"      {change}" for change in d.get("changes") or [])
         return
-    if event.kind == EventKind.APPLIED:
-        yield f"  {at} {where} applied: {d.get('name')} {d.get('record') or ''}".rstrip()
-        return
-    summary = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("failures",))
-    yield f"  {at} {where} {event.kind}" + (f": {summary}" if summary else "")
+    summary = "; ".join(
+        f"{k.replace('_', ' ')}: {plain(v)}"
+        for k, v in d.items()
+        if k not in ("failures", "prior", "record") and v not in (None, [], {}, "")
+    )
+    yield f"{head} {event.kind.replace('_', ' ')}" + (f": {summary}" if summary else "")
+
+
+def plain(value: Any) -> str:
+    """A journal value as words: lists joined, mappings as ``key value``, yes/no for booleans."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(plain(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {plain(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _seconds(at: str) -> float:
+    return datetime.fromisoformat(at).timestamp()

@@ -14,7 +14,9 @@ import time
 from typing import Any, Protocol
 
 from cutover.events import EventKind
+from cutover.report.failure_text import failure_lines, reasons_text
 from cutover.secrets import redact, redact_data
+from cutover.terminal import GREEN, RED, YELLOW, paint
 
 
 class Writer(Protocol):
@@ -23,45 +25,29 @@ class Writer(Protocol):
     def flush(self) -> None: ...
 
 
-def format_chain(hops: list[dict[str, Any]], limit: int = 8) -> str:
-    """``302 http://a/x → 301 http://b/x → 200 http://a/x``, shortened past ``limit`` hops."""
-    parts = [f"{h.get('status', '—')} {h.get('url', '?')}" for h in hops]
-    if len(parts) > limit:
-        parts = [*parts[: limit - 2], f"… {len(parts) - limit + 1} more …", parts[-1]]
-    return " → ".join(parts)
-
-
-def format_failure(failure: dict[str, Any], indent: str = "      ") -> list[str]:
-    """A failed probe as text: set, URL, reason (detail), then its hop chain."""
-    detail = f" ({failure['detail']})" if failure.get("detail") else ""
-    lines = [
-        f"{indent}✗ [{failure.get('set')}] {failure.get('url')}: {failure.get('reason')}{detail}"
-    ]
-    if failure.get("hops"):
-        lines.append(f"{indent}  {format_chain(failure['hops'])}")
-    return lines
-
-
 class LineView:
     """One readable line per meaningful event (the default when stdout is not a TTY)."""
 
-    def __init__(self, out: Writer | None = None, total_stages: int = 0) -> None:
+    def __init__(
+        self, out: Writer | None = None, total_stages: int = 0, colour: bool = False
+    ) -> None:
         self.out: Writer = out or sys.stdout
         self.total = total_stages
         self.started = time.monotonic()
+        self.colour = colour
 
-    def say(self, text: str) -> None:
-        self.out.write(redact(text) + "\n")
+    def say(self, text: str, colour: str | None = None) -> None:
+        self.out.write(paint(redact(text), colour if self.colour else None) + "\n")
         self.out.flush()
 
     def __call__(self, kind: EventKind, data: dict[str, Any]) -> None:
         line = self.describe(kind, data)
         if line is not None:
-            self.say(line)
+            verdict = str(data.get("verdict", "")) if kind == EventKind.GUARD else ""
+            self.say(line, _VERDICT_COLOURS.get(verdict) or _COLOURS.get(kind))
         if kind == EventKind.PROBE_ROUND:
-            for failure in data.get("failures", [])[:5]:
-                for text in format_failure(failure):
-                    self.say(text)
+            for text in failure_lines(data.get("failures", []), data.get("failed")):
+                self.say(text, RED if text.lstrip().startswith("✗") else None)
 
     def describe(self, kind: EventKind, data: dict[str, Any]) -> str | None:
         """The line for one event, or None for events shown only in the journal."""
@@ -72,9 +58,7 @@ class LineView:
             of = f"/{self.total}" if self.total else ""
             return f"{elapsed} stage {index}{of}: {data.get('stage')}"
         if kind == EventKind.PROBE_ROUND:
-            reasons = ", ".join(
-                f"{k} ×{v}" for k, v in sorted(data.get("reasons", {}).items()) if k != "ok"
-            )
+            reasons = reasons_text(data.get("reasons", {}))
             fields["extra"] = f" ({reasons})" if reasons else ""
         if kind == EventKind.APPLIED:
             fields["how"] = " (found applied while reconciling)" if data.get("reconciled") else ""
@@ -140,15 +124,38 @@ _LINES: dict[EventKind, str] = {
 }
 
 
+#: Lines in colour (on a terminal, without NO_COLOR): what went wrong red, what held green.
+_COLOURS: dict[EventKind, str] = {
+    **dict.fromkeys(
+        (
+            EventKind.APPLY_FAILED,
+            EventKind.STAGE_FAILED,
+            EventKind.ROLLBACK_STARTED,
+            EventKind.ROLLBACK_FAILED,
+            EventKind.ROLLBACK_UNVERIFIED,
+        ),
+        RED,
+    ),
+    **dict.fromkeys(
+        (EventKind.STAGE_PASSED, EventKind.ROLLBACK_VERIFIED, EventKind.RUN_COMPLETED), GREEN
+    ),
+    EventKind.INTERRUPTED: YELLOW,
+}
+_VERDICT_COLOURS = {"fail": RED, "pass": GREEN, "hold": YELLOW}
+
+
 class JsonView:
-    """JSON lines on stdout, one per event (``--log-format json``)."""
+    """JSON lines on stdout, one per event (``--log-format json``), each with ``at``: when
+    it happened (ISO 8601, UTC, milliseconds; the journal's clock)."""
 
     def __init__(self, out: Writer | None = None) -> None:
         self.out: Writer = out or sys.stdout
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         """One line: a journal event (an :class:`EventKind`), or the driver's run/outcome."""
-        record = {"event": kind, **{k: v for k, v in data.items() if v is not None}}
+        from cutover.journal import now
+
+        record = {"event": kind, "at": now(), **{k: v for k, v in data.items() if v is not None}}
         self.out.write(redact(json.dumps(redact_data(record), sort_keys=True, default=str)) + "\n")
         self.out.flush()
 
@@ -161,7 +168,8 @@ class LiveView:
         from rich.live import Live
 
         self.console = Console()
-        self.lines = LineView(_ConsoleWriter(self.console), total_stages)
+        # rich honours NO_COLOR itself; the lines carry colour codes it turns into styles
+        self.lines = LineView(_ConsoleWriter(self.console), total_stages, colour=True)
         self.state: dict[str, Any] = {
             "runbook": runbook,
             "stage": "—",
@@ -225,7 +233,9 @@ class _ConsoleWriter:
         self.console = console
 
     def write(self, text: str) -> int:
-        self.console.print(text.rstrip("\n"), markup=False, highlight=False)
+        from rich.text import Text
+
+        self.console.print(Text.from_ansi(text.rstrip("\n")), highlight=False)
         return len(text)
 
     def flush(self) -> None:

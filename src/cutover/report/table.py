@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from cutover.probes.result import Hop, ProbeResult
 from cutover.report.check_round import CheckRound
+from cutover.terminal import GREEN, RED, YELLOW
+from cutover.terminal import paint as in_colour
 
-_COLOURS = {"red": "\x1b[31m", "yellow": "\x1b[33m", "green": "\x1b[32m", "dim": "\x1b[2m"}
-_RESET = "\x1b[0m"
+_COLOURS = {"red": RED, "yellow": YELLOW, "green": GREEN}
 
 
-def render(round_: CheckRound, *, colour: bool = False) -> str:
+def render(round_: CheckRound, *, colour: bool = False, only_failures: bool = False) -> str:
+    """The round as a table; ``only_failures``: the failed probes and the summary only
+    (with how many passing probes were left out)."""
+
     def paint(text: str, name: str) -> str:
-        return f"{_COLOURS[name]}{text}{_RESET}" if colour else text
+        return in_colour(text, _COLOURS[name] if colour else None)
 
     env = f" (env {round_.environment})" if round_.environment else ""
     lines = [
@@ -23,11 +27,17 @@ def render(round_: CheckRound, *, colour: bool = False) -> str:
             lines.append(paint(f"FAIL   {_row(result)}", "red"))
             lines.append(f"       {result.detail}")
             lines.extend(f"       {n}. {_hop(hop)}" for n, hop in enumerate(result.hops, 1))
+        elif only_failures:
+            continue
         elif result.reason.value == "flaky":
             lines.append(paint(f"FLAKY  {_row(result)}", "yellow"))
             lines.append(f"       {result.detail}")
         else:
             lines.append(f"ok     {_row(result)}")
+    if only_failures:
+        passed = sum(1 for r in round_.ordered() if r.ok)
+        if passed:
+            lines.append(f"       ({passed} passing probe(s) not shown: --only-failures)")
     status = round_.summary()
     name = {0: "green", 1: "yellow"}.get(int(round_.status), "red")
     lines.append(paint(status, name))
