@@ -30,6 +30,14 @@ AgainOption = Annotated[
         help="run the full sequence even where live state already holds the runbook's targets",
     ),
 ]
+NoRollbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-rollback",
+        help="when a guard fails, leave the changes applied and exit 3 with the rollback"
+        " command (the runbook's `rollback.automatic: false`, for this run; journaled)",
+    ),
+]
 RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
 
 
@@ -43,6 +51,7 @@ def run(
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
     again: AgainOption = False,
+    no_rollback: NoRollbackOption = False,
 ) -> None:
     """Run a runbook: staged changes, probes after every step, automatic verified rollback.
 
@@ -53,7 +62,19 @@ def run(
 
     with exits():
         extra = overrides(var, vars_file, include_root)
-        code = drive(Request("run", file, env, extra, state_dir, yes, force_unlock, again=again))
+        code = drive(
+            Request(
+                "run",
+                file,
+                env,
+                extra,
+                state_dir,
+                yes,
+                force_unlock,
+                again=again,
+                no_rollback=no_rollback,
+            )
+        )
     raise typer.Exit(code)
 
 

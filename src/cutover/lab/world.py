@@ -27,8 +27,8 @@ class World:
         backends: dict[str, Backend] = {
             "object_store": ObjectStore(self.catalog),
             "conveyor": Conveyor(self.catalog, self._scheme),
-            "warehouse_app": WarehouseApp(self.catalog, self._scheme),
-            "legacy_app": LegacyApp(self.catalog, self._scheme),
+            "warehouse_app": WarehouseApp(self.catalog, self._scheme, self._simple_api),
+            "legacy_app": LegacyApp(self.catalog, self._scheme, self._simple_api),
         }
         self.cdn = Cdn(self.catalog, backends, self.faults)
         self.store = StateStore(scenario, state_file, on_change=self.cdn.update)
@@ -37,6 +37,9 @@ class World:
 
     def _scheme(self) -> str:
         return self.store.state.public_scheme
+
+    def _simple_api(self) -> str:
+        return self.store.state.simple_api
 
     def reset(self) -> None:
         """Back to the scenario's initial state: state, caches (re-warmed), fault RNGs."""
