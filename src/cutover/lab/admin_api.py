@@ -6,6 +6,8 @@ They need the same ``Fastly-Key`` token and take/return JSON::
     POST   /lab/reset                      back to the scenario's initial state, caches
                                            purged and re-warmed, fault generators re-seeded
     POST   /lab/purge[?node=NAME]          purge every node's cache (or one node's)
+    POST   /lab/warm                       load the warm set again (every file's hash URL
+                                            on the edge, as at start); nothing else changes
     GET    /lab/cache[?node=NAME]          cached keys per node
     GET    /lab/faults                     backend faults and API faults
     PUT    /lab/faults/backends/{name}     {"healthy", "error_rate", "status", "latency_ms", "seed"}
@@ -163,6 +165,9 @@ class AdminApi:
             return json_response(200, {"status": "ok", "scenario": self.store.scenario})
         if (method, path) == ("POST", "/lab/purge"):
             return json_response(200, {"status": "ok", "purged": self.cdn.purge(node=node)})
+        if (method, path) == ("POST", "/lab/warm"):
+            self.cdn.warm()
+            return json_response(200, {"status": "ok", "warmed": len(self.cdn.catalog.files)})
         if (method, path) == ("GET", "/lab/cache"):
             names = [node] if node else list(self.cdn.caches)
             return json_response(
