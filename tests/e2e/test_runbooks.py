@@ -119,3 +119,29 @@ def test_the_2018_replay_is_stopped_within_one_probe_round(cli, tmp_path: Path) 
     assert ("rollback_verified", None) in kinds
     history = cli("history", "--state-dir", state)
     assert f"{run_id}" in history.stdout and "rolled_back" in history.stdout
+
+
+def test_no_rollback_leaves_the_2018_flip_live_and_names_the_command(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`run --no-rollback`: the failed guard ends the run needing attention (exit 3) with
+    the exact command, the changes stay live (the loop is still there), the choice is in
+    the run's journaled options, and `cutover rollback RUN` undoes it and verifies."""
+    state = tmp_path / "state"
+    proc = cli("run", "runbooks/pypi-2018-replay.yml", "--no-rollback", "--state-dir", state)
+    assert proc.returncode == RunExit.NEEDS_ATTENTION, proc.stdout + proc.stderr
+    run_id = run_id_of(proc.stdout)
+    assert f"run {run_id}: needs_attention (exit 3)" in proc.stdout
+    assert f"automatic rollback is off: run `cutover rollback {run_id}`" in proc.stdout
+    assert "flip-everything/legacy redirect 301 for every path" in proc.stdout  # still applied
+    kinds = journal_kinds(state, run_id)
+    assert ("rollback_skipped", None) in kinds
+    assert not [k for k, _ in kinds if k.startswith("rollback_") and k != "rollback_skipped"]
+    with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
+        (options,) = db.execute("SELECT options FROM runs WHERE id = ?", (run_id,)).fetchone()
+    assert '"no_rollback": true' in options
+    misses = ("check", "checks/pypi-files.yml", "--env", "lab", "--set", "files-miss")
+    looping = cli(*misses, "--format", "nagios", "--state-dir", state)
+    assert looping.returncode == 2 and "redirect_loop" in looping.stdout, looping.stdout
+    undone = cli("rollback", run_id, "--state-dir", state)
+    assert undone.returncode == RunExit.OK, undone.stdout + undone.stderr
+    assert "rolled back, verified by probes" in undone.stdout
+    assert cli(*misses, "--format", "nagios", "--state-dir", state).returncode == 0

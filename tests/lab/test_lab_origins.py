@@ -26,7 +26,7 @@ from cutover.lab.scenarios import path_bucket
 
 def test_files_are_real_archives_and_deterministic():
     catalog = default_catalog()
-    assert len(catalog.files) == 5 + FLEET_FILES
+    assert len(catalog.files) == 5 + FLEET_FILES + 3  # + lab-versions 1.0, 1.1, 2.0
     assert len({f.sha256 for f in catalog.files}) == len(catalog.files)
     for f in catalog.files:
         assert is_hash_path(f.url_path)

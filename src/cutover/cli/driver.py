@@ -31,7 +31,7 @@ from cutover.journal_store import StoreUnavailable
 from cutover.lock import Holder, HostLocks, LockStore, Stale, acquire_all
 from cutover.report.run_view import JsonView, LineView, LiveView
 from cutover.runbook.loader import VarOverrides
-from cutover.runbook.models import Stage
+from cutover.runbook.models import Runbook, Stage
 from cutover.session import Session, new_run_id, open_session
 from cutover.state_location import Store, store_of
 from cutover.terminal import wants_colour
@@ -48,6 +48,8 @@ class Request:
     force_unlock: bool
     run_id: str | None = None
     again: bool = False  #: run every step, even where live state already holds its target
+    #: ``--no-rollback``: a failed guard leaves the changes applied (exit 3, the command)
+    no_rollback: bool = False
     dry_run: bool = False  #: rehearse against private copies of the targets (cutover.dryrun)
 
     @property
@@ -88,6 +90,7 @@ def request_for_run(
         force_unlock,
         found.id,
         again=bool(options.get("again", False)),
+        no_rollback=bool(options.get("no_rollback", False)),
     )
 
 
@@ -223,13 +226,14 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "include_roots": [str(p.resolve()) for p in request.overrides.include_roots],
                     "yes": request.yes,
                     "again": request.again,
+                    "no_rollback": request.no_rollback,
                 },
             )
             _announce(run_id, s.runbook.name, request.journaled_environment)
         # a dry run marks every line: the line view, never the live one
         with _view(s, interactive and not request.dry_run) as view, _signals() as stop:
             engine = Engine(
-                s.runbook,
+                _rollback_choice(s.runbook, request.no_rollback),
                 journal,
                 prober,
                 view=view,
@@ -247,6 +251,16 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
         prober.close()
     _report(outcome, run_id)
     return int(outcome.exit_code)
+
+
+def _rollback_choice(runbook: Runbook, no_rollback: bool) -> Runbook:
+    """The runbook as this run uses it: ``--no-rollback`` (journaled with the run's options,
+    so a resume keeps it) turns the automatic rollback off; ``cutover rollback`` and a
+    stop by the operator still roll back."""
+    if not no_rollback:
+        return runbook
+    policy = runbook.rollback.model_copy(update={"automatic": False})
+    return runbook.model_copy(update={"rollback": policy})
 
 
 def _dispatch(engine: Engine, command: str, run_id: str) -> Outcome:

@@ -30,6 +30,14 @@ AgainOption = Annotated[
         help="run the full sequence even where live state already holds the runbook's targets",
     ),
 ]
+NoRollbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-rollback",
+        help="when a guard fails, leave the changes applied and exit 3 with the rollback"
+        " command (the runbook's `rollback.automatic: false`, for this run; journaled)",
+    ),
+]
 DryRunOption = Annotated[
     bool,
     typer.Option(
@@ -52,6 +60,7 @@ def run(
     force_unlock: ForceUnlockOption = False,
     again: AgainOption = False,
     dry_run: DryRunOption = False,
+    no_rollback: NoRollbackOption = False,
 ) -> None:
     """Run a runbook: staged changes, probes after every step, automatic verified rollback.
 
@@ -66,7 +75,16 @@ def run(
         extra = overrides(var, vars_file, include_root)
         code = drive(
             Request(
-                "run", file, env, extra, state_dir, yes, force_unlock, again=again, dry_run=dry_run
+                "run",
+                file,
+                env,
+                extra,
+                state_dir,
+                yes,
+                force_unlock,
+                again=again,
+                no_rollback=no_rollback,
+                dry_run=dry_run,
             )
         )
     raise typer.Exit(code)

@@ -6,13 +6,16 @@ They need the same ``Fastly-Key`` token and take/return JSON::
     POST   /lab/reset                      back to the scenario's initial state, caches
                                            purged and re-warmed, fault generators re-seeded
     POST   /lab/purge[?node=NAME]          purge every node's cache (or one node's)
+    POST   /lab/warm                       load the warm set again (every file's hash URL
+                                            on the edge, as at start); nothing else changes
     GET    /lab/cache[?node=NAME]          cached keys per node
     GET    /lab/faults                     backend faults and API faults
     PUT    /lab/faults/backends/{name}     {"healthy", "error_rate", "status", "latency_ms", "seed"}
     PUT    /lab/faults/api                 {"error_rate", "error_statuses", "timeout_rate",
                                             "timeout_seconds", "slow_rate", "slow_ms", "seed"}
     DELETE /lab/faults                     clear every fault
-    PUT    /lab/world                      {"public_scheme": "http" | "https"}
+    PUT    /lab/world                      {"public_scheme": "http" | "https",
+                                            "simple_api": "2018" | "today"}
 
 Backends: ``shield`` (the edge→shield hop), ``object_store``, ``conveyor``,
 ``warehouse_app``, ``legacy_app``. A PUT changes only the fields it names. Faults are
@@ -28,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cutover.lab.cdn import Cdn
+from cutover.lab.index_pages import SIMPLE_APIS
 from cutover.lab.messages import Request, Response, json_response
 from cutover.lab.state import BACKENDS, ApiFaults, BackendFaults
 from cutover.lab.state_store import StateStore
@@ -130,6 +134,21 @@ class AdminApi:
         except _InvalidError as exc:
             return _error(400, "Bad request", str(exc))
 
+    def _put_world(self, body: dict[str, Any]) -> Response:
+        """``public_scheme`` and/or ``simple_api``; either may be left out, not both."""
+        scheme = body.get("public_scheme", self.store.state.public_scheme)
+        simple_api = body.get("simple_api", self.store.state.simple_api)
+        if scheme not in ("http", "https"):
+            raise _InvalidError("public_scheme must be 'http' or 'https'")
+        if simple_api not in SIMPLE_APIS:
+            raise _InvalidError("simple_api must be '2018' (HTML only) or 'today' (PEP 691)")
+        if not {"public_scheme", "simple_api"} & body.keys():
+            raise _InvalidError("give public_scheme and/or simple_api")
+        with self.store.mutate() as state:
+            state.public_scheme = scheme
+            state.simple_api = simple_api
+        return json_response(200, {"public_scheme": scheme, "simple_api": simple_api})
+
     def _dispatch(self, request: Request) -> Response:
         method, path = request.method, request.path.rstrip("/")
         query = dict(parse_qsl(request.query))
@@ -146,6 +165,9 @@ class AdminApi:
             return json_response(200, {"status": "ok", "scenario": self.store.scenario})
         if (method, path) == ("POST", "/lab/purge"):
             return json_response(200, {"status": "ok", "purged": self.cdn.purge(node=node)})
+        if (method, path) == ("POST", "/lab/warm"):
+            self.cdn.warm()
+            return json_response(200, {"status": "ok", "warmed": len(self.cdn.catalog.files)})
         if (method, path) == ("GET", "/lab/cache"):
             names = [node] if node else list(self.cdn.caches)
             return json_response(
@@ -175,10 +197,5 @@ class AdminApi:
                 _apply_api(state.api_faults, changes)
             return json_response(200, dataclasses.asdict(self.store.state.api_faults))
         if (method, path) == ("PUT", "/lab/world"):
-            scheme = _body(request).get("public_scheme")
-            if scheme not in ("http", "https"):
-                raise _InvalidError("public_scheme must be 'http' or 'https'")
-            with self.store.mutate() as state:
-                state.public_scheme = scheme
-            return json_response(200, {"public_scheme": scheme})
+            return self._put_world(_body(request))
         return _error(404, "Record not found", f"no lab endpoint {method} {request.path}")

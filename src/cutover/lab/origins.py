@@ -1,9 +1,10 @@
 """The application origins behind the CDN: warehouse, legacy PyPI, and the conveyor.
 
-- **warehouse** (pypi.org): ``/simple/<name>/`` (PEP 503, links to
-  files.pythonhosted.org hash URLs with ``#sha256=``), ``/pypi/<name>/json`` in PyPI's
-  shape (``urls[].url``, ``filename``, ``digests.sha256``, ``size`` …), and
-  ``/packages/{path}`` → 301 to ``files.pythonhosted.org/packages/{path}``.
+- **warehouse** (pypi.org): the index of :mod:`cutover.lab.index_pages` (``/simple/``,
+  ``/simple/<name>/`` linking to files.pythonhosted.org hash URLs with ``#sha256=``,
+  ``/pypi/<name>[/<version>]/json``, ``/project/<name>/[<version>/]``), PyPI's
+  redirects (a missing slash, a non-normalised name), and ``/packages/{path}`` → 301 to
+  ``files.pythonhosted.org/packages/{path}``.
 - **legacy** (pypi.python.org): the old application; ``/simple/<name>/`` links to
   ``pypi.python.org/packages/<hash-path>`` (the legacy service serves those paths from
   the object store itself, see :mod:`cutover.lab.service_logic`).
@@ -17,69 +18,12 @@ redirect chains are followable against the plain-HTTP data plane).
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
-from typing import Any
 
+from cutover.lab import index_pages as pages
 from cutover.lab.hostnames import FILES_HOST, LEGACY_HOST, WAREHOUSE_HOST
 from cutover.lab.messages import Request, Response, json_response, redirect_response, text_response
-from cutover.lab.packages import Catalog, PackageFile, Project, normalize_name
-
-_PAGE_CACHE = ("Cache-Control", "max-age=0, must-revalidate")
-
-
-def _simple_page(project: Project, href: Callable[[PackageFile], str]) -> Response:
-    links = "\n".join(
-        f'    <a href="{html.escape(href(f))}#sha256={f.sha256}">{html.escape(f.filename)}</a><br/>'
-        for f in project.files
-    )
-    page = (
-        "<!DOCTYPE html>\n<html>\n  <head>\n"
-        f"    <title>Links for {html.escape(project.name)}</title>\n  </head>\n  <body>\n"
-        f"    <h1>Links for {html.escape(project.name)}</h1>\n{links}\n  </body>\n</html>\n"
-    )
-    return text_response(200, page, content_type="text/html; charset=utf-8", headers=[_PAGE_CACHE])
-
-
-def _file_json(f: PackageFile, url: str) -> dict[str, Any]:
-    return {
-        "comment_text": "",
-        "digests": {"blake2b_256": f.blake2b_256, "md5": f.md5, "sha256": f.sha256},
-        "downloads": -1,
-        "filename": f.filename,
-        "has_sig": False,
-        "md5_digest": f.md5,
-        "packagetype": f.packagetype,
-        "python_version": f.python_version,
-        "requires_python": None,
-        "size": f.size,
-        "upload_time": "2018-04-16T12:00:00",
-        "upload_time_iso_8601": "2018-04-16T12:00:00.000000Z",
-        "url": url,
-        "yanked": False,
-        "yanked_reason": None,
-    }
-
-
-def _json_page(project: Project, href: Callable[[PackageFile], str], base: str) -> Response:
-    urls = [_file_json(f, href(f)) for f in project.files]
-    payload = {
-        "info": {
-            "name": project.name,
-            "version": project.version,
-            "summary": project.summary,
-            "package_url": f"{base}/project/{project.name}/",
-            "project_url": f"{base}/project/{project.name}/",
-            "release_url": f"{base}/project/{project.name}/{project.version}/",
-            "requires_python": None,
-            "yanked": False,
-        },
-        "last_serial": 1,
-        "releases": {project.version: urls},
-        "urls": urls,
-        "vulnerabilities": [],
-    }
-    return json_response(200, payload, headers=[_PAGE_CACHE])
+from cutover.lab.packages import Catalog, PackageFile, normalize_name
 
 
 class _App:
@@ -87,9 +31,15 @@ class _App:
 
     host = ""
 
-    def __init__(self, catalog: Catalog, scheme: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        scheme: Callable[[], str],
+        simple_api: Callable[[], str] = lambda: "2018",
+    ) -> None:
         self.catalog = catalog
         self.scheme = scheme
+        self.simple_api = simple_api
 
     def base(self, host: str | None = None) -> str:
         return f"{self.scheme()}://{host or self.host}"
@@ -98,35 +48,72 @@ class _App:
         return f"{self.base(FILES_HOST)}{f.url_path}"
 
     def handle(self, request: Request) -> Response:
-        parts = request.path.split("/")
+        parts = request.path.split("/")[1:]  # "/simple/x/" -> ["simple", "x", ""]
         if request.path == "/":
             return text_response(200, f"<h1>{self.host}</h1>\n", content_type="text/html")
-        if len(parts) == 4 and parts[1] == "simple" and parts[3] == "":
-            return self.simple(parts[2])
-        if len(parts) == 4 and parts[1] == "simple" and parts[3] != "":
-            return redirect_response(301, f"{self.base()}{request.path}/")
-        if len(parts) == 4 and parts[1] == "pypi" and parts[3] == "json":
-            return self.json(parts[2])
         if request.path.startswith("/packages/"):
             return self.packages(request)
-        return text_response(404, "404 Not Found\n")
+        head, rest = parts[0], parts[1:]
+        if head == "simple":
+            return self.simple(request, rest)
+        if head == "pypi" and rest[-1:] == ["json"] and len(rest) in (2, 3):
+            return self.json(rest[0], rest[1] if len(rest) == 3 else None)
+        if head == "project" and rest and rest[0]:
+            return self.project_page(request, rest)
+        return _not_found()
 
-    def simple(self, name: str) -> Response:
+    def _redirect(self, path: str, request: Request) -> Response:
+        query = f"?{request.query}" if request.query else ""
+        return redirect_response(301, f"{self.base()}{path}{query}")
+
+    def simple(self, request: Request, rest: list[str]) -> Response:
+        """``/simple/``, ``/simple/<name>/``; ``/simple/<name>`` 301s to the slash form
+        and a non-normalised name to the normalised one, as PyPI does."""
+        content_type = pages.negotiate(request.headers.get("accept"), self.simple_api())
+        if rest == [""]:
+            projects = sorted(self.catalog.projects.values(), key=lambda p: p.name)
+            return pages.project_list(projects, content_type, self.simple_api())
+        if len(rest) == 1 and rest[0]:
+            return self._redirect(f"/simple/{rest[0]}/", request)
+        if len(rest) != 2 or rest[1] != "" or not rest[0]:
+            return _not_found()
+        name = rest[0]
         project = self.catalog.project(name)
         if project is None:
-            return text_response(404, "404 Not Found\n")
+            return _not_found()
         if name != normalize_name(name):
-            return redirect_response(301, f"{self.base()}/simple/{normalize_name(name)}/")
-        return _simple_page(project, self.file_url)
+            return self._redirect(f"/simple/{normalize_name(name)}/", request)
+        return pages.project_files(project, self.file_url, content_type, self.simple_api())
 
-    def json(self, name: str) -> Response:
+    def json(self, name: str, version: str | None) -> Response:
+        """The JSON API; a name not spelled as the project's own 301s to that spelling."""
         project = self.catalog.project(name)
-        if project is None:
+        if project is None or (version is not None and not project.release(version)):
             return json_response(404, {"message": "Not Found"})
-        return _json_page(project, self.file_url, self.base())
+        if name != project.name:
+            release = f"/{version}" if version is not None else ""
+            return redirect_response(301, f"{self.base()}/pypi/{project.name}{release}/json")
+        return pages.json_api(project, version, self.file_url, self.base())
+
+    def project_page(self, request: Request, rest: list[str]) -> Response:
+        """``/project/<name>/`` and ``/project/<name>/<version>/``."""
+        project = self.catalog.project(rest[0])
+        if project is None or len(rest) > 3 or (len(rest) == 3 and rest[2] != ""):
+            return _not_found()
+        version = rest[1] if len(rest) >= 2 and rest[1] else None
+        if version is not None and not project.release(version):
+            return _not_found()
+        canonical = f"/project/{project.name}/" + (f"{version}/" if version else "")
+        if request.path != canonical:
+            return self._redirect(canonical, request)
+        return pages.project_page(project, version or project.version, self.base())
 
     def packages(self, request: Request) -> Response:
-        return text_response(404, "404 Not Found\n")
+        return _not_found()
+
+
+def _not_found() -> Response:
+    return text_response(404, "404 Not Found\n")
 
 
 class WarehouseApp(_App):
@@ -156,4 +143,4 @@ class Conveyor:
             found = self.catalog.for_conveyor(parts[2], parts[3], parts[4], parts[5])
             if found is not None:
                 return redirect_response(302, f"{self.scheme()}://{FILES_HOST}{found.url_path}")
-        return text_response(404, "404 Not Found\n")
+        return _not_found()

@@ -18,8 +18,9 @@ import io
 import re
 import tarfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
+from importlib import resources
 
 _ZIP_TIME = (2018, 4, 16, 12, 0, 0)
 _TAR_MTIME = 1523880000  # 2018-04-16T12:00:00Z
@@ -47,6 +48,8 @@ class PackageFile:
     packagetype: str  #: ``bdist_wheel`` or ``sdist``
     python_version: str  #: ``py2.py3`` / ``py3`` for wheels, ``source`` for sdists
     content: bytes
+    requires_python: str | None = None  #: PEP 345 ``Requires-Python`` (PEP 503 attribute)
+    yanked: str | None = None  #: PEP 592: None = not yanked, else the reason ("" = none given)
 
     @cached_property
     def sha256(self) -> str:
@@ -86,11 +89,40 @@ class PackageFile:
 
 
 @dataclass(frozen=True)
+class ProjectMeta:
+    """The core metadata the JSON API's ``info`` reports beyond name, version, summary."""
+
+    author: str = "The cutover lab"
+    author_email: str = "lab@example.invalid"
+    license: str = "MIT"
+    home_page: str = "https://example.invalid/"
+    keywords: str = "rehearsal lab"
+    classifiers: tuple[str, ...] = (
+        "License :: OSI Approved :: MIT License",
+        "Programming Language :: Python :: 3",
+    )
+    requires_dist: tuple[str, ...] | None = None
+    project_urls: tuple[tuple[str, str], ...] = (("Homepage", "https://example.invalid/"),)
+
+
+@dataclass(frozen=True)
 class Project:
+    """A project: ``version`` is its latest release; ``files`` are those of every release."""
+
     name: str
     version: str
     summary: str
     files: tuple[PackageFile, ...]
+    meta: ProjectMeta = field(default_factory=ProjectMeta)
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every release, in upload order (each once)."""
+        return tuple(dict.fromkeys(f.version for f in self.files))
+
+    def release(self, version: str) -> tuple[PackageFile, ...]:
+        """The files of one release (empty when there is no such release)."""
+        return tuple(f for f in self.files if f.version == version)
 
 
 class Catalog:
@@ -125,10 +157,11 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _metadata(name: str, version: str, summary: str) -> bytes:
+def _metadata(name: str, version: str, summary: str, requires_python: str | None = None) -> bytes:
+    requires = f"Requires-Python: {requires_python}\n" if requires_python else ""
     return (
         f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: {summary}\n"
-        "Home-page: https://example.invalid/\nLicense: MIT\n"
+        f"Home-page: https://example.invalid/\nLicense: MIT\n{requires}"
     ).encode()
 
 
@@ -138,18 +171,26 @@ def _module_source(name: str, version: str) -> bytes:
 
 
 def build_wheel(
-    name: str, version: str, summary: str, tag: str, build: str | None = None
+    name: str,
+    version: str,
+    summary: str,
+    tag: str,
+    build: str | None = None,
+    *,
+    requires_python: str | None = None,
+    yanked: str | None = None,
 ) -> PackageFile:
     """A real (stored, uncompressed) wheel with METADATA, WHEEL and RECORD.
 
     ``build`` is a PEP 427 build tag (it starts with a digit): it makes files of one
-    release distinct, with their own bytes and digests.
+    release distinct, with their own bytes and digests. ``requires_python`` goes into
+    METADATA and the index; ``yanked`` (a reason) only into the index.
     """
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
     members: list[tuple[str, bytes]] = [
         (f"{module}/__init__.py", _module_source(name, version) + _build_line(build)),
-        (f"{dist_info}/METADATA", _metadata(name, version, summary)),
+        (f"{dist_info}/METADATA", _metadata(name, version, summary, requires_python)),
         (
             f"{dist_info}/WHEEL",
             (
@@ -169,23 +210,38 @@ def build_wheel(
             archive.writestr(info, data)
     build_part = f"-{build}" if build else ""
     filename = f"{module}-{version}{build_part}-{tag}-none-any.whl"
-    return PackageFile(name, version, filename, "bdist_wheel", tag, buffer.getvalue())
+    return PackageFile(
+        name, version, filename, "bdist_wheel", tag, buffer.getvalue(), requires_python, yanked
+    )
 
 
 def _build_line(build: str | None) -> bytes:
     return f'__build__ = "{build}"\n'.encode() if build else b""
 
 
+#: the in-tree PEP 517 backend every lab sdist carries (``backend-path``), so that pip's
+#: default build isolation needs nothing from the index to build it
+SDIST_BACKEND = "lab_build"
+
+
+def _sdist_pyproject(name: str, version: str) -> bytes:
+    return (
+        f'[build-system]\nrequires = []\nbuild-backend = "{SDIST_BACKEND}"\n'
+        'backend-path = ["_lab_build"]\n\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n'
+    ).encode()
+
+
 def build_sdist(name: str, version: str, summary: str) -> PackageFile:
-    """A real gzip'd tarball with PKG-INFO, pyproject.toml and the module."""
+    """A real gzip'd tarball with PKG-INFO, pyproject.toml, the module and its in-tree
+    build backend (``_lab_build/lab_build.py``: PEP 517, standard library only)."""
     module = name.replace("-", "_")
     root = f"{name}-{version}"
+    backend = resources.files("cutover.lab").joinpath(f"{SDIST_BACKEND}.py").read_bytes()
     members = [
         (f"{root}/PKG-INFO", _metadata(name, version, summary)),
-        (
-            f"{root}/pyproject.toml",
-            f'[project]\nname = "{name}"\nversion = "{version}"\n'.encode(),
-        ),
+        (f"{root}/pyproject.toml", _sdist_pyproject(name, version)),
+        (f"{root}/_lab_build/{SDIST_BACKEND}.py", backend),
         (f"{root}/{module}/__init__.py", _module_source(name, version)),
     ]
     raw = io.BytesIO()
@@ -250,5 +306,24 @@ def default_catalog() -> Catalog:
             (build_sdist("hello-lab", "1.0.0", "Says hello from the rehearsal lab"),),
         ),
         fleet_project(),
+        versions_project(),
     )
     return Catalog(projects)
+
+
+def versions_project() -> Project:
+    """A project whose releases a client must choose among: 2.0 requires a Python nobody
+    has (PEP 503 ``data-requires-python``), 1.1 is yanked (PEP 592), so an unpinned
+    install takes 1.0; ``==1.1`` still installs the yanked release, with a warning."""
+    summary = "Releases for an installer to choose among"
+    name = "lab-versions"
+    return Project(
+        name,
+        "2.0",
+        summary,
+        (
+            build_wheel(name, "1.0", summary, "py3", requires_python=">=3.8"),
+            build_wheel(name, "1.1", summary, "py3", yanked="broken build, use 1.0"),
+            build_wheel(name, "2.0", summary, "py3", requires_python=">=3.99"),
+        ),
+    )

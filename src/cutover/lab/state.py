@@ -222,6 +222,8 @@ class LabState:
     token: str
     customer_id: str
     public_scheme: str = "http"
+    #: the simple API: ``2018`` (HTML only, PEP 503) or ``today`` (PEP 691 JSON when asked)
+    simple_api: str = "2018"
     services: list[Service] = field(default_factory=list)
     backends: dict[str, BackendFaults] = field(
         default_factory=lambda: {name: BackendFaults() for name in BACKENDS}
@@ -304,6 +306,7 @@ class LabState:
             token=data["token"],
             customer_id=data["customer_id"],
             public_scheme=data.get("public_scheme", "http"),
+            simple_api=data.get("simple_api", "2018"),
             services=services,
             backends=backends,
             api_faults=ApiFaults(**data.get("api_faults", {})),

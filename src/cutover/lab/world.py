@@ -31,8 +31,8 @@ class World:
         backends: dict[str, Backend] = {
             "object_store": ObjectStore(self.catalog),
             "conveyor": Conveyor(self.catalog, self._scheme),
-            "warehouse_app": WarehouseApp(self.catalog, self._scheme),
-            "legacy_app": LegacyApp(self.catalog, self._scheme),
+            "warehouse_app": WarehouseApp(self.catalog, self._scheme, self._simple_api),
+            "legacy_app": LegacyApp(self.catalog, self._scheme, self._simple_api),
             "generic": GenericOrigin(),
         }
         self.cdn = Cdn(self.catalog, backends, self.faults)
@@ -42,6 +42,9 @@ class World:
 
     def _scheme(self) -> str:
         return self.store.state.public_scheme
+
+    def _simple_api(self) -> str:
+        return self.store.state.simple_api
 
     def reset(self) -> None:
         """Back to the scenario's initial state: state, caches (re-warmed), fault RNGs."""

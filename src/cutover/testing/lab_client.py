@@ -51,11 +51,13 @@ class LabClient:
 
     # -- data plane --------------------------------------------------------------
 
-    def get(self, url: str, method: str = "GET") -> httpx.Response:
-        """Request an absolute public URL from the lab's data plane."""
+    def get(
+        self, url: str, method: str = "GET", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Request an absolute public URL from the lab's data plane (``headers`` added)."""
         parsed = httpx.URL(url)
         target = parsed.raw_path.decode()
-        return self.data.request(method, target, headers={"Host": parsed.host})
+        return self.data.request(method, target, headers={"Host": parsed.host, **(headers or {})})
 
     def follow(self, url: str, max_hops: int = 10) -> tuple[list[Hop], httpx.Response]:
         """Follow redirects by hand, at most ``max_hops`` requests."""
