@@ -38,6 +38,17 @@ from cutover.errors import ReadBackError, RejectedActionError
 from cutover.runbook.backends import FastlySettings, FastlyStep
 
 
+def fastly_api(settings: FastlySettings) -> ControlPlane:
+    """A client of the backend's Fastly API (its token, timeout and retries); close it."""
+    return ControlPlane(
+        settings.api_url,
+        headers={"Fastly-Key": secrets.resolve(settings.token)},
+        timeout=settings.timeout,
+        retries=settings.retries,
+        name="fastly",
+    )
+
+
 class FastlyAction(Action[FastlySettings, FastlyStep]):
     kind = "fastly"
 
@@ -57,13 +68,7 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
     @property
     def api(self) -> ControlPlane:
         if self._api is None:
-            self._api = ControlPlane(
-                self.config.api_url,
-                headers={"Fastly-Key": secrets.resolve(self.config.token)},
-                timeout=self.config.timeout,
-                retries=self.config.retries,
-                name="fastly",
-            )
+            self._api = fastly_api(self.config)
         return self._api
 
     def close(self) -> None:

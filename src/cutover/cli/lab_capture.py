@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from cutover import secrets
-from cutover.actions.control import ControlPlane
+from cutover.actions.fastly import fastly_api
 from cutover.errors import InputError
 from cutover.hints import did_you_mean
 from cutover.lab.capture import capture_services, scenario_document
@@ -63,13 +62,7 @@ def capture_environment(
         if not ids:
             continue
         backend = backends[backend_name]
-        client = ControlPlane(
-            backend.api_url,
-            headers={"Fastly-Key": secrets.resolve(backend.token)},
-            timeout=backend.timeout,
-            retries=backend.retries,
-            name="fastly",
-        )
+        client = fastly_api(backend)
         try:
             services.extend(capture_services(client, ids, name=name).services)
         finally:

@@ -16,7 +16,7 @@ import os
 from contextlib import ExitStack
 
 from cutover import secrets
-from cutover.actions.control import ControlPlane
+from cutover.actions.fastly import fastly_api
 from cutover.dryrun.copies import Copy, Need
 from cutover.dryrun.tls import copy_tls
 from cutover.runbook.backends import FastlySettings, FastlyStep
@@ -40,13 +40,7 @@ def rehearse(need: Need, stack: ExitStack) -> Copy:
         if isinstance(step, FastlyStep):
             wanted = settings.services.get(step.service, step.service)
             ids += [wanted] if wanted not in ids else []
-    client = ControlPlane(
-        settings.api_url,
-        headers={"Fastly-Key": secrets.resolve(settings.token)},
-        timeout=settings.timeout,
-        retries=settings.retries,
-        name="fastly",
-    )
+    client = fastly_api(settings)
     try:
         doc = capture_services(client, ids, name="dry-run")
     finally:
