@@ -52,7 +52,7 @@ def _global(
 
 
 def _register() -> None:
-    from cutover.cli import check, init, journal_views, plan, run, schema, validate
+    from cutover.cli import check, control, init, journal_views, plan, run, schema, validate
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
@@ -62,6 +62,10 @@ def _register() -> None:
         run.run,
         run.resume,
         run.rollback,
+        control.promote,
+        control.abort,
+        control.pause,
+        control.approve,
         journal_views.status,
         journal_views.history,
         journal_views.show,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover import journal as jr
 from cutover.cli.options import resolve_store, state_choice
@@ -34,6 +34,9 @@ from cutover.runbook.loader import VarOverrides
 from cutover.runbook.models import Stage
 from cutover.session import Session, new_run_id, open_session
 from cutover.state_location import Store, store_of
+
+if TYPE_CHECKING:
+    from cutover.notify.dispatch import Dispatcher
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
             prober.prepare(s.used_probe_sets())  # fail before anything changes
         else:
             prober.prepare(s.runbook.rollback.verify)
+        notify = _notifications(s, request.environment, journal, run_id)
         if request.command == "run":
             journal.start_run(
                 run_id,
@@ -207,7 +211,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 s.runbook,
                 journal,
                 prober,
-                view=view,
+                view=notify.tap(view),
                 stop=stop,
                 confirm=_confirmer(request.yes, view),
                 again=request.again,
@@ -221,7 +225,18 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
     finally:
         prober.close()
     _report(outcome, run_id)
+    notify.close()  # after the outcome is shown: a slow notifier delays only the exit
     return int(outcome.exit_code)
+
+
+def _notifications(s: Session, environment: str, journal: Journal, run_id: str) -> Dispatcher:
+    """The run's notification targets, resolved and checked before anything changes."""
+    from cutover.notify.dispatch import Dispatcher
+    from cutover.notify.messages import Composer
+
+    targets = [*s.runbook.notify, *s.runbook.environments[environment].notify]
+    compose = Composer(s.runbook.name, environment, run_id, _state_option(journal))
+    return Dispatcher.configure(targets, compose, journal)
 
 
 def _dispatch(engine: Engine, command: str, run_id: str) -> Outcome:
@@ -233,7 +248,7 @@ def _dispatch(engine: Engine, command: str, run_id: str) -> Outcome:
 
 
 def _refuse_unaskable_gates(stages: list[Stage], yes: bool, interactive: bool) -> None:
-    gated = [s.name for s in stages if s.enabled and s.gate == "confirm"]
+    gated = [s.name for s in stages if s.enabled and s.gate is not None and s.gate.confirm]
     if gated and not yes and not interactive:
         raise InputError(
             f"stage {gated[0]!r} has `gate: confirm`, and there is no terminal to ask on",
