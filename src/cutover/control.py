@@ -306,13 +306,17 @@ def request(journal: Journal, run: RunRow, verb: str, by: str) -> str:
     now = waiting(events)
     requested = [e for e in events if e.id > now.marker and e.kind == EventKind.CONTROL_REQUESTED]
     if verb == "pause" and (now.what == "pause" or _asked(requested, "pause")):
-        raise InputError(f"run {run.id} is already paused (or a pause is pending)",
-                         hint=f"continue it with: cutover promote {run.id}")
+        raise InputError(
+            f"run {run.id} is already paused (or a pause is pending)",
+            hint=f"continue it with: cutover promote {run.id}",
+        )
     if verb in ("promote", "approve"):
         if now.what == "approvals":
             if any(_by(e) == by for e in requested if _verb(e) in ("approve", "promote")):
-                raise InputError(f"{by} already approved the gate before stage {now.stage!r}",
-                                 hint="approvals count distinct people (docs/run.md)")
+                raise InputError(
+                    f"{by} already approved the gate before stage {now.stage!r}",
+                    hint="approvals count distinct people (docs/run.md)",
+                )
         elif verb == "approve" or now.what != "pause":
             raise InputError(
                 f"run {run.id} is not waiting for approval"
@@ -353,8 +357,9 @@ def _refuse_not_running(run: RunRow, verb: str) -> None:
             hint=f"roll it back with: cutover rollback {run.id}",
         )
     if run.status != jr.RUNNING:
-        raise InputError(f"run {run.id} is {run.status}: nothing to {verb}",
-                         hint=f"see `cutover show {run.id}`")
+        raise InputError(
+            f"run {run.id} is {run.status}: nothing to {verb}", hint=f"see `cutover show {run.id}`"
+        )
     if alive_here(run.host, run.pid) is False:
         raise InputError(
             f"run {run.id} was interrupted (pid {run.pid} is gone): nothing to {verb}",

@@ -8,6 +8,7 @@ lines of that delivery are captured and become the :class:`DeliveryError`'s text
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,6 +17,11 @@ import apprise
 from cutover.notify.registry import DeliveryError, Notifier
 
 logging.getLogger("apprise").addHandler(logging.NullHandler())  # never on the run's screen
+with warnings.catch_warnings():
+    # apprise loads its plugins on first use, once; its email plugin imports the
+    # deprecated `imghdr` (Python 3.11, 3.12): load them here, not in a run's thread
+    warnings.simplefilter("ignore", DeprecationWarning)
+    apprise.Apprise().add("json://localhost")
 _capture: Any = apprise.LogCapture  # untyped
 
 

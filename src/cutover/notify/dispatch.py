@@ -137,9 +137,10 @@ class Dispatcher:
                 self._failed(target, message, str(exc) or type(exc).__name__)
 
     def _failed(self, target: Target, message: Message, error: str) -> None:
-        error = clip(error.replace(target.url, target.config.url), 300)
-        log.warning("notification failed", target=target.label, event=message.event, error=error)
+        """Log and journal an undelivered message; never raises (a worker must live on)."""
         try:
+            error = clip(error.replace(target.url, target.config.url), 300)
+            log.warning("notification failed", target=target.label, what=message.event, error=error)
             self.journal.event(
                 self.compose.run_id,
                 EventKind.NOTIFY_FAILED,
