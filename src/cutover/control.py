@@ -138,10 +138,12 @@ class Controller:
             raise Interrupted(self.stop_reason())
         pause = self.take_pause()
         if pause is not None:
-            marker = run.event(EventKind.PAUSE_STARTED, by=pause.by, seconds=None)
+            message = f"paused by {pause.by}: continue with `cutover promote {run.run_id}`"
+            marker = run.event(EventKind.PAUSE_STARTED, by=pause.by, seconds=None, message=message)
             promoted = wait(run, marker, None, _first)
             assert promoted is not None  # without a deadline, only a promote ends the wait
-            run.event(EventKind.PAUSE_ENDED, by=promoted.by, how="promoted")
+            message = f"pause ended: promoted by {promoted.by}"
+            run.event(EventKind.PAUSE_ENDED, by=promoted.by, how="promoted", message=message)
 
     def take_pause(self) -> Request | None:
         """A pause asked for since the last one was honoured, once."""
@@ -222,12 +224,18 @@ def pace(run: RunContext, seconds: float, *, interruptible: bool = True) -> None
 
 def soak(run: RunContext, stage: str, seconds: float) -> None:
     """A stage's ``pause:``: wait ``seconds``; ``cutover promote`` ends it early."""
-    marker = run.event(EventKind.PAUSE_STARTED, stage=stage, seconds=seconds, by="runbook")
+    message = f"pausing {seconds:g}s: `cutover promote {run.run_id}` ends it early"
+    marker = run.event(
+        EventKind.PAUSE_STARTED, stage=stage, seconds=seconds, by="runbook", message=message
+    )
     promoted = wait(run, marker, seconds, _first)
     if promoted is None:
-        run.event(EventKind.PAUSE_ENDED, stage=stage, how="elapsed")
+        run.event(EventKind.PAUSE_ENDED, stage=stage, how="elapsed", message="pause ended")
     else:
-        run.event(EventKind.PAUSE_ENDED, stage=stage, how="promoted", by=promoted.by)
+        message = f"pause ended: promoted by {promoted.by}"
+        run.event(
+            EventKind.PAUSE_ENDED, stage=stage, how="promoted", by=promoted.by, message=message
+        )
 
 
 def pass_gate(run: RunContext, stage: Stage, confirm: Confirm) -> None:
@@ -236,12 +244,14 @@ def pass_gate(run: RunContext, stage: Stage, confirm: Confirm) -> None:
     gate = stage.gate
     assert gate is not None
     if gate.confirm:
-        run.event(EventKind.GATE_WAITING, stage=stage.name, waiting_for="terminal")
+        message = "gate: asking at the terminal"
+        run.event(EventKind.GATE_WAITING, stage=stage.name, waiting_for="terminal", message=message)
         if not confirm(stage):
             by = identity()
             run.event(EventKind.GATE_DECLINED, stage=stage.name, by=by, then=gate.on_decline)
             if gate.on_decline == "hold":
-                run.event(EventKind.GATE_HELD, stage=stage.name, by=by, still=run.still_applied())
+                message = f"HELD: applied steps stay; `cutover resume {run.run_id}` continues"
+                run.event(EventKind.GATE_HELD, stage=stage.name, by=by, message=message)
                 raise Held(stage.name, by)
             raise Interrupted(f"gate before stage {stage.name!r} declined")
         if not gate.approvers:
@@ -253,6 +263,7 @@ def pass_gate(run: RunContext, stage: Stage, confirm: Confirm) -> None:
         waiting_for="approvals",
         approvers=gate.approvers,
         command=f"cutover approve {run.run_id}",
+        message=f"gate: waiting for {gate.approvers} approvals: `cutover approve {run.run_id}`",
     )
 
     def enough(found: list[Request]) -> list[str] | None:

@@ -108,8 +108,24 @@ def test_promote_ends_a_pause_stage_and_the_run_completes(tmp_path: Path) -> Non
     assert asked.returncode == 0, asked.stderr
     assert asked.stdout.startswith("promote of run ") and "requested by alice@ops" in asked.stdout
     assert code == RunExit.OK, out
-    assert rows(state, "pause_started") == [("nudge", {"by": "runbook", "seconds": 600.0})]
-    assert rows(state, "pause_ended") == [("nudge", {"by": "alice@ops", "how": "promoted"})]
+    run_id = asked.stdout.split()[3]
+    assert rows(state, "pause_started") == [
+        (
+            "nudge",
+            {
+                "by": "runbook",
+                "seconds": 600.0,
+                "message": f"pausing 600s: `cutover promote {run_id}` ends it early",
+            },
+        )
+    ]
+    assert rows(state, "pause_ended") == [
+        (
+            "nudge",
+            {"by": "alice@ops", "how": "promoted", "message": "pause ended: promoted by alice@ops"},
+        )
+    ]
+    assert "  pause ended: promoted by alice@ops\n" in out
     assert rows(state, "control_requested") == [("nudge", {"by": "alice@ops", "verb": "promote"})]
 
 
@@ -156,8 +172,18 @@ def test_pause_holds_a_probing_stage_until_promote_and_abort_cuts_an_interval_sh
     assert (paused.returncode, promoted.returncode, aborted.returncode) == (0, 0, 0)
     assert again.returncode == RunExit.INVALID
     assert "is already paused (or a pause is pending)" in again.stderr
-    assert rows(state, "pause_started") == [(None, {"by": "carol@ops", "seconds": None})]
-    assert rows(state, "pause_ended") == [(None, {"by": "dave@ops", "how": "promoted"})]
+    run_id = paused.stdout.split()[3]
+    assert rows(state, "pause_started") == [
+        (
+            None,
+            {
+                "by": "carol@ops",
+                "seconds": None,
+                "message": f"paused by carol@ops: continue with `cutover promote {run_id}`",
+            },
+        )
+    ]
+    assert [d["by"] for _, d in rows(state, "pause_ended")] == ["dave@ops"]
     assert code == RunExit.STOPPED, out
     assert took < interval / 2  # the abort did not wait for the next round
     assert [d["verb"] for _, d in rows(state, "control_requested")] == [
@@ -184,6 +210,8 @@ def test_a_gate_with_two_approvers_needs_two_distinct_people(tmp_path: Path) -> 
             refused.stderr
         )
     assert code == RunExit.OK, out
+    run_id = first.stdout.split()[-4]
+    assert f"  gate: waiting for 2 approvals: `cutover approve {run_id}`\n" in out
     waiting = rows(state, "gate_waiting")
     assert waiting[0][0] == "signed-off"
     assert waiting[0][1]["approvers"] == 2 and waiting[0][1]["waiting_for"] == "approvals"

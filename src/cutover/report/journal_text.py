@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from cutover.events import EventKind, fold_steps
-from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
+from cutover.journal import HELD, INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
 from cutover.report.run_view import format_failure
 from cutover.state_location import Store
@@ -49,7 +49,7 @@ def status_lines(status: StoreStatus, only_open: bool = False) -> Iterator[str]:
         for step in run.steps:
             if step.maybe_applied:
                 yield f"    still applied: {step.describe()}"
-        if state in (INTERRUPTED, NEEDS_ATTENTION):
+        if state in (INTERRUPTED, NEEDS_ATTENTION, HELD):
             yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 
