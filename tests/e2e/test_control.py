@@ -12,23 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from cutover.errors import RunExit
-from cutover.testing.cli import cli_env, cutover_argv, run_cutover
+from cutover.testing.cli import cli_env, cutover_argv, on_terminal, run_cutover
+from cutover.testing.lab_runbooks import LAB_FASTLY_HEAD
 
 ROOT = Path(__file__).resolve().parents[2]
 
-RUNBOOK = """\
-name: steered
-environments:
-  lab:
-    lab: {{scenario: pypi-2018}}
-    vars:
-      fastly_api: "{{{{ lab.api_url }}}}"
-      fastly_token: "env:{{{{ lab.token_env }}}}"
-      legacy: "{{{{ lab.service_ids.legacy }}}}"
-vars: {{scheme: http}}
-backends:
-  cdn: {{kind: fastly, api_url: "{{{{ fastly_api }}}}", token: "{{{{ fastly_token }}}}",
-        services: {{legacy: "{{{{ legacy }}}}"}}}}
+RUNBOOK = (
+    "name: steered\n"
+    + LAB_FASTLY_HEAD
+    + """\
 probes:
   files-hit: {{include: {checks}}}
 guard: {{interval: 0, min_samples: 5, budget: 600s{guard}}}
@@ -48,6 +40,7 @@ stages:
 rollback:
   verify: [files-hit]
 """
+)
 
 
 def write(tmp_path: Path, *, nudge: str = "", gated: str = "", guard: str = "") -> Path:
@@ -99,13 +92,21 @@ def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def test_promote_ends_a_pause_stage_and_the_run_completes(tmp_path: Path) -> None:
+def during_a_pause(
+    tmp_path: Path, name: str, who: str
+) -> tuple[Path, subprocess.CompletedProcess[str], int, str]:
+    """Start a run whose first stage pauses 10 minutes; ``cutover NAME`` during the pause."""
     state = tmp_path / "state"
     proc = start(write(tmp_path, nudge="    pause: 10m"), state)
     wait_for(state, "pause_started")
-    asked = verb(state, "promote", "alice@ops")
+    asked = verb(state, name, who)
     code, out = finish(proc)
     assert asked.returncode == 0, asked.stderr
+    return state, asked, code, out
+
+
+def test_promote_ends_a_pause_stage_and_the_run_completes(tmp_path: Path) -> None:
+    state, asked, code, out = during_a_pause(tmp_path, "promote", "alice@ops")
     assert asked.stdout.startswith("promote of run ") and "requested by alice@ops" in asked.stdout
     assert code == RunExit.OK, out
     run_id = asked.stdout.split()[3]
@@ -130,12 +131,7 @@ def test_promote_ends_a_pause_stage_and_the_run_completes(tmp_path: Path) -> Non
 
 
 def test_abort_rolls_back_now_verified_and_the_run_exits_4(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    proc = start(write(tmp_path, nudge="    pause: 10m"), state)
-    wait_for(state, "pause_started")
-    asked = verb(state, "abort", "bob@ops")
-    code, out = finish(proc)
-    assert asked.returncode == 0, asked.stderr
+    state, _, code, out = during_a_pause(tmp_path, "abort", "bob@ops")
     assert code == RunExit.STOPPED, out
     assert "stopped (exit 4)" in out
     assert "aborted by bob@ops (cutover abort); rolled back, verified by probes" in out
@@ -227,3 +223,33 @@ def test_every_verb_on_a_finished_run_is_refused_and_writes_nothing(tmp_path: Pa
         assert refused.returncode == RunExit.INVALID, name
         assert refused.stderr.splitlines()[0].endswith(f"is completed: nothing to {name}")
     assert rows(state, "control_requested") == []
+
+
+def test_a_gate_declined_at_the_terminal_holds_then_resume_finishes(tmp_path: Path) -> None:
+    """`on_decline: hold` on a real terminal: exit 3, status held, the steps stay live;
+    `status` offers both commands; `resume --yes` asks the gate again and completes."""
+    state = tmp_path / "state"
+    runbook = write(tmp_path, gated="    gate: {confirm: true, on_decline: hold}")
+    code, screen = on_terminal(
+        "run",
+        runbook,
+        "--state",
+        state,
+        cwd=ROOT,
+        env={"COLUMNS": "200", "CUTOVER_IDENTITY": "olivia@ops"},
+        answers={b"Proceed with stage 'signed-off'?": b"n\n"},
+    )
+    assert code == RunExit.NEEDS_ATTENTION, screen
+    run_id = screen.split("run ", 1)[1].split(":", 1)[0]
+    assert f"run {run_id}: held (exit 3)" in screen
+    assert f"continue with: cutover resume {run_id}" in screen
+    assert "nudge/percent 50 (applied)" in screen
+    assert rows(state, "gate_declined") == [("signed-off", {"by": "olivia@ops", "then": "hold"})]
+    status = run_cutover("status", "--state", state, cwd=ROOT)
+    assert f"{run_id}  steered on lab: held" in status.stdout
+    assert "    still applied: nudge/percent 50 (applied)" in status.stdout
+    assert f"    next: cutover resume {run_id}   or   cutover rollback {run_id}" in status.stdout
+    finished = run_cutover("resume", run_id, "--yes", "--state", state, cwd=ROOT)
+    assert finished.returncode == RunExit.OK, finished.stdout + finished.stderr
+    assert f"run {run_id}: completed (exit 0)" in finished.stdout
+    assert [s for s, _ in rows(state, "gate_approved")] == ["signed-off"]

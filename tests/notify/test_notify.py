@@ -250,7 +250,9 @@ def test_a_url_apprise_does_not_know_is_refused_before_the_run(
 def test_a_failed_lab_run_notifies_its_chain_and_verified_rollback(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    """End to end: the 2018 replay against the lab, with a JSON webhook."""
+    """End to end: the 2018 replay against the lab, with a JSON webhook in the runbook
+    and another in the lab environment (rollbacks only)."""
+    lab_channel = Receiver()
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "checks").mkdir()
     (tmp_path / "checks" / "pypi-files.yml").write_bytes(
@@ -258,12 +260,22 @@ def test_a_failed_lab_run_notifies_its_chain_and_verified_rollback(
     )
     text = (ROOT / "runbooks" / "pypi-2018-replay.yml").read_text("utf-8")
     runbook = tmp_path / "runbooks" / "replay.yml"
+    text = text.replace(
+        "    lab: {scenario: pypi-2018}\n",
+        "    lab: {scenario: pypi-2018}\n"
+        "    notify: [{url: env:LAB_HOOK, events: [rolled_back], timeout: 2s}]\n",
+    )
     runbook.write_text(text + "\nnotify:\n  - url: env:HOOK_URL\n", "utf-8")
     url = f"json://127.0.0.1:{receiver.port}/hook/{TOKEN}"
+    hooks = {"HOOK_URL": url, "LAB_HOOK": f"json://127.0.0.1:{lab_channel.port}/lab"}
     state = tmp_path / "state"
-    proc = run_cutover(
-        "run", runbook, "--state", state, "--include-root", tmp_path, env={"HOOK_URL": url}
-    )
+    try:
+        proc = run_cutover("run", runbook, "--state", state, "--include-root", tmp_path, env=hooks)
+    finally:
+        lab_channel.close()
+    assert [m["title"] for m in lab_channel.json()] == [
+        "cutover: pypi-2018-replay on lab: rolled back, verified"
+    ]
     assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
     titles = [m["title"] for m in receiver.json()]
     assert titles == [
