@@ -52,6 +52,7 @@ def check(cli: Any, state: Path) -> tuple[int, dict[str, Counter[str]]]:
     return proc.returncode, reasons
 
 
+@pytest.mark.slow
 def test_every_phase_of_the_incident(cli, served: tuple[Path, dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
     state, lab = served
     ids = lab["service_ids"]

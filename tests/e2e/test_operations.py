@@ -91,6 +91,7 @@ def test_a_gate_without_a_terminal_or_yes_is_refused_before_anything_changes(
     assert cli("history", "--state-dir", state).stdout.splitlines()[1:] == []
 
 
+@pytest.mark.slow
 def test_one_interrupt_rolls_back_cleanly(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     proc = start(write_runbook(tmp_path), state)

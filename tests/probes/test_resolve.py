@@ -40,6 +40,9 @@ def test_parse_address(value: str, parsed: tuple[str, int | None]) -> None:
         ),
         ({"a.test": "http://x"}, "resolve: a.test: 'http://x' is not address[:port]"),
         ({"a b": "127.0.0.1"}, "resolve: 'a b' is not a hostname"),
+        ({"a.test:0": "127.0.0.1"}, "resolve: 'a.test:0' is not a hostname (or hostname:port)"),
+        ({"a.test:x": "127.0.0.1"}, "resolve: 'a.test:x' is not a hostname"),
+        ({"a/b:80": "127.0.0.1"}, "resolve: 'a/b:80' is not a hostname"),
     ],
 )
 def test_parse_resolve_errors(mapping: dict[str, str], message: str) -> None:
@@ -54,6 +57,20 @@ def test_host_header_keeps_the_real_name(server: Any) -> None:
     assert result.reason is Reason.OK
     assert result.hops[0].url == "http://a.test:8080/file"
     assert server.seen_hosts[-1] == "a.test:8080"  # the map's port is used, the URL's is sent
+
+
+def test_a_host_port_key_wins_over_the_bare_name_for_that_port_only(server: Any) -> None:
+    assert parse_resolve({"A.Test.:8080": "127.0.0.1:1", "a.test": "[::1]"}) == {
+        "a.test:8080": ("127.0.0.1", 1),
+        "a.test": ("::1", None),
+    }
+    resolve = {"a.test:8080": f"127.0.0.1:{server.port}", "a.test": "127.0.0.1:9"}
+    with ProbeRunner(resolve=resolve, concurrency=1) as runner:
+        mapped = runner.probe(ProbeSpec(url="http://a.test:8080/file"), "t")
+        other = runner.probe(ProbeSpec(url="http://a.test:8081/file", timeout=2), "t")
+    assert mapped.reason is Reason.OK
+    assert server.seen_hosts[-1] == "a.test:8080"
+    assert other.reason is not Reason.OK  # port 8081 took the bare name's map: port 9, closed
 
 
 def test_the_transport_seam_is_httpx_own() -> None:

@@ -19,6 +19,10 @@ import pytest
 
 from cutover.errors import RunExit
 
+#: the full suite only: the fast tier keeps the PostgreSQL store's quick tests
+#: (tests/test_journal_stores.py) and the crash matrix on SQLite
+pytestmark = pytest.mark.slow
+
 SCENARIO = "nginx-switch"
 BOUNDARIES = [
     ("run row", 1),

@@ -91,6 +91,7 @@ def host_env(tmp_path: Path, name: str) -> dict[str, str]:
     return {"CUTOVER_LOCK_DIR": str(base / "locks"), "XDG_STATE_HOME": str(base / "xdg")}
 
 
+@pytest.mark.slow
 def test_two_hosts_sharing_one_postgresql_never_drive_one_target_at_once(
     nginx_world: Any, pg_url: str, tmp_path: Path, holder_run: Any
 ) -> None:

@@ -163,6 +163,7 @@ def test_two_runs_from_two_directories_at_the_same_moment_exactly_one_runs(
     assert [x for x in HostLocks().holders() if x.state in ours] == []
 
 
+@pytest.mark.slow
 def test_another_runbook_naming_the_same_file_through_a_symlink_is_refused(
     nginx_world: Any, tmp_path: Path, runs: Any, cli: Any
 ) -> None:

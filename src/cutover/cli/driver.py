@@ -50,6 +50,13 @@ class Request:
     force_unlock: bool
     run_id: str | None = None
     again: bool = False  #: run every step, even where live state already holds its target
+    dry_run: bool = False  #: rehearse against private copies of the targets (cutover.dryrun)
+
+    @property
+    def journaled_environment(self) -> str:
+        """The environment as the journal names the run: a dry run is never taken for (or
+        blocked by) a real run of the same environment."""
+        return f"{self.environment} (dry run)" if self.dry_run else self.environment
 
 
 def request_for_run(
@@ -62,6 +69,12 @@ def request_for_run(
     """
     store, found = find_run(directory, ref)
     options = found.options
+    if options.get("dry_run"):
+        raise InputError(
+            f"run {found.id} was a dry run: its private copy is gone, and production was"
+            f" never changed; there is nothing to {command}",
+            hint=f"rehearse again: `cutover run {found.runbook_path} --dry-run`",
+        )
     overrides = VarOverrides(
         files=tuple(Path(p) for p in options.get("vars_files", [])),
         pairs=tuple(options.get("vars", [])),
@@ -156,6 +169,11 @@ def drive(request: Request) -> int:
         except BaseException:
             held.release(keep_stale=True)
             raise
+        if request.dry_run:
+            from cutover.cli.dry_run import rehearsed
+
+            with rehearsed(s, held) as copied:  # the real targets are locked while copied
+                return _drive_locked(request, copied, run_id, interactive)
         try:
             if store.url is None:
                 remember_store(store.directory)
@@ -177,7 +195,9 @@ def lock_stores(store: Store) -> list[LockStore]:
 
 def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) -> int:
     journal = s.journal
-    if request.command == "run":
+    if request.dry_run:
+        _abandon_dry_runs(journal, s.runbook.name, request.journaled_environment)
+    elif request.command == "run":
         _refuse_unfinished(journal, s.runbook.name, request.environment)
     else:
         found = journal.find_run(run_id)
@@ -196,8 +216,9 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 run_id,
                 s.runbook.name,
                 str(request.file.resolve()),
-                request.environment,
+                request.journaled_environment,
                 {
+                    "dry_run": request.dry_run,
                     "vars": list(request.overrides.pairs),
                     "vars_files": [str(p.resolve()) for p in request.overrides.files],
                     "include_roots": [str(p.resolve()) for p in request.overrides.include_roots],
@@ -205,8 +226,9 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "again": request.again,
                 },
             )
-            _announce(run_id, s.runbook.name, request.environment)
-        with _view(s, interactive) as view, _signals() as stop:
+            _announce(run_id, s.runbook.name, request.journaled_environment)
+        # a dry run marks every line: the line view, never the live one
+        with _view(s, interactive and not request.dry_run) as view, _signals() as stop:
             engine = Engine(
                 s.runbook,
                 journal,
@@ -254,6 +276,13 @@ def _refuse_unaskable_gates(stages: list[Stage], yes: bool, interactive: bool) -
             f"stage {gated[0]!r} has `gate: confirm`, and there is no terminal to ask on",
             hint="run it from a terminal, or pass --yes to approve gates for automation",
         )
+
+
+def _abandon_dry_runs(journal: Journal, runbook: str, environment: str) -> None:
+    """A dry run that did not finish changed only its copy, which is gone: close it."""
+    for row in journal.unfinished(runbook, environment):
+        journal.event(row.id, EventKind.ABANDONED, reason="a dry run; its copy is gone")
+        journal.set_status(row.id, jr.STOPPED, RunExit.STOPPED)
 
 
 def _refuse_unfinished(journal: Journal, runbook: str, environment: str) -> None:

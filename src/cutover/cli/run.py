@@ -30,6 +30,14 @@ AgainOption = Annotated[
         help="run the full sequence even where live state already holds the runbook's targets",
     ),
 ]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="rehearse against a private copy of the targets (captured read-only, run on"
+        " loopback, removed after); production is never written",
+    ),
+]
 RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
 
 
@@ -43,17 +51,24 @@ def run(
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
     again: AgainOption = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Run a runbook: staged changes, probes after every step, automatic verified rollback.
 
     When live state already holds the runbook's final state, say so and exit 0 without
-    writing; steps already at their target are skipped (`--again` forces every step)."""
+    writing; steps already at their target are skipped (`--again` forces every step).
+    With `--dry-run`, every stage runs against a throwaway copy of what the steps touch,
+    and the exit code is the one the real run would have had."""
     from cutover.cli.driver import Request, drive
     from cutover.cli.output import exits
 
     with exits():
         extra = overrides(var, vars_file, include_root)
-        code = drive(Request("run", file, env, extra, state_dir, yes, force_unlock, again=again))
+        code = drive(
+            Request(
+                "run", file, env, extra, state_dir, yes, force_unlock, again=again, dry_run=dry_run
+            )
+        )
     raise typer.Exit(code)
 
 

@@ -34,13 +34,22 @@ def parse_address(value: str) -> Address:
     return (match["v6"] or match["host"]), port
 
 
+_KEY = re.compile(r"^(?P<name>[^\s:/\[\]]+?)\.?(?::(?P<port>\d{1,5}))?$")
+
+
 def parse_resolve(resolve: Mapping[str, str]) -> dict[str, Address]:
-    """Validate a resolve map; keys are lowercased hostnames. Raises ValueError."""
+    """Validate a resolve map. Raises ValueError.
+
+    Keys are lowercased hostnames (every port of that name), or ``host:port`` (that
+    origin only, which wins over the bare name): a dry run's copy of a server listening on
+    two ports maps each port to its own.
+    """
     parsed: dict[str, Address] = {}
     for host, address in resolve.items():
-        name = host.strip().lower().rstrip(".")
-        if not name or any(c in name for c in "/: "):
-            raise ValueError(f"resolve: {host!r} is not a hostname")
+        match = _KEY.match(host.strip().lower())
+        if not match or (match["port"] and not 0 < int(match["port"]) < 65536):
+            raise ValueError(f"resolve: {host!r} is not a hostname (or hostname:port)")
+        name = match["name"] + (f":{int(match['port'])}" if match["port"] else "")
         try:
             parsed[name] = parse_address(address)
         except ValueError as exc:
@@ -62,7 +71,8 @@ class ResolvingBackend(httpcore.SyncBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        target = self._resolve.get(host.lower().rstrip("."))
+        name = host.lower().rstrip(".")
+        target = self._resolve.get(f"{name}:{port}") or self._resolve.get(name)
         if target is not None:
             host, port = target[0], target[1] if target[1] is not None else port
         return super().connect_tcp(host, port, timeout, local_address, socket_options)

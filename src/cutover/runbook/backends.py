@@ -157,6 +157,12 @@ class HttpSettings(Model):
     retries: int = Field(4, ge=0, le=10)
 
 
+class HttpDryRun(Model):
+    """Where a dry run sends this step instead (a staging API that answers the same)."""
+
+    base_url: str = Field(pattern=r"^https?://", description="replaces the backend's base_url")
+
+
 class HttpStep(StepBase):
     kind: Literal["http"] = "http"
     path: str = Field(description="path of the setting, below `base_url`")
@@ -164,6 +170,9 @@ class HttpStep(StepBase):
     body: Any = Field(description="desired JSON value")
     read_path: str | None = Field(
         None, description="where to GET the current value (default: path)"
+    )
+    dry_run: HttpDryRun | None = Field(
+        None, description="what `run --dry-run` does instead; without it the step is refused"
     )
 
     def permanent_redirect(self) -> bool:
@@ -198,6 +207,15 @@ class ShellSettings(Model):
     timeout: Timeout = 60.0
 
 
+class ShellDryRun(Model):
+    """What a dry run runs instead of the step's commands (e.g. ``terraform plan``)."""
+
+    command: list[Text] = Field(min_length=1, description="argument list run instead of `command`")
+    undo: list[Text] | None = Field(
+        None, description="argument list run instead of `undo` (default: nothing to undo)"
+    )
+
+
 class ShellStep(StepBase):
     kind: Literal["shell"] = "shell"
     command: list[Text] = Field(min_length=1, description="argument list; never a shell string")
@@ -206,6 +224,9 @@ class ShellStep(StepBase):
     check: list[Text] | None = Field(
         None,
         description="argument list that reads the state: exit 0 = applied, 1 = not applied",
+    )
+    dry_run: ShellDryRun | None = Field(
+        None, description="what `run --dry-run` runs instead; without it the step is refused"
     )
 
     @model_validator(mode="after")

@@ -60,6 +60,9 @@ class BackendKind:
     #: the Action subclass, or ``"module:Class"``, imported when a step first runs
     action: type[Action] | str
     summary: str = ""
+    #: ``"module:function"`` making a private copy of a backend for ``run --dry-run``
+    #: (the :class:`cutover.dryrun.copies.Rehearse` signature); None: not rehearsable
+    rehearsal: str | None = None
 
     def action_class(self) -> type[Action]:
         if isinstance(self.action, str):
@@ -97,6 +100,8 @@ def check_kind(kind: BackendKind) -> None:
             raise ValueError(
                 f"{model.__name__} needs the field `kind: Literal[{kind.name!r}] = {kind.name!r}`"
             )
+    if kind.rehearsal is not None and ":" not in kind.rehearsal:
+        raise ValueError("`rehearsal` must be 'module:function'")
     if isinstance(kind.action, str):
         if ":" not in kind.action:
             raise ValueError("`action` must be an Action subclass or 'module:Class'")
@@ -120,6 +125,7 @@ NGINX = BackendKind(
     NginxStep,
     "cutover.actions.nginx:NginxAction",
     "one nginx include/map file, tested, reloaded",
+    rehearsal="cutover.dryrun.nginx_copy:rehearse",
 )
 HTTP = BackendKind(
     "http",
