@@ -210,7 +210,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
             prober.prepare(s.used_probe_sets())  # fail before anything changes
         else:
             prober.prepare(s.runbook.rollback.verify)
-        notify = _notifications(s, request.environment, journal, run_id)
+        notify = _notifications(s, request, journal, run_id)
         if request.command == "run":
             journal.start_run(
                 run_id,
@@ -251,12 +251,16 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
     return int(outcome.exit_code)
 
 
-def _notifications(s: Session, environment: str, journal: Journal, run_id: str) -> Dispatcher:
-    """The run's notification targets, resolved and checked before anything changes."""
+def _notifications(s: Session, request: Request, journal: Journal, run_id: str) -> Dispatcher:
+    """The run's notification targets, resolved and checked before anything changes; a
+    dry run notifies nobody (it changes nothing anyone watches)."""
     from cutover.notify.dispatch import Dispatcher
     from cutover.notify.messages import Composer
 
+    environment = request.environment
     targets = [*s.runbook.notify, *s.runbook.environments[environment].notify]
+    if request.dry_run:
+        targets = []
     compose = Composer(s.runbook.name, environment, run_id, _state_option(journal))
     return Dispatcher.configure(targets, compose, journal)
 
