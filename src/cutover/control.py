@@ -289,6 +289,8 @@ class Waiting:
 def waiting(events: Sequence[EventRow]) -> Waiting:
     """What the run waits for, as its events say."""
     ends = {
+        EventKind.RUN_STARTED,  # a request made before the run (or its resume) is void
+        EventKind.RESUMED,
         EventKind.PAUSE_ENDED,
         EventKind.GATE_APPROVED,
         EventKind.GATE_DECLINED,
