@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from pydantic import Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from cutover.runbook.types import Model, SecretRef, Timeout
 
@@ -52,8 +53,15 @@ class Gate(Model):
 
 
 def gate_shorthand(value: object) -> object:
-    """``gate: confirm`` (format v1's only gate) is ``gate: {confirm: true}``."""
-    return {"confirm": True} if value == "confirm" else value
+    """``gate: confirm`` (format v1's only gate) is ``gate: {confirm: true}``; any other
+    text is refused as a literal (``invalid value 'x'``, hint ``expected 'confirm'``)."""
+    if value == "confirm":
+        return {"confirm": True}
+    if isinstance(value, str):
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": "'confirm'"}
+        )
+    return value
 
 
 class NotifyTarget(Model):
