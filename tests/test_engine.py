@@ -29,7 +29,7 @@ backends:
 probes:
   smoke:
     probes: [{url: "https://example.test/"}]
-guard: {budget: 5s}
+guard: {budget: 5s, interval: 0}
 stages:
   - name: preflight
     preflight: true
@@ -121,9 +121,10 @@ class Harness:
         fail_on: dict[str, set[str]] | None = None,
         confirm: bool = True,
         unreadable: set[str] | None = None,
+        runbook: str = RUNBOOK,
     ) -> None:
         path = tmp_path / "rb.yml"
-        path.write_text(RUNBOOK, encoding="utf-8")
+        path.write_text(runbook, encoding="utf-8")
         self.runbook = load_runbook(path, environment="lab").model
         self.journal = Journal(tmp_path / "journal.db")
         _open_journals.append(self.journal)
@@ -247,6 +248,113 @@ def test_a_declined_gate_stops_and_rolls_back(tmp_path: Path) -> None:
     assert "gate before stage 'two' declined" in outcome.message
     assert h.world == {}
     assert ("apply", "c") not in h.calls
+
+
+@pytest.mark.parametrize(
+    ("on_decline", "code", "status", "world", "still"),
+    [
+        ("rollback", RunExit.STOPPED, "stopped", {}, []),
+        (
+            "hold",
+            RunExit.NEEDS_ATTENTION,
+            "held",
+            {"a": "on", "b": "on"},
+            ["one/a (applied)", "one/b (applied)"],
+        ),
+    ],
+)
+def test_a_declined_gate_rolls_back_or_holds_as_the_runbook_says(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_decline: str,
+    code: RunExit,
+    status: str,
+    world: dict[str, str],
+    still: list[str],
+) -> None:
+    monkeypatch.setenv("CUTOVER_IDENTITY", "olivia@ops")
+    runbook = RUNBOOK.replace("gate: confirm", f"gate: {{confirm: true, on_decline: {on_decline}}}")
+    h = Harness(tmp_path, confirm=False, runbook=runbook)
+    h.start()
+    outcome = h.engine().run("r1")
+    assert (outcome.exit_code, outcome.status, outcome.still_applied) == (code, status, still)
+    assert h.world == world
+    declined = [e for e in h.journal.events("r1") if e.kind == "gate_declined"]
+    assert [(e.stage, e.data) for e in declined] == [
+        ("two", {"by": "olivia@ops", "then": on_decline})
+    ]
+    run = h.journal.find_run("r1")
+    assert run is not None and (run.status, run.exit_code) == (status, code)
+
+
+def test_a_held_run_blocks_new_runs_and_resumes_at_its_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUTOVER_IDENTITY", "olivia@ops")
+    runbook = RUNBOOK.replace("gate: confirm", "gate: {confirm: true, on_decline: hold}")
+    h = Harness(tmp_path, confirm=False, runbook=runbook)
+    h.start()
+    held = h.engine().run("r1")
+    assert held.message.splitlines() == [
+        "held at the gate before stage 'two' (declined by olivia@ops); every applied step"
+        " stays in place",
+        "continue with: cutover resume r1",
+        "or roll back with: cutover rollback r1",
+    ]
+    assert [r.id for r in h.journal.unfinished("demo", "lab")] == ["r1"]
+    h.confirm = True
+    resumed = h.engine().resume("r1")
+    assert (resumed.exit_code, resumed.status) == (RunExit.OK, "completed")
+    assert h.world == {"a": "on", "b": "on", "c": "on"}
+    assert [c for c in h.calls if c[0] == "apply"] == [
+        ("apply", "a"),
+        ("apply", "b"),
+        ("apply", "c"),
+    ]
+    kinds = [e.kind for e in h.journal.events("r1") if e.stage == "two" and "gate" in e.kind]
+    assert kinds == ["gate_waiting", "gate_declined", "gate_held", "gate_waiting", "gate_approved"]
+
+
+@pytest.mark.parametrize(("min_duration", "passes_at"), [(0, 2.0), (5, 5.0), (9.5, 10.0)])
+def test_a_stage_cannot_pass_before_its_min_duration(
+    tmp_path: Path, min_duration: float, passes_at: float
+) -> None:
+    """The clock advances one second per probe round: the guard could pass after two
+    rounds (49 samples); min_duration holds it until the stage was probed that long."""
+    runbook = RUNBOOK.replace(
+        "guard: {budget: 5s, interval: 0}",
+        f"guard: {{budget: 20s, interval: 0, min_duration: {min_duration}}}",
+    )
+    h = Harness(tmp_path, runbook=runbook)
+    h.start()
+    engine = h.engine()
+    now = [0.0]
+    engine.clock = lambda: now[0]
+    original = h.prober.probe
+
+    def probe_a_second(sets: Sequence[str], *args: Any) -> list[FakeResult]:
+        now[0] += 1.0
+        return original(sets, *args)
+
+    h.prober.probe = probe_a_second  # type: ignore[method-assign]
+    outcome = engine.run("r1")
+    assert outcome.exit_code == RunExit.OK, outcome.message
+    guards = [e.data for e in h.journal.events("r1") if e.kind == "guard" and e.stage == "one"]
+    assert [g["verdict"] for g in guards] == ["hold"] * (int(passes_at) - 1) + ["pass"]
+    if min_duration > 2:
+        assert guards[-2]["reason"].endswith(f"< min_duration {min_duration:g}s: hold")
+
+
+def test_min_duration_beyond_the_budget_is_refused_at_load(tmp_path: Path) -> None:
+    from cutover.errors import DocumentError
+
+    path = tmp_path / "rb.yml"
+    path.write_text(RUNBOOK.replace("interval: 0}", "interval: 0, min_duration: 6s}"), "utf-8")
+    with pytest.raises(DocumentError) as caught:
+        load_runbook(path, environment="lab")
+    assert "`min_duration` (6s) must not exceed `budget` (5s): the stage could never pass" in (
+        caught.value.render()
+    )
 
 
 def test_an_interrupt_rolls_back_cleanly(tmp_path: Path) -> None:

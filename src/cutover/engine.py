@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 
+from cutover import control
 from cutover import journal as jr
 from cutover.actions.base import planned_changes
 from cutover.errors import ActionError, RunExit
@@ -103,9 +104,14 @@ class Engine(RunContext):
         """The last safety net: whatever escapes ``body`` ends the run as needs-attention,
         with the exact command to finish, never as a traceback."""
         try:
+            self.controls = control.Controller(self.journal, self.run_id, self.stop)
+            self.controls.start()  # promote/abort/pause/approve from any terminal or host
             return body()
         except Exception as exc:  # an error nobody foresaw: see the log
             return self.attention(f"cutover failed while {doing}: {self.error(doing, exc)}")
+        finally:
+            if self.controls is not None:
+                self.controls.close()
 
     def _run(self) -> Outcome:
         self.event(
@@ -174,7 +180,7 @@ class Engine(RunContext):
                 stage = self.runbook.stages[index]
                 try:
                     failed = self._stage(index, stage, applied)
-                except Interrupted:
+                except (Interrupted, control.Held):
                     raise
                 except Exception as exc:  # in an action, guard or probe: roll back
                     where = f"stage {stage.name!r}"
@@ -184,6 +190,8 @@ class Engine(RunContext):
         except Interrupted as stop:
             self.event(EventKind.INTERRUPTED, reason=stop.reason)
             return roll_back(self, stop.reason, RunExit.STOPPED)
+        except control.Held as held:
+            return held.outcome(self)
         self.event(EventKind.RUN_COMPLETED)
         self.journal.set_status(self.run_id, jr.COMPLETED, RunExit.OK)
         return Outcome(RunExit.OK, jr.COMPLETED, "completed: every stage passed its guard")
@@ -194,12 +202,10 @@ class Engine(RunContext):
         if not stage.enabled:
             self.event(EventKind.STAGE_SKIPPED, stage=stage.name, index=index)
             return None
-        self.event(EventKind.STAGE_STARTED, stage=stage.name, index=index, gate=stage.gate)
-        if stage.gate == "confirm":
-            if not self.confirm(stage):
-                self.event(EventKind.GATE_DECLINED, stage=stage.name)
-                raise Interrupted(f"gate before stage {stage.name!r} declined")
-            self.event(EventKind.GATE_APPROVED, stage=stage.name)
+        gate = stage.gate.describe() if stage.gate else None
+        self.event(EventKind.STAGE_STARTED, stage=stage.name, index=index, gate=gate)
+        if stage.gate is not None:
+            control.pass_gate(self, stage, self.confirm)
         for number, step in enumerate(stage.steps):
             self.check_stop()
             if (stage.name, number) in applied:
@@ -221,6 +227,8 @@ class Engine(RunContext):
             self.event(EventKind.STAGE_FAILED, stage=stage.name, reason=decision.reason)
             return f"stage {stage.name!r}: {decision.reason}"
         self.event(EventKind.STAGE_PASSED, stage=stage.name, reason=decision.reason)
+        if stage.pause:
+            control.soak(self, stage.name, stage.pause)
         return None
 
     def _apply(self, stage: Stage, number: int, step: StepBase) -> None:

@@ -32,6 +32,13 @@ class EventKind(StrEnum):
     STAGE_SKIPPED = "stage_skipped"
     GATE_APPROVED = "gate_approved"
     GATE_DECLINED = "gate_declined"
+    GATE_WAITING = "gate_waiting"  #: a gate asks (at the terminal, or for approvals)
+    GATE_HELD = "gate_held"  #: declined with `on_decline: hold`: applied steps stay
+    PAUSE_STARTED = "pause_started"  #: a `pause:` soak, or `cutover pause`
+    PAUSE_ENDED = "pause_ended"  #: its time is up, or `cutover promote`
+    # the control channel: rows written by `cutover promote/abort/pause/approve`
+    CONTROL_REQUESTED = "control_requested"
+    NOTIFY_FAILED = "notify_failed"  #: a notification was not delivered (never stops a run)
     BASELINE = "baseline"
     PROBE_ROUND = "probe_round"
     GUARD = "guard"

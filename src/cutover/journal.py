@@ -55,6 +55,7 @@ ROLLED_BACK = "rolled_back"
 NEEDS_ATTENTION = "needs_attention"
 STOPPED = "stopped"
 FAILED = "failed"  #: a stage failed before any step was applied: nothing was changed
+HELD = "held"  #: a gate was declined with `on_decline: hold`: applied steps stay in place
 FINAL_STATUSES = frozenset({COMPLETED, ROLLED_BACK, STOPPED, FAILED})
 INTERRUPTED = "interrupted"  #: shown (never stored) for a running run whose process is gone
 
@@ -249,8 +250,8 @@ class Journal:
     def unfinished(self, runbook: str, environment: str) -> list[RunRow]:
         rows = self._read(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE runbook = ? AND environment = ?"
-            " AND status IN (?, ?) ORDER BY started_at",
-            (runbook, environment, RUNNING, NEEDS_ATTENTION),
+            " AND status IN (?, ?, ?) ORDER BY started_at",
+            (runbook, environment, RUNNING, NEEDS_ATTENTION, HELD),
         )
         return [_run(r) for r in rows]
 
@@ -263,6 +264,21 @@ class Journal:
         events = [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
         self._mine[run_id] = list(events)
         return events
+
+    def events_after(self, run_id: str, after: int, kind: EventKind) -> list[EventRow]:
+        """The run's events of ``kind`` newer than row ``after`` (the control channel's
+        poll: one indexed query, whichever process or host wrote them)."""
+        rows = self._read(
+            "SELECT id, run_id, at, kind, stage, step, data FROM events"
+            " WHERE run_id = ? AND id > ? AND kind = ? ORDER BY id",
+            (run_id, after, kind),
+        )
+        return [EventRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+    def last_event_id(self, run_id: str) -> int:
+        """The id of the run's newest event (0 when it has none)."""
+        rows = self._read("SELECT MAX(id) FROM events WHERE run_id = ?", (run_id,))
+        return int(rows[0][0] or 0) if rows else 0
 
     def steps(self, run_id: str) -> list[StepState]:
         """Every step that got an intent, in the order first intended, with its status

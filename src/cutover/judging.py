@@ -10,8 +10,10 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
+from cutover.control import pace
 from cutover.events import EventKind
 from cutover.guards import Decision, Guard, Verdict
 from cutover.run_context import Result, RunContext
@@ -50,13 +52,30 @@ def judge(
             run.check_stop()
         results = run.prober.probe(sets, *_early_stop(run, guard, reasons, interruptible))
         reasons.extend(r.reason for r in results)
-        decision = guard(reasons)
+        decision = _not_before(guard(reasons), policy.min_duration, run.clock() - started)
         if decision.verdict is Verdict.HOLD and run.clock() - started >= policy.budget:
             decision = guard.on_budget_end(reasons)
         _journal_round(run, label, number, results, decision)
         if decision.verdict is not Verdict.HOLD:
             return decision
-    return guard.on_budget_end(reasons)
+        pace(run, policy.interval, interruptible=interruptible)
+    final = guard.on_budget_end(reasons)
+    if final.verdict is Verdict.PASS and run.clock() - started < policy.min_duration:
+        reason = f"{MAX_ROUNDS} probe rounds ran before min_duration: set a guard.interval"
+        return replace(final, verdict=Verdict.FAIL, reason=reason)
+    return final
+
+
+def _not_before(decision: Decision, min_duration: float, elapsed: float) -> Decision:
+    """A pass before ``min_duration`` is a hold: the stage keeps being probed (a failure
+    still fails at once); "passed" means "held for at least this long"."""
+    if decision.verdict is not Verdict.PASS or elapsed >= min_duration:
+        return decision
+    return replace(
+        decision,
+        verdict=Verdict.HOLD,
+        reason=f"{decision.reason}; probed {elapsed:.1f}s < min_duration {min_duration:g}s: hold",
+    )
 
 
 def _early_stop(

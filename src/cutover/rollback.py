@@ -117,7 +117,9 @@ def _verify(run: RunContext, undone: set[str]) -> str | None:
     verify = run.runbook.rollback
     try:
         _settle_undone(run, undone)
-        policy = run.runbook.guard.model_copy(update={"budget": verify.budget, "baseline": False})
+        policy = run.runbook.guard.model_copy(
+            update={"budget": verify.budget, "baseline": False, "min_duration": 0.0}
+        )
         decision = judge(run, "rollback", verify.verify, policy, baseline=None, interruptible=False)
         return None if decision.verdict is Verdict.PASS else decision.reason
     except Exception as exc:  # in the probes or the guard

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cutover import journal as jr
 from cutover.actions.base import Action
@@ -25,6 +25,9 @@ from cutover.runbook.backends import StepBase
 from cutover.runbook.kinds import action_for
 from cutover.runbook.models import Runbook, Stage
 from cutover.runbook.types import Model
+
+if TYPE_CHECKING:
+    from cutover.control import Controller
 
 
 class Result(Protocol):
@@ -82,12 +85,16 @@ class RunContext:
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.monotonic
     run_id: str = field(default="", init=False)
+    #: the control channel (``cutover promote/abort/pause/approve``) while the run is driven
+    controls: Controller | None = field(default=None, init=False)
 
     def event(
         self, kind: EventKind, *, stage: str | None = None, step: int | None = None, **data: Any
-    ) -> None:
-        self.journal.event(self.run_id, kind, stage=stage, step=step, **data)
+    ) -> int:
+        """Journal one event, then show it; its journal row id."""
+        row_id = self.journal.event(self.run_id, kind, stage=stage, step=step, **data)
         self.view(kind, {"stage": stage, "step": step, **data})
+        return row_id
 
     def error(self, doing: str, exc: Exception) -> str:
         """What went wrong, for the journal and the outcome: a deliberate error's message,
@@ -129,5 +136,9 @@ class RunContext:
         return self.actions(self.runbook.backends[step.backend], step)
 
     def check_stop(self) -> None:
-        if self.stop.is_set():
+        """Raise :class:`Interrupted` when the run must stop (Ctrl-C, ``cutover abort``);
+        wait here while ``cutover pause`` holds it (:meth:`cutover.control.Controller.check`)."""
+        if self.controls is not None:
+            self.controls.check(self)
+        elif self.stop.is_set():
             raise Interrupted("stopped by the operator")

@@ -79,3 +79,11 @@ def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
     assert (out["overrun_reports"], out["other_stderr_lines"]) == ("19", "0")
     assert float(out["round_ms_p99"]) >= float(out["round_ms_p50"]) > 0
     assert {out["target.rss_growth_le_10mb"], out["target.fds_flat"]} <= {"ok", "MISSED"}
+
+
+def test_control_latency_prints_poll_and_notification_figures_small() -> None:
+    out = figures("control_latency.py", "--requests", "3", "--events", "2", "--timeout", "0.2")
+    assert out["control_requests"] == "3" and out["notify_events"] == "2"
+    assert float(out["control_seen_max_s"]) > 0
+    # the offers are what the run waits for; the deliveries happen behind them
+    assert float(out["notify_offer_total_s"]) < float(out["notify_deliveries_total_s"])

@@ -15,22 +15,14 @@ from pathlib import Path
 import pytest
 
 from cutover.errors import RunExit
+from cutover.testing.lab_runbooks import LAB_FASTLY_HEAD
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SLOW_RUNBOOK = """\
-name: slow
-environments:
-  lab:
-    lab: {{scenario: pypi-2018}}
-    vars:
-      fastly_api: "{{{{ lab.api_url }}}}"
-      fastly_token: "env:{{{{ lab.token_env }}}}"
-      legacy: "{{{{ lab.service_ids.legacy }}}}"
-vars: {{scheme: http}}
-backends:
-  cdn: {{kind: fastly, api_url: "{{{{ fastly_api }}}}", token: "{{{{ fastly_token }}}}",
-        services: {{legacy: "{{{{ legacy }}}}"}}}}
+SLOW_RUNBOOK = (
+    "name: slow\n"
+    + LAB_FASTLY_HEAD
+    + """\
   sh: {{kind: shell}}
 probes:
   files-hit: {{include: {checks}}}
@@ -42,10 +34,12 @@ stages:
       - {{name: slow undo, backend: sh, command: ["true"], undo: [sh, -c, "{undo}"]}}
     settle: 60s
     probes: [files-hit]
+guard: {{interval: 0}}  # the rollback's verification: rounds back to back in the lab
 rollback:
   verify: [files-hit]
   settle: 0s  # the long settle only holds the run open
 """
+)
 
 
 def env() -> dict[str, str]:
@@ -196,39 +190,12 @@ def test_json_log_format_prints_one_json_object_per_line(cli, tmp_path: Path) ->
 
 def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
     """On a TTY: the rich live panel, and the plain lines above it."""
-    import pty
+    from cutover.testing.cli import on_terminal
 
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cutover",
-            "run",
-            "runbooks/pypi-2018-replay.yml",
-            "--state-dir",
-            str(tmp_path / "state"),
-        ],
-        cwd=ROOT,
-        env={**env(), "TERM": "xterm", "COLUMNS": "120"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
+    code, screen = on_terminal(
+        "run", "runbooks/pypi-2018-replay.yml", "--state-dir", tmp_path / "state", cwd=ROOT
     )
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            data = os.read(master, 65536)
-        except OSError:
-            break  # the child closed the terminal
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=60) == RunExit.ROLLED_BACK
-    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert code == RunExit.ROLLED_BACK, screen
     assert "cutover · pypi-2018-replay" in screen  # the panel's title
     assert "probes" in screen and "guard" in screen
     assert "ROLLING BACK: stage 'flip-everything'" in screen

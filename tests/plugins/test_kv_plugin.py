@@ -38,7 +38,7 @@ probes:
   painted:
     probes:
       - {{url: "{origin}/c", expect: {{status: 200, body: "^{{{{ color }}}}$"}}}}
-guard: {{acceptable_rate: 0.05, unacceptable_rate: 0.5, min_samples: 4, budget: 20s}}
+guard: {{acceptable_rate: 0.05, unacceptable_rate: 0.5, min_samples: 4, budget: 20s, interval: 0}}
 stages:
   - {{name: preflight, preflight: true, probes: [up]}}
   - name: paint

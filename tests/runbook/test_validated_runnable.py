@@ -114,7 +114,7 @@ probes:
         expect: {{max_hops: {max_hops}, size: {size}}}
     expand:
       - {{url: "https://example.test/pypi/x/json", limit: {limit}}}
-guard: {{budget: {budget}}}
+guard: {{budget: {budget}, interval: 0}}
 stages:
   - name: one
     settle: {settle}

@@ -60,6 +60,7 @@ def _global(
 def _register() -> None:
     from cutover.cli import (
         check,
+        control,
         init,
         journal_views,
         plan,
@@ -77,6 +78,10 @@ def _register() -> None:
         run.run,
         run.resume,
         run.rollback,
+        control.promote,
+        control.abort,
+        control.pause,
+        control.approve,
         journal_views.status,
         journal_views.history,
         journal_views.show,

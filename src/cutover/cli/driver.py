@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cutover import journal as jr
 from cutover.cli.options import resolve_store, state_choice
@@ -35,6 +35,9 @@ from cutover.runbook.models import Runbook, Stage
 from cutover.session import Session, new_run_id, open_session
 from cutover.state_location import Store, store_of
 from cutover.terminal import wants_colour
+
+if TYPE_CHECKING:
+    from cutover.notify.dispatch import Dispatcher
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
             prober.prepare(s.used_probe_sets())  # fail before anything changes
         else:
             prober.prepare(s.runbook.rollback.verify)
+        notify = _notifications(s, request, journal, run_id)
         if request.command == "run":
             journal.start_run(
                 run_id,
@@ -236,7 +240,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 _rollback_choice(s.runbook, request.no_rollback),
                 journal,
                 prober,
-                view=view,
+                view=notify.tap(view),
                 stop=stop,
                 confirm=_confirmer(request.yes, view),
                 again=request.again,
@@ -250,6 +254,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
     finally:
         prober.close()
     _report(outcome, run_id)
+    notify.close()  # after the outcome is shown: a slow notifier delays only the exit
     return int(outcome.exit_code)
 
 
@@ -263,6 +268,20 @@ def _rollback_choice(runbook: Runbook, no_rollback: bool) -> Runbook:
     return runbook.model_copy(update={"rollback": policy})
 
 
+def _notifications(s: Session, request: Request, journal: Journal, run_id: str) -> Dispatcher:
+    """The run's notification targets, resolved and checked before anything changes; a
+    dry run notifies nobody (it changes nothing anyone watches)."""
+    from cutover.notify.dispatch import Dispatcher
+    from cutover.notify.messages import Composer
+
+    environment = request.environment
+    targets = [*s.runbook.notify, *s.runbook.environments[environment].notify]
+    if request.dry_run:
+        targets = []
+    compose = Composer(s.runbook.name, environment, run_id, _state_option(journal))
+    return Dispatcher.configure(targets, compose, journal)
+
+
 def _dispatch(engine: Engine, command: str, run_id: str) -> Outcome:
     if command == "run":
         return engine.run(run_id)
@@ -272,7 +291,7 @@ def _dispatch(engine: Engine, command: str, run_id: str) -> Outcome:
 
 
 def _refuse_unaskable_gates(stages: list[Stage], yes: bool, interactive: bool) -> None:
-    gated = [s.name for s in stages if s.enabled and s.gate == "confirm"]
+    gated = [s.name for s in stages if s.enabled and s.gate is not None and s.gate.confirm]
     if gated and not yes and not interactive:
         raise InputError(
             f"stage {gated[0]!r} has `gate: confirm`, and there is no terminal to ask on",

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from cutover.events import EventKind, fold_steps
-from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
+from cutover.journal import HELD, INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
 from cutover.report.failure_text import failure_lines, reasons_text
 from cutover.report.run_document import breaking_event
@@ -48,7 +48,7 @@ def status_lines(status: StoreStatus, only_open: bool = False) -> Iterator[str]:
         for step in run.steps:
             if step.maybe_applied:
                 yield f"    still applied: {step.describe()}"
-        if state in (INTERRUPTED, NEEDS_ATTENTION):
+        if state in (INTERRUPTED, NEEDS_ATTENTION, HELD):
             yield f"    next: cutover resume {row.id}   or   cutover rollback {row.id}"
 
 

@@ -38,7 +38,9 @@ def render_plan(
         if not stage.enabled:
             flags.append("SKIPPED")
         if stage.gate:
-            flags.append("gate: confirm")
+            flags.append(f"gate: {stage.gate.describe()}")
+        if stage.pause:
+            flags.append(f"pause: {stage.pause:g}s")
         if stage.preflight:
             flags.append("preflight")
         suffix = f"  [{', '.join(flags)}]" if flags else ""

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
+from cutover.runbook.control_models import NotifyTarget
 from cutover.runbook.types import Model
 
 
@@ -28,4 +29,7 @@ class Environment(Model):
     ca_bundle: str | None = Field(None, description="CA bundle file for TLS verification")
     lab: LabSettings | None = Field(
         None, description="start the embedded lab; its hostnames are resolved to it"
+    )
+    notify: list[NotifyTarget] = Field(
+        default_factory=list, description="more notification targets, for this environment"
     )

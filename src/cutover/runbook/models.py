@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
+from cutover.runbook.control_models import Gate, NotifyTarget, gate_shorthand
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
@@ -43,6 +50,10 @@ class GuardPolicy(Model):
         False, description="also fail if the rate exceeds the preflight rate by `baseline_margin`"
     )
     baseline_margin: float = Field(0.02, ge=0, le=1)
+    interval: Duration = Field(1.0, description="time between probe rounds (docs/guards.md)")
+    min_duration: Duration = Field(
+        0.0, description="a stage cannot pass before it has been probed this long"
+    )
 
     @model_validator(mode="after")
     def _rates_ordered(self) -> GuardPolicy:
@@ -50,6 +61,11 @@ class GuardPolicy(Model):
             raise ValueError(
                 f"`unacceptable_rate` ({self.unacceptable_rate:g}) must be greater than"
                 f" `acceptable_rate` ({self.acceptable_rate:g})"
+            )
+        if self.min_duration > self.budget:
+            raise ValueError(
+                f"`min_duration` ({self.min_duration:g}s) must not exceed `budget`"
+                f" ({self.budget:g}s): the stage could never pass"
             )
         return self
 
@@ -73,9 +89,14 @@ class Stage(Model):
     name: str = Field(min_length=1)
     description: str = ""
     enabled: bool = Field(True, description="false skips the stage (templatable)")
-    gate: Literal["confirm"] | None = Field(None, description="ask the operator before the stage")
+    gate: Annotated[Gate | None, BeforeValidator(gate_shorthand)] = Field(
+        None, description="`confirm`, or {confirm, on_decline, approvers}: docs/run.md"
+    )
     steps: list[Step] = Field(default_factory=list)
     settle: Duration = Field(0.0, description="wait after the steps before probing")
+    pause: Duration | None = Field(
+        None, description="a timed soak after the stage passed (`cutover promote` ends it)"
+    )
     probes: list[str] = Field(default_factory=list, description="probe sets to run (names)")
     guard: GuardOverride | None = None
     preflight: bool = Field(
@@ -106,6 +127,9 @@ class Runbook(Model):
     stages: list[Stage] = Field(min_length=1)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     state: StateSettings = Field(default_factory=StateSettings)
+    notify: list[NotifyTarget] = Field(
+        default_factory=list, description="where notifications go (docs/notify.md)"
+    )
 
     @model_validator(mode="before")
     @classmethod

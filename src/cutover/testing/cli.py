@@ -104,3 +104,44 @@ def stop_process(proc: subprocess.Popen[Any], *, group: bool = False) -> None:
         else:
             proc.kill()
         proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+def on_terminal(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    answers: Mapping[bytes, bytes] | None = None,
+    timeout: float = CLI_TIMEOUT_S,
+) -> tuple[int, str]:
+    """Run ``python -m cutover ARGS`` on a pseudo-terminal (stdin, stdout and stderr):
+    its exit code and everything it wrote. When the screen shows a key of ``answers``,
+    its value is typed, once."""
+    import pty
+    import time
+
+    master, slave = pty.openpty()
+    term = {"TERM": "xterm", "COLUMNS": "120", **(env or {})}
+    proc = subprocess.Popen(
+        cutover_argv(*args), cwd=cwd, env=cli_env(term), stdin=slave, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    pending = dict(answers or {})
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break  # the child closed the terminal
+            if not data:
+                break
+            chunks.append(data)
+            screen = b"".join(chunks)
+            for prompt in [p for p in pending if p in screen]:
+                os.write(master, pending.pop(prompt))
+        code = proc.wait(timeout=STOP_TIMEOUT_S)
+    finally:
+        os.close(master)
+        stop_process(proc)
+    return code, b"".join(chunks).decode("utf-8", "replace")
