@@ -7,6 +7,7 @@ Shared by ``cutover check`` (every round of a check) and ``cutover exporter`` (a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from cutover.report.check_round import CheckRound
 if TYPE_CHECKING:
     from cutover.probes.runner import ProbeRunner
     from cutover.runbook.loader import Loaded
-    from cutover.runbook.probe_models import ChecksFile, ProbeSet
+    from cutover.runbook.probe_models import ChecksFile, ProbeSet, ProbeSpec
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,13 @@ def run_round(
     number: int = 1,
     interval: float | None = None,
     on_error: Callable[[ExpansionError], None] | None = None,
+    *,
+    adjust: Callable[[ProbeSpec], ProbeSpec] | None = None,
+    cancel: threading.Event | None = None,
 ) -> CheckRound:
     """Expand the chosen sets and probe them once; an expansion error is the round's error
-    (``on_error`` sees it first, e.g. to print it with its hint)."""
+    (``on_error`` sees it first, e.g. to print it with its hint). ``adjust`` changes each
+    expanded probe (the exporter caps timeouts); ``cancel``, once set, starts no new probe."""
     loaded = sets.loaded
     started, clock = time.time(), time.monotonic()
     bases = {name: loaded.probe_bases.get(name, loaded.source.parent) for name in sets.chosen}
@@ -60,5 +65,7 @@ def run_round(
         if on_error is not None:
             on_error(exc)
         return CheckRound(duration=time.monotonic() - clock, error=exc.message, **common)
-    results = runner.run(specs)
+    if adjust is not None:
+        specs = [(name, adjust(spec)) for name, spec in specs]
+    results = runner.run(specs, cancel=cancel)
     return CheckRound(duration=time.monotonic() - clock, results=tuple(results), **common)

@@ -62,54 +62,60 @@ def exposition(registry: CollectorRegistry) -> str:
     return text.decode("utf-8")
 
 
+#: the per-probe families: name → (help, labels beyond the probe's own)
+PROBE_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cutover_probe_success": ("1 when the probe passed (ok or flaky)", ()),
+    "cutover_probe_reason": ("the probe's reason (value 1)", ("reason",)),
+    "cutover_probe_duration_seconds": ("time of the probe's last attempt, body included", ()),
+    "cutover_probe_phase_duration_seconds": (
+        "the last attempt by phase: redirects, first_byte, transfer",
+        ("phase",),
+    ),
+    "cutover_probe_hops": ("requests in the chain (redirects + 1)", ()),
+    "cutover_probe_redirects": ("redirects followed", ()),
+    "cutover_probe_status_code": ("status of the last answer (0: none)", ()),
+    "cutover_probe_final_host": ("the host of the chain's last request (value 1)", ("host",)),
+    "cutover_probe_bytes": ("bytes of the final body (when read)", ()),
+    "cutover_probe_sha256_match": ("1 when the body's sha256 matched the expected one", ()),
+    "cutover_probe_attempts": ("attempts made (retries + 1 at most)", ()),
+}
+
+
 class ProbeSeries:
-    """The per-probe families on ``registry``, each labelled with ``labels``."""
+    """The per-probe families on ``registry``, each labelled with ``labels``; a family
+    appears once a probe has a value for it (no bytes without a body read in full, no
+    digest match without an expected digest)."""
 
     def __init__(self, registry: CollectorRegistry, labels: Sequence[str] = ()) -> None:
-        names = list(labels)
+        self.registry = registry
+        self.labels = tuple(labels)
+        self._families: dict[str, Gauge] = {}
 
-        def gauge(name: str, doc: str, extra: Sequence[str] = ()) -> Gauge:
-            return Gauge(name, doc, [*names, *extra], registry=registry)
-
-        self.success = gauge("cutover_probe_success", "1 when the probe passed (ok or flaky)")
-        self.reason = gauge("cutover_probe_reason", "the probe's reason (value 1)", ["reason"])
-        self.duration = gauge(
-            "cutover_probe_duration_seconds", "time of the probe's last attempt, body included"
-        )
-        self.phase = gauge(
-            "cutover_probe_phase_duration_seconds",
-            "the last attempt by phase: redirects, first_byte, transfer",
-            ["phase"],
-        )
-        self.hops = gauge("cutover_probe_hops", "requests in the chain (redirects + 1)")
-        self.redirects = gauge("cutover_probe_redirects", "redirects followed")
-        self.status = gauge("cutover_probe_status_code", "status of the last answer (0: none)")
-        self.final_host = gauge(
-            "cutover_probe_final_host", "the host of the chain's last request (value 1)", ["host"]
-        )
-        self.bytes = gauge("cutover_probe_bytes", "bytes of the final body (when read)")
-        self.sha256 = gauge(
-            "cutover_probe_sha256_match", "1 when the body's sha256 matched the expected one"
-        )
-        self.attempts = gauge("cutover_probe_attempts", "attempts made (retries + 1 at most)")
+    def _set(self, name: str, key: tuple[str, ...], value: float, *extra: str) -> None:
+        gauge = self._families.get(name)
+        if gauge is None:
+            doc, more = PROBE_FAMILIES[name]
+            gauge = Gauge(name, doc, [*self.labels, *more], registry=self.registry)
+            self._families[name] = gauge
+        values = (*key, *extra)
+        (gauge.labels(*values) if values else gauge).set(value)  # unlabelled: the gauge
 
     def add(self, result: ProbeResult, *key: str) -> None:
-        self.success.labels(*key).set(1 if result.ok else 0)
-        self.reason.labels(*key, reason_label(result.reason.value)).set(1)
-        self.duration.labels(*key).set(result.elapsed_ms / 1000.0)
+        self._set("cutover_probe_success", key, 1 if result.ok else 0)
+        self._set("cutover_probe_reason", key, 1, reason_label(result.reason.value))
+        self._set("cutover_probe_duration_seconds", key, result.elapsed_ms / 1000.0)
         for phase, seconds in phase_seconds(result).items():
-            self.phase.labels(*key, phase).set(seconds)
-        self.hops.labels(*key).set(len(result.hops))
-        self.redirects.labels(*key).set(result.redirects)
-        self.status.labels(*key).set(result.status or 0)
-        final = result.final_url
-        if final is not None:
-            self.final_host.labels(*key, URL(final).host).set(1)
+            self._set("cutover_probe_phase_duration_seconds", key, seconds, phase)
+        self._set("cutover_probe_hops", key, len(result.hops))
+        self._set("cutover_probe_redirects", key, result.redirects)
+        self._set("cutover_probe_status_code", key, result.status or 0)
+        if result.final_url is not None:
+            self._set("cutover_probe_final_host", key, 1, URL(result.final_url).host)
         if result.size is not None:
-            self.bytes.labels(*key).set(result.size)
+            self._set("cutover_probe_bytes", key, result.size)
         if result.sha256_match is not None:
-            self.sha256.labels(*key).set(1 if result.sha256_match else 0)
-        self.attempts.labels(*key).set(result.attempts)
+            self._set("cutover_probe_sha256_match", key, 1 if result.sha256_match else 0)
+        self._set("cutover_probe_attempts", key, result.attempts)
 
 
 def _counts(round_: CheckRound) -> dict[str, int]:
