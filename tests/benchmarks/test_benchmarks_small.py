@@ -79,3 +79,14 @@ def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
     assert (out["overrun_reports"], out["other_stderr_lines"]) == ("19", "0")
     assert float(out["round_ms_p99"]) >= float(out["round_ms_p50"]) > 0
     assert {out["target.rss_growth_le_10mb"], out["target.fds_flat"]} <= {"ok", "MISSED"}
+
+
+@pytest.mark.slow
+def test_exporter_throughput_prints_both_sides_of_the_ratio() -> None:
+    out = figures("exporter_throughput.py", "--quick")
+    assert out["set"] == "files-hit"
+    assert int(out["probes_per_round"]) == int(out["probes_per_set_request"]) > 0
+    for name in ("check", "exporter_set", "exporter_target"):
+        assert float(out[f"{name}_probes_per_s"]) > 0
+    assert out["exporter_target_failed"] == "0"
+    assert {out["target.ratio_set_ge_0.9"], out["target.ratio_target_ge_0.9"]} <= {"ok", "missed"}

@@ -222,6 +222,9 @@ class Handler(BaseHTTPRequestHandler):
 
     server: ExporterServer
     protocol_version = "HTTP/1.1"
+    #: headers and body go in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    #: scraper's delayed ACK hold every answer for 40 ms (measured: 46 ms per request)
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
