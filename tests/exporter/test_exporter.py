@@ -21,7 +21,7 @@ from cutover.testing import ServedLab, run_cutover
 from cutover.testing import probe_server as ps
 from cutover.testing.exporter import ExporterProcess, running_exporter
 from cutover.testing.net import free_port, wait_for
-from cutover.testing.prometheus import scrape_job, value_of
+from cutover.testing.prometheus import value_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "checks" / "pypi-files.yml"
@@ -364,32 +364,48 @@ def test_sigterm_stops_it_cleanly(lab: ServedLab) -> None:
     assert running.log().splitlines()[-1] == "cutover exporter stopped"
 
 
-# --- a real Prometheus scraping it, as blackbox_exporter's users configure it ---------------
+# --- a real Prometheus scraping it, with the scrape config of docs/exporter.md -------------
 
 
-def blackbox_relabeling(exporter: ExporterProcess) -> list[dict[str, Any]]:
-    """The relabeling every blackbox_exporter user knows: the target becomes ?target=,
-    the instance label keeps it, the scrape goes to the exporter."""
-    return [
-        {"source_labels": ["__address__"], "target_label": "__param_target"},
-        {"source_labels": ["__param_target"], "target_label": "instance"},
-        {"target_label": "__address__", "replacement": exporter.address},
-    ]
+def documented_scrape_configs(exporter: ExporterProcess) -> list[dict[str, Any]]:
+    """docs/exporter.md's ``scrape_configs``, as written but for the addresses (the lab's
+    files, the exporter on loopback) and the intervals (1 s)."""
+    import re
+
+    from ruamel.yaml import YAML
+
+    doc = (ROOT / "docs" / "exporter.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "scrape_configs" in b]
+    jobs: list[dict[str, Any]] = YAML(typ="safe").load(block)["scrape_configs"]
+    for job in jobs:
+        job.update(scrape_interval="1s", scrape_timeout="1s")
+        (static,) = job["static_configs"]
+        if job["job_name"] == "cutover-files":
+            static["targets"] = [FILES, LEGACY]
+            replaced = [r for r in job["relabel_configs"] if r.get("target_label") == "__address__"]
+            replaced[0]["replacement"] = exporter.address
+        else:
+            static["targets"] = [exporter.address]
+    return jobs
 
 
 def test_a_real_prometheus_scrapes_it_and_a_guard_query_answers(
     prometheus: Any, exporter: ExporterProcess
 ) -> None:
-    files = scrape_job(
-        "cutover-files", [FILES, LEGACY], metrics_path="/probe",
-        params={"module": ["via-legacy-flipped"]}, relabel_configs=blackbox_relabeling(exporter),
-        labels={"region": "lab-a"},
-    )  # fmt: skip
-    sets = scrape_job("cutover-sets", [exporter.address], metrics_path="/probe",
-                      params={"set": ["conveyor"]}, labels={"region": "lab-b"})  # fmt: skip
-    prom = prometheus([files, sets], scrape_interval=1.0)
+    jobs = documented_scrape_configs(exporter)
+    assert [job["relabel_configs"] for job in jobs if "relabel_configs" in job] == [
+        [
+            {"source_labels": ["__address__"], "target_label": "__param_target"},
+            {"source_labels": ["__param_target"], "target_label": "instance"},
+            {"target_label": "__address__", "replacement": exporter.address},
+        ]
+    ]  # the relabeling blackbox_exporter's users know
+    prom = prometheus(jobs, scrape_interval=1.0)
     scraped = prom.wait_target_up("cutover-files", count=2)
     assert sorted(t["labels"]["instance"] for t in scraped) == sorted([FILES, LEGACY])
+    assert {t["scrapeUrl"].split("&target=")[0] for t in scraped} == {
+        f"http://{exporter.address}/probe?module=files-hit"
+    }
     prom.wait_target_up("cutover-sets")
 
     success = prom.wait_query('cutover_probe_success{job="cutover-files"}', lambda s: len(s) == 2)
@@ -397,16 +413,22 @@ def test_a_real_prometheus_scrapes_it_and_a_guard_query_answers(
     reasons = prom.query('cutover_probe_reason{job="cutover-files"} == 1')
     assert {s["metric"]["instance"]: s["metric"]["reason"] for s in reasons} == {
         FILES: "ok",
-        LEGACY: "wrong_final_host",  # the legacy host does not redirect yet
+        LEGACY: "wrong_final_host",  # files-hit expects the files host; no flip yet
     }
     hosts = prom.query('cutover_probe_final_host{job="cutover-files"}')
     assert {s["metric"]["instance"]: s["metric"]["host"] for s in hosts} == {
         FILES: "files.pythonhosted.org",
         LEGACY: "pypi.python.org",
     }
-    (conveyor,) = prom.query('cutover_set_probes{job="cutover-sets",reason="ok"}')
+    (conveyor,) = prom.wait_query('cutover_set_probes{job="cutover-sets",reason="ok"}')
     assert (conveyor["metric"]["set"], value_of(conveyor)) == ("conveyor", 2.0)
 
+    by_job = "min by (job) (avg_over_time(cutover_probe_success[1m]))"
+    answer = prom.wait_query(by_job, lambda s: len(s) == 2)
+    assert {s["metric"]["job"]: value_of(s) for s in answer} == {
+        "cutover-files": 0.0,
+        "cutover-sets": 1.0,
+    }
     guard = "min by (region) (avg_over_time(cutover_probe_success[1m]))"
-    answer = prom.wait_query(guard, lambda s: len(s) == 2)
-    assert {s["metric"]["region"]: value_of(s) for s in answer} == {"lab-a": 0.0, "lab-b": 1.0}
+    (region,) = prom.query(guard)
+    assert (region["metric"], value_of(region)) == ({"region": "eu-west"}, 0.0)
