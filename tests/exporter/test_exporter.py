@@ -291,6 +291,20 @@ def test_the_scrape_timeout_caps_every_probe(hanging: ExporterProcess) -> None:
     assert found[("cutover_probe_success", ())] == 0
 
 
+def test_the_timeout_option_caps_every_probe(tmp_path: Path) -> None:
+    """No scrape timeout header: the probe's own 60 s is capped by ``--timeout 1``."""
+    with ps.running_server() as server:
+        checks = tmp_path / "checks.yml"
+        checks.write_text(server.checks_yaml(SLOW), encoding="utf-8")
+        args = ("--checks", checks, "--env", "test", "--timeout", "1", "--state-dir",
+                tmp_path / "state")  # fmt: skip
+        with running_exporter(*args) as running:
+            answer = httpx.get(running.url("/probe"), params={"target": "http://a.test/hang",
+                               "module": "hang"}, timeout=30)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert samples(answer.text)[("cutover_probe_reason", (("reason", "timeout"),))] == 1
+
+
 def test_no_more_probes_at_once_than_the_bound(hanging: ExporterProcess) -> None:
     target = {"target": "http://a.test/hang", "module": "slow"}
     first: list[httpx.Response] = []

@@ -40,7 +40,7 @@ def exporter(
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", help="cap on every probe's timeout, in seconds"),
+        typer.Option("--timeout", help="cap on every probe's timeout per attempt, in seconds"),
     ] = 10.0,
     state_dir: StateDirOption = None,
 ) -> None:

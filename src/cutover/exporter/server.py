@@ -16,9 +16,10 @@ when the answer is not ready within the budget.
 
 Bounds: at most ``concurrency`` /probe requests run at once (each holds a slot until its
 probes end, even after its scraper gave up); a set's probes share the probe runner's
-pool of ``concurrency``. Each probe's timeout is its own, capped by ``--timeout`` and by
-the scraper's ``X-Prometheus-Scrape-Timeout-Seconds`` less :data:`TIMEOUT_OFFSET_S`, as
-blackbox_exporter does.
+pool of ``concurrency``. A request's budget is the scraper's
+``X-Prometheus-Scrape-Timeout-Seconds`` less :data:`TIMEOUT_OFFSET_S`, as
+blackbox_exporter does (:data:`UNTIMED_BUDGET_S` without it); each probe's timeout per
+attempt is its own, capped by ``--timeout`` and cut so that its attempts fit the budget.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 TIMEOUT_OFFSET_S = 0.5  #: kept from the scraper's timeout for the answer to travel back
 MIN_TIMEOUT_S = 0.1
+UNTIMED_BUDGET_S = 60.0  #: the budget of a request without a scrape timeout header
 GRACE_S = 0.25  #: waited past the budget for a probe that ends on its own timeout
 SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
 #: the classic text format, which every Prometheus 2.x parses (what generate_latest writes)
@@ -74,7 +76,7 @@ class ProbeFailed(Exception):
 @dataclass(frozen=True)
 class Settings:
     concurrency: int = 8  #: /probe requests at once, and a set's probes at once
-    timeout: float = 10.0  #: every probe's timeout is capped at this (seconds)
+    timeout: float = 10.0  #: every probe's timeout per attempt is capped at this (seconds)
 
 
 class OwnMetrics:
@@ -116,14 +118,15 @@ class Exporter:
         self._lanes = ThreadPoolExecutor(settings.concurrency, thread_name_prefix="cutover-lane")
 
     def budget(self, scrape_timeout: str | None) -> float:
-        """Seconds a /probe request may take: ``--timeout``, or less if the scraper says."""
-        budget = self.settings.timeout
-        if scrape_timeout:
-            try:
-                budget = min(budget, float(scrape_timeout) - TIMEOUT_OFFSET_S)
-            except ValueError:
-                raise ProbeFailed(400, f"{SCRAPE_TIMEOUT_HEADER} is not a number") from None
-        return max(budget, MIN_TIMEOUT_S)
+        """Seconds a /probe request may take: the scraper's timeout less the offset, or
+        :data:`UNTIMED_BUDGET_S` for a client that does not say."""
+        if not scrape_timeout:
+            return UNTIMED_BUDGET_S
+        try:
+            seconds = float(scrape_timeout)
+        except ValueError:
+            raise ProbeFailed(400, f"{SCRAPE_TIMEOUT_HEADER} is not a number") from None
+        return max(seconds - TIMEOUT_OFFSET_S, MIN_TIMEOUT_S)
 
     def probe(self, query: dict[str, list[str]], budget: float) -> str:
         """Answer one /probe request's query (a text exposition) or raise ProbeFailed."""
@@ -141,7 +144,7 @@ class Exporter:
             set_name, spec = probe_for(self.loaded.model, module, target, row)
         except RequestError as exc:
             raise ProbeFailed(400, str(exc)) from None
-        spec = _capped(spec, budget)
+        spec = _capped(spec, budget, self.settings.timeout)
         result = self._in_lane(lambda: self.runner.probe(spec, set_name), budget)
         self.metrics.probes.labels(exposition.reason_label(result.reason.value)).inc()
         return exposition.render_probe(result)
@@ -155,10 +158,10 @@ class Exporter:
             self.loaded, {name: model.sets[name]}, model.thresholds.warning,
             model.thresholds.critical,
         )  # fmt: skip
-        cancel = threading.Event()
+        cancel, cap = threading.Event(), self.settings.timeout
         try:
             round_ = self._in_lane(
-                lambda: run_round(chosen, self.runner, adjust=lambda s: _capped(s, budget),
+                lambda: run_round(chosen, self.runner, adjust=lambda s: _capped(s, budget, cap),
                                   cancel=cancel),
                 budget,
             )  # fmt: skip
@@ -211,9 +214,10 @@ def _single(query: dict[str, list[str]], known: tuple[str, ...]) -> dict[str, st
     return {name: values[0] for name, values in query.items()}
 
 
-def _capped(spec: ProbeSpec, budget: float) -> ProbeSpec:
-    """``spec`` with its timeout per attempt cut so that every attempt fits in ``budget``."""
-    timeout = min(float(spec.timeout), budget / (spec.retries + 1))
+def _capped(spec: ProbeSpec, budget: float, cap: float) -> ProbeSpec:
+    """``spec`` with its timeout per attempt at most ``cap`` (``--timeout``), and cut so
+    that every attempt fits in ``budget``."""
+    timeout = min(float(spec.timeout), cap, budget / (spec.retries + 1))
     return spec if timeout == spec.timeout else spec.model_copy(update={"timeout": timeout})
 
 
