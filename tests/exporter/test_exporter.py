@@ -299,6 +299,11 @@ SLOW = """  slow:
     defaults: {timeout: 60s}
     probes:
       - {url: http://a.test/hang, name: hang}
+      - {url: http://a.test/hang, name: hang 2}
+      - {url: http://a.test/hang, name: hang 3}
+  broken:
+    expand:
+      - url: http://a.test/gone
 """
 
 
@@ -324,6 +329,20 @@ def test_the_scrape_timeout_caps_every_probe(hanging: ExporterProcess) -> None:
     found = samples(answer.text)
     assert found[("cutover_probe_reason", (("reason", "timeout"),))] == 1
     assert found[("cutover_probe_success", ())] == 0
+
+
+def test_a_set_that_cannot_finish_in_time_is_504(hanging: ExporterProcess) -> None:
+    """Three probes of 1 s each, one at a time, in a 1 s budget: no verdict (504), so
+    Prometheus records no data rather than a wrong one."""
+    answer = httpx.get(hanging.url("/probe"), params={"set": "slow"}, timeout=30,
+                       headers={"X-Prometheus-Scrape-Timeout-Seconds": "1.5"})  # fmt: skip
+    assert (answer.status_code, answer.text) == (504, "no answer within 1.0 s\n")
+
+
+def test_a_set_whose_data_cannot_be_read_is_503(hanging: ExporterProcess) -> None:
+    answer = httpx.get(hanging.url("/probe"), params={"set": "broken"}, timeout=30)
+    assert answer.status_code == 503
+    assert answer.text.startswith("set 'broken' could not run: sets.broken.expand[0]: ")
 
 
 def test_the_timeout_option_caps_every_probe(tmp_path: Path) -> None:
