@@ -87,3 +87,14 @@ def test_control_latency_prints_poll_and_notification_figures_small() -> None:
     assert float(out["control_seen_max_s"]) > 0
     # the offers are what the run waits for; the deliveries happen behind them
     assert float(out["notify_offer_total_s"]) < float(out["notify_deliveries_total_s"])
+
+
+@pytest.mark.slow
+def test_exporter_throughput_prints_both_sides_of_the_ratio() -> None:
+    out = figures("exporter_throughput.py", "--quick")
+    assert out["set"] == "files-hit"
+    assert int(out["probes_per_round"]) == int(out["probes_per_set_request"]) > 0
+    for name in ("check", "exporter_set", "exporter_target"):
+        assert float(out[f"{name}_probes_per_s"]) > 0
+    assert out["exporter_target_failed"] == "0"
+    assert {out["target.ratio_set_ge_0.9"], out["target.ratio_target_ge_0.9"]} <= {"ok", "missed"}

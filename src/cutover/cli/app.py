@@ -69,6 +69,7 @@ def _register() -> None:
         schema,
         validate,
     )
+    from cutover.cli.exporter import exporter
     from cutover.cli.lab import lab_app
     from cutover.cli.state import state_app
 
@@ -91,6 +92,7 @@ def _register() -> None:
     app.command(cls=check.NagiosCommand)(check.check)
     app.command()(schema.schema)
     app.command()(init.init)
+    app.command()(exporter)
     app.add_typer(lab_app, name="lab")
     app.add_typer(state_app, name="state")
 

@@ -28,9 +28,9 @@ from cutover.errors import exit_code_for
 
 if TYPE_CHECKING:
     from cutover.probes import ProbeRunner
+    from cutover.probes.rounds import ChosenSets
     from cutover.report.check_round import CheckRound
-    from cutover.runbook.loader import Loaded
-    from cutover.runbook.probe_models import ChecksFile, ProbeSet
+    from cutover.runbook.probe_models import ChecksFile
     from cutover.target import Target
 
 FORMATS = ("table", "json", "junit", "prometheus", "nagios")
@@ -98,6 +98,13 @@ def check(
         ),
     ] = None,
     output: OutputOption = None,
+    per_url: Annotated[
+        bool,
+        typer.Option(
+            "--per-url",
+            help="with --format prometheus: a series per probe too (default: per set only)",
+        ),
+    ] = False,
     every: Annotated[
         str | None, typer.Option("--every", help="repeat every INTERVAL (e.g. 60s) until Ctrl-C")
     ] = None,
@@ -127,6 +134,8 @@ def check(
     try:
         if fmt not in FORMATS:
             _unknown(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+        if per_url and fmt != "prometheus":
+            _unknown(f"--per-url is for --format prometheus, not --format {fmt}")
         if only_failures and fmt != "table":
             _unknown(f"--only-failures works with --format table, not {fmt}")
         interval = _interval(every)
@@ -148,6 +157,7 @@ def check(
             sets or [],
             add_sets or [],
             fmt,
+            per_url,
             output,
             interval,
             every,
@@ -217,6 +227,7 @@ class _Request:
     only: list[str]
     added: list[str]
     fmt: str
+    per_url: bool  #: --format prometheus: per-probe series too
     output: Path | None
     interval: float | None
     every: str | None  #: --every as written (for messages)
@@ -241,18 +252,9 @@ def _check(request: _Request) -> int:
         return _could_not_run(exc, request.fmt)
 
 
-@dataclass(frozen=True)
-class _Round:
-    """What every round checks: the loaded file, the chosen sets and the thresholds."""
-
-    loaded: Loaded[ChecksFile]
-    chosen: dict[str, ProbeSet]
-    warning: float
-    critical: float
-
-
 def _check_target(request: _Request, target: Target) -> int:
     from cutover.errors import CutoverError
+    from cutover.probes.rounds import ChosenSets
     from cutover.runbook.loader import load_checks
 
     file = request.file
@@ -266,7 +268,7 @@ def _check_target(request: _Request, target: Target) -> int:
     emit = _emitter(request, model.name, str(file))
     try:
         return _rounds(
-            _Round(loaded, chosen, warning, critical),
+            ChosenSets(loaded, chosen, warning, critical),
             target,
             request.concurrency or model.concurrency,
             request,
@@ -311,7 +313,7 @@ def _chosen_sets(request: _Request, model: ChecksFile) -> list[str]:
 
 
 def _rounds(
-    round_: _Round,
+    round_: ChosenSets,
     target: Target,
     concurrency: int,
     schedule: _Request,
@@ -370,34 +372,13 @@ def _next_start(started: float, now: float, interval: float) -> tuple[float, int
 
 
 def _one_round(
-    round_: _Round, runner: ProbeRunner, number: int, interval: float | None
+    round_: ChosenSets, runner: ProbeRunner, number: int, interval: float | None
 ) -> CheckRound:
-    """Expand the chosen sets and probe them once; an expansion error is the round's error."""
+    """One round (:func:`cutover.probes.rounds.run_round`); an expansion error is printed."""
     from cutover.cli.output import error_text, warn
-    from cutover.probes import ExpansionError, expand_sets
-    from cutover.report.check_round import CheckRound
+    from cutover.probes.rounds import run_round
 
-    loaded = round_.loaded
-    started, clock = time.time(), time.monotonic()
-    bases = {name: loaded.probe_bases.get(name, loaded.source.parent) for name in round_.chosen}
-    common: dict[str, Any] = {
-        "check": loaded.model.name,
-        "source": str(loaded.source),
-        "environment": loaded.environment,
-        "number": number,
-        "started": started,
-        "warning": round_.warning,
-        "critical": round_.critical,
-        "sets": tuple(round_.chosen),
-        "interval": interval,
-    }
-    try:
-        specs = expand_sets(round_.chosen, bases=bases, runner=runner)
-    except ExpansionError as exc:
-        warn(error_text(exc))
-        return CheckRound(duration=time.monotonic() - clock, error=exc.message, **common)
-    results = runner.run(specs)
-    return CheckRound(duration=time.monotonic() - clock, results=tuple(results), **common)
+    return run_round(round_, runner, number, interval, lambda exc: warn(error_text(exc)))
 
 
 def _emitter(request: _Request, check: str, source: str) -> Callable[[CheckRound], None]:
@@ -419,7 +400,7 @@ def _emitter(request: _Request, check: str, source: str) -> Callable[[CheckRound
             "table": lambda r: table.render(r, colour=colour, only_failures=only_failures),
             "json": jsonl.render,
             "junit": junit.render,
-            "prometheus": prometheus.render,
+            "prometheus": lambda r: prometheus.render(r, per_url=request.per_url),
             "nagios": nagios.render,
         }
         text = renderers[fmt](round_)
