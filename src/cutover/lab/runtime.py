@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from cutover.lab.hostnames import PUBLIC_HOSTS
 from cutover.lab.http_server import ServerThread
 from cutover.lab.world import World
+
+if TYPE_CHECKING:
+    from cutover.lab.traffic import Traffic
 
 
 class LabHandle:
@@ -38,6 +42,7 @@ class LabHandle:
         self.resolve: dict[str, str] = dict.fromkeys(self.hostnames, self.data_address)
         self.service_ids: dict[str, str] = {s.name: s.id for s in state.services}
         self.state_file: str | None = state_file
+        self.traffic: Traffic | None = None  #: the background client mix, when started
 
     @property
     def data_port(self) -> int:
@@ -47,6 +52,15 @@ class LabHandle:
     def api_port(self) -> int:
         return int(self.api_url.rsplit(":", 1)[1])
 
+    def start_traffic(self, rate: float, seed: int = 0) -> Traffic:
+        """Send a background client mix at ``rate`` requests/s (:mod:`cutover.lab.traffic`)
+        until :meth:`close`."""
+        from cutover.lab.traffic import Traffic
+
+        if self.traffic is None:
+            self.traffic = Traffic(self.data_address, rate, seed).start()
+        return self.traffic
+
     def reset(self) -> None:
         """Back to the scenario's initial state (same as ``POST /lab/reset``)."""
         self._server.call(self._world.reset)
@@ -55,6 +69,8 @@ class LabHandle:
         """Stop serving and free both ports (idempotent)."""
         if not self._closed:
             self._closed = True
+            if self.traffic is not None:
+                self.traffic.stop()
             self._server.stop()
 
     def __enter__(self) -> LabHandle:
@@ -79,13 +95,18 @@ def start_lab(
     data_port: int = 0,
     api_port: int = 0,
     seed: int = 0,
+    traffic: float = 0.0,
 ) -> LabHandle:
     """Start a lab on loopback (port 0 = a free port) and return its handle.
 
+    ``traffic`` > 0 starts a background client mix of that many requests/s.
     Raises :class:`~cutover.lab.state_store.LabStateError` for an unknown scenario or a
     state file of another scenario, and ``OSError`` if a port is taken.
     """
     world = World(scenario, state_file, seed)
     server = ServerThread([(world.handle_data, data_port), (world.handle_api, api_port)])
     server.start()
-    return LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)
+    lab = LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)
+    if traffic > 0:
+        lab.start_traffic(traffic, seed)
+    return lab

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from cutover.events import EventKind, fold_steps
 from cutover.journal import INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
-from cutover.report.run_view import format_failure
+from cutover.report.run_view import format_failure, format_values
 from cutover.state_location import Store
 
 if TYPE_CHECKING:
@@ -111,6 +111,18 @@ def _event_lines(event: EventRow) -> Iterator[str]:
         return
     if event.kind == EventKind.GUARD:
         yield f"  {at} {where} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
+        for name, why in (d.get("metrics") or {}).items():
+            yield f"      metric {name}: {why}"
+        return
+    if event.kind in (EventKind.METRIC, EventKind.METRIC_BASELINE):
+        shown = format_values(d.get("values") or {}, d.get("error"))
+        if event.kind == EventKind.METRIC_BASELINE:
+            yield f"  {at} {where} metric {d.get('check')} baseline: {shown}"
+            return
+        yield (
+            f"  {at} {where} metric {d.get('check')} #{d.get('measurement')}: {shown}"
+            f" — {d.get('outcome')}: {d.get('reason')}"
+        )
         return
     if event.kind == EventKind.INTENT:
         yield f"  {at} {where} intent: {d.get('name')} (prior: {d.get('prior')})"

@@ -41,7 +41,7 @@ def lint(loaded: Loaded[Runbook]) -> list[Problem]:
                     f"step {step.name!r} has no way to roll back",
                     "give it an undo, or move it after the point of no return",
                 )
-        if stage.steps and not stage.probes:
+        if stage.steps and not stage.probes and not runbook.guard_for(stage).metrics:
             warn(
                 ("stages", i, "probes"),
                 f"stage {stage.name!r} changes something but runs no probes after it",

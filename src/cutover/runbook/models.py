@@ -8,6 +8,8 @@ from pydantic import Field, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from cutover.metrics.checks import MAX_CHECKS, MetricCheck
+from cutover.metrics.sources import AnyMetricSource
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
@@ -43,6 +45,11 @@ class GuardPolicy(Model):
         False, description="also fail if the rate exceeds the preflight rate by `baseline_margin`"
     )
     baseline_margin: float = Field(0.02, ge=0, le=1)
+    metrics: list[MetricCheck] = Field(
+        default_factory=list,
+        max_length=MAX_CHECKS,
+        description="metric checks judged with the probes (docs/guards.md)",
+    )
 
     @model_validator(mode="after")
     def _rates_ordered(self) -> GuardPolicy:
@@ -101,6 +108,9 @@ class Runbook(Model):
     vars: dict[str, Any] = Field(default_factory=dict)
     environments: dict[str, Environment] = Field(min_length=1)
     backends: dict[str, Backend] = Field(default_factory=dict)
+    metric_sources: dict[str, AnyMetricSource] = Field(
+        default_factory=dict, description="where metric checks' values come from, by name"
+    )
     probes: dict[str, ProbeSet] = Field(default_factory=dict)
     guard: GuardPolicy = Field(default_factory=GuardPolicy)
     stages: list[Stage] = Field(min_length=1)
