@@ -69,7 +69,7 @@ def parse(text: str, allowed: Collection[str]) -> Expression:
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"not an expression: {exc.msg} at column {exc.offset}") from None
+        raise ExpressionError(f"not an expression ({exc.msg})") from None
     nodes = list(ast.walk(tree))
     if len(nodes) > MAX_NODES:
         raise ExpressionError(f"the expression has more than {MAX_NODES} parts")
