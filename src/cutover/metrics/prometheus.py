@@ -91,6 +91,7 @@ class PrometheusSampler:
         self, settings: PrometheusSettings, transport: httpx.BaseTransport | None = None
     ) -> None:
         from cutover.actions.control import ControlPlane
+        from cutover.errors import InputError
         from cutover.secrets import resolve
 
         headers: dict[str, str] = {}
@@ -101,7 +102,13 @@ class PrometheusSampler:
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         verify: ssl.SSLContext | bool = True
         if settings.ca_bundle is not None:
-            verify = ssl.create_default_context(cafile=settings.ca_bundle)
+            try:
+                verify = ssl.create_default_context(cafile=settings.ca_bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise InputError(
+                    f"prometheus: cannot read the CA bundle {settings.ca_bundle}: {exc}",
+                    hint="`ca_bundle` names a PEM file of CA certificates",
+                ) from None
         self._api = ControlPlane(
             settings.url,
             headers=headers,
