@@ -102,3 +102,36 @@ def pg_url(postgres_server: Any) -> str:
 
 
 _databases = itertools.count(1)
+
+
+# --- a real Prometheus (cutover.testing.prometheus) -------------------------------------
+
+StartPrometheus = Callable[..., Any]
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[StartPrometheus]:
+    """Start a real Prometheus scraping the jobs you give: ``prometheus(jobs,
+    scrape_interval=1.0)`` returns the running server (stopped, cleanly, after the test).
+
+    Skipped when the binary is missing on a developer machine; a failure instead when
+    ``$CI`` or ``$CUTOVER_REQUIRE_PROMETHEUS=1`` is set (``.ci/run`` sets it).
+    """
+    import contextlib
+
+    from cutover.testing import prometheus as prom
+
+    missing = prom.prometheus_missing()
+    if missing is not None:
+        if prom.required():
+            pytest.fail(f"Prometheus is required here ({prom.REQUIRE_ENV}/CI): {missing}")
+        pytest.skip(missing)
+    servers = itertools.count(1)
+    with contextlib.ExitStack() as stack:
+
+        def start(jobs: list[dict[str, Any]], scrape_interval: float = 1.0) -> Any:
+            directory = tmp_path / f"prometheus-{next(servers)}"
+            running = prom.running_prometheus(directory, jobs, scrape_interval=scrape_interval)
+            return stack.enter_context(running)
+
+        yield start

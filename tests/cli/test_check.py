@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cutover.reasons import Reason
 from cutover.testing import cli_env, cutover_argv, run_cutover
 from cutover.testing import probe_server as ps
 
@@ -141,6 +142,7 @@ def test_loop_is_critical_as_nagios(tmp_path: Path, server: Any) -> None:
 
 
 def test_failure_rate_critical_as_prometheus_file(tmp_path: Path, server: Any) -> None:
+    """By default: the check's and each set's series, no series per probe (cardinality)."""
     path = checks_file(tmp_path, server, MANY_503)
     out = tmp_path / "cutover.prom"
     done = cutover(
@@ -150,31 +152,89 @@ def test_failure_rate_critical_as_prometheus_file(tmp_path: Path, server: Any) -
     assert done.stdout == ""
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     families = {f.name: f for f in text_string_to_metric_families(out.read_text())}
-    success = {s.labels["url"]: s.value for s in families["cutover_probe_success"].samples}
-    assert success == {
-        "http://a.test/503": 0.0,
-        "http://a.test/gone": 0.0,
-        "http://a.test/file": 1.0,
-    }
-    reasons = {
-        (s.labels["url"], s.labels["reason"]) for s in families["cutover_probe_reason"].samples
-    }
-    assert reasons == {
-        ("http://a.test/503", "http_5xx"),
-        ("http://a.test/gone", "http_4xx"),
-        ("http://a.test/file", "ok"),
-    }
+    assert sorted(families) == [
+        "cutover_check_duration_seconds",
+        "cutover_check_failure_ratio",
+        "cutover_check_last_run_timestamp_seconds",
+        "cutover_check_overran",
+        "cutover_check_probes",
+        "cutover_check_status",
+        "cutover_set_failure_ratio",
+        "cutover_set_probes",
+        "cutover_set_slowest_probe_seconds",
+        "cutover_set_status",
+    ]
     (status,) = families["cutover_check_status"].samples
     assert (status.labels, status.value) == ({"check": "smoke"}, 2.0)
-    counts = {s.labels["reason"]: s.value for s in families["cutover_check_probes"].samples}
-    assert (counts["http_5xx"], counts["http_4xx"], counts["ok"], counts["redirect_loop"]) == (
-        1.0,
-        1.0,
-        1.0,
-        0.0,
-    )
+    for family in ("cutover_check_probes", "cutover_set_probes"):
+        counts = {s.labels["reason"]: s.value for s in families[family].samples}
+        assert len(counts) == len(Reason) + 1  # every reason and "other", zeros included
+        assert {r: n for r, n in counts.items() if n} == {"http_5xx": 1, "http_4xx": 1, "ok": 1}
+    (set_status,) = families["cutover_set_status"].samples
+    assert (set_status.labels, set_status.value) == ({"check": "smoke", "set": "bad"}, 2.0)
     (ratio,) = families["cutover_check_failure_ratio"].samples
     assert ratio.value == pytest.approx(2 / 3)
+    (set_ratio,) = families["cutover_set_failure_ratio"].samples
+    assert set_ratio.value == pytest.approx(2 / 3)
+
+
+PER_URL = f"""  bad:
+    probes:
+      - {{url: http://a.test/503}}
+      - url: http://a.test/file
+        expect: {{sha256: {ps.BODY_SHA256}, size: {len(ps.BODY)}}}
+      - url: http://a.test/file
+        name: wrong digest
+        expect: {{sha256: "{"0" * 64}"}}
+"""
+
+
+def test_per_url_series_only_on_request(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, PER_URL)
+    done = cutover(
+        "check", path, "--env", "test", "--format", "prometheus", "--per-url", cwd=tmp_path
+    )
+    assert done.returncode == 2, done.stderr
+    families = {f.name: f for f in text_string_to_metric_families(done.stdout)}
+
+    def values(family: str) -> dict[str, float]:
+        return {s.labels["name"]: s.value for s in families[family].samples}
+
+    file, wrong, error = "http://a.test/file", "wrong digest", "http://a.test/503"
+    assert values("cutover_probe_success") == {error: 0.0, file: 1.0, wrong: 0.0}
+    reasons = {
+        (s.labels["name"], s.labels["reason"]) for s in families["cutover_probe_reason"].samples
+    }
+    assert reasons == {(error, "http_5xx"), (file, "ok"), (wrong, "checksum_mismatch")}
+    assert values("cutover_probe_sha256_match") == {file: 1.0, wrong: 0.0}  # 503: none expected
+    assert values("cutover_probe_status_code") == {error: 503.0, file: 200.0, wrong: 200.0}
+    assert values("cutover_probe_hops") == {error: 1.0, file: 1.0, wrong: 1.0}
+    assert values("cutover_probe_redirects") == {error: 0.0, file: 0.0, wrong: 0.0}
+    assert {(n, v) for n, v in values("cutover_probe_bytes").items() if n != error} == {
+        (file, len(ps.BODY)),
+        (wrong, len(ps.BODY)),
+    }
+    hosts = {
+        (s.labels["name"], s.labels["host"]) for s in families["cutover_probe_final_host"].samples
+    }
+    assert hosts == {(error, "a.test"), (file, "a.test"), (wrong, "a.test")}
+    phases = {
+        (s.labels["name"], s.labels["phase"])
+        for s in families["cutover_probe_phase_duration_seconds"].samples
+    }
+    assert phases == {
+        (n, p) for n in (error, file, wrong) for p in ("redirects", "first_byte", "transfer")
+    }
+    (sample, *_) = families["cutover_probe_success"].samples
+    assert set(sample.labels) == {"check", "set", "name", "url"}
+    assert "cutover_set_status" in families and "cutover_check_status" in families
+
+
+def test_per_url_needs_the_prometheus_format(tmp_path: Path, server: Any) -> None:
+    path = checks_file(tmp_path, server, MANY_503)
+    done = cutover("check", path, "--env", "test", "--format", "json", "--per-url", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (3, "")
+    assert "--per-url is for --format prometheus, not --format json" in done.stderr
 
 
 def test_thresholds_from_the_command_line(tmp_path: Path, server: Any) -> None:

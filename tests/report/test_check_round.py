@@ -123,3 +123,45 @@ def test_jsonl_lines() -> None:
     }
     assert lines[1]["hops"][0]["url"] == "http://a.test/0"
     assert lines[2]["reasons"] == {"ok": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [*((r.value, r.value) for r in Reason), ("a_reason_of_tomorrow", "other"), ("", "other")],
+)
+def test_the_reason_label_is_bounded(value: str, label: str) -> None:
+    assert prometheus.reason_label(value) == label
+    assert label in prometheus.REASON_LABELS
+
+
+def test_phases_split_the_last_attempt() -> None:
+    chain = (Hop("http://a.test/x", 301, elapsed_ms=10), Hop("http://b.test/x", 302, elapsed_ms=5),
+             Hop("http://c.test/x", 200, elapsed_ms=20))  # fmt: skip
+    done = ProbeResult("s", "x", "http://a.test/x", True, Reason.OK, hops=chain, elapsed_ms=50)
+    assert prometheus.phase_seconds(done) == pytest.approx(
+        {"redirects": 0.015, "first_byte": 0.020, "transfer": 0.015}
+    )
+    refused = ProbeResult("s", "x", "http://a.test/x", False, Reason.CONNECT_ERROR)
+    assert prometheus.phase_seconds(refused) == {}
+
+
+def test_a_round_cut_by_set_judges_each_set_alone() -> None:
+    results = (result(Reason.OK, set_name="a"), result(Reason.REDIRECT_LOOP, set_name="b"),
+               result(Reason.OK, set_name="b"))  # fmt: skip
+    whole = CheckRound("c", "c.yml", None, 1, 0.0, 0.1, results, sets=("a", "b", "empty"))
+    parts = whole.by_set()
+    assert list(parts) == ["a", "b", "empty"]
+    assert [(p.sets, p.total, p.status) for p in parts.values()] == [
+        (("a",), 1, CheckExit.OK),
+        (("b",), 2, CheckExit.CRITICAL),
+        (("empty",), 0, CheckExit.UNKNOWN),
+    ]
+    families = {
+        f.name: f for f in text_string_to_metric_families(prometheus.render(whole, per_url=False))
+    }
+    assert {s.labels["set"]: s.value for s in families["cutover_set_status"].samples} == {
+        "a": 0.0,
+        "b": 2.0,
+        "empty": 3.0,
+    }
+    assert not [name for name in families if name.startswith("cutover_probe_")]

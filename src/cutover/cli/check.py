@@ -22,9 +22,9 @@ from cutover.errors import exit_code_for
 
 if TYPE_CHECKING:
     from cutover.probes import ProbeRunner
+    from cutover.probes.rounds import ChosenSets
     from cutover.report.check_round import CheckRound
-    from cutover.runbook.loader import Loaded
-    from cutover.runbook.probe_models import ChecksFile, ProbeSet
+    from cutover.runbook.probe_models import ChecksFile
     from cutover.target import Target
 
 FORMATS = ("table", "json", "junit", "prometheus", "nagios")
@@ -74,6 +74,13 @@ def check(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here (atomically), not stdout")
     ] = None,
+    per_url: Annotated[
+        bool,
+        typer.Option(
+            "--per-url",
+            help="with --format prometheus: a series per probe too (default: per set only)",
+        ),
+    ] = False,
     every: Annotated[
         str | None, typer.Option("--every", help="repeat every INTERVAL (e.g. 60s) until Ctrl-C")
     ] = None,
@@ -97,6 +104,8 @@ def check(
     fmt = output_format or ("table" if output is None and stdout_is_tty() else "json")
     if fmt not in FORMATS:
         _unknown(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if per_url and fmt != "prometheus":
+        _unknown(f"--per-url is for --format prometheus, not --format {fmt}")
     interval = _interval(every)
     if count is not None and count < 1:
         _unknown("--count must be at least 1")
@@ -114,6 +123,7 @@ def check(
             sets or [],
             add_sets or [],
             fmt,
+            per_url,
             output,
             interval,
             every,
@@ -170,6 +180,7 @@ class _Request:
     only: list[str]
     added: list[str]
     fmt: str
+    per_url: bool  #: --format prometheus: per-probe series too
     output: Path | None
     interval: float | None
     every: str | None  #: --every as written (for messages)
@@ -195,19 +206,10 @@ def _check(request: _Request) -> int:
         return exit_code_for(exc, nagios=True)
 
 
-@dataclass(frozen=True)
-class _Round:
-    """What every round checks: the loaded file, the chosen sets and the thresholds."""
-
-    loaded: Loaded[ChecksFile]
-    chosen: dict[str, ProbeSet]
-    warning: float
-    critical: float
-
-
 def _check_target(request: _Request, target: Target) -> int:
     from cutover.cli.output import error_text, warn
     from cutover.errors import CutoverError
+    from cutover.probes.rounds import ChosenSets
     from cutover.runbook.loader import load_checks
 
     file = request.file
@@ -218,10 +220,10 @@ def _check_target(request: _Request, target: Target) -> int:
     critical = model.thresholds.critical if request.crit_rate is None else request.crit_rate
     if critical < warning:
         _unknown(f"the critical rate ({critical:g}) is below the warning rate ({warning:g})")
-    emit = _emitter(request.fmt, request.output, model.name, str(file), request.env)
+    emit = _emitter(request, model.name, str(file))
     try:
         return _rounds(
-            _Round(loaded, chosen, warning, critical),
+            ChosenSets(loaded, chosen, warning, critical),
             target,
             request.concurrency or model.concurrency,
             request,
@@ -266,7 +268,7 @@ def _chosen_sets(request: _Request, model: ChecksFile) -> list[str]:
 
 
 def _rounds(
-    round_: _Round,
+    round_: ChosenSets,
     target: Target,
     concurrency: int,
     schedule: _Request,
@@ -325,54 +327,32 @@ def _next_start(started: float, now: float, interval: float) -> tuple[float, int
 
 
 def _one_round(
-    round_: _Round, runner: ProbeRunner, number: int, interval: float | None
+    round_: ChosenSets, runner: ProbeRunner, number: int, interval: float | None
 ) -> CheckRound:
-    """Expand the chosen sets and probe them once; an expansion error is the round's error."""
+    """One round (:func:`cutover.probes.rounds.run_round`); an expansion error is printed."""
     from cutover.cli.output import error_text, warn
-    from cutover.probes import ExpansionError, expand_sets
-    from cutover.report.check_round import CheckRound
+    from cutover.probes.rounds import run_round
 
-    loaded = round_.loaded
-    started, clock = time.time(), time.monotonic()
-    bases = {name: loaded.probe_bases.get(name, loaded.source.parent) for name in round_.chosen}
-    common: dict[str, Any] = {
-        "check": loaded.model.name,
-        "source": str(loaded.source),
-        "environment": loaded.environment,
-        "number": number,
-        "started": started,
-        "warning": round_.warning,
-        "critical": round_.critical,
-        "sets": tuple(round_.chosen),
-        "interval": interval,
-    }
-    try:
-        specs = expand_sets(round_.chosen, bases=bases, runner=runner)
-    except ExpansionError as exc:
-        warn(error_text(exc))
-        return CheckRound(duration=time.monotonic() - clock, error=exc.message, **common)
-    results = runner.run(specs)
-    return CheckRound(duration=time.monotonic() - clock, results=tuple(results), **common)
+    return run_round(round_, runner, number, interval, lambda exc: warn(error_text(exc)))
 
 
-def _emitter(
-    fmt: str, output: Path | None, check: str, source: str, env: str | None
-) -> Callable[[CheckRound], None]:
+def _emitter(request: _Request, check: str, source: str) -> Callable[[CheckRound], None]:
     """Render each round in ``fmt``; to stdout, or replacing ``output`` atomically."""
     from cutover.cli.output import stdout_is_tty
     from cutover.report import jsonl, junit, nagios, prometheus, table
     from cutover.report.files import write_atomically
     from cutover.secrets import redact
 
+    fmt, output = request.fmt, request.output
     colour = output is None and stdout_is_tty()
-    header = jsonl.header(check, source, env)
+    header = jsonl.header(check, source, request.env)
 
     def emit(round_: CheckRound) -> None:
         renderers: dict[str, Callable[[CheckRound], str]] = {
             "table": lambda r: table.render(r, colour=colour),
             "json": jsonl.render,
             "junit": junit.render,
-            "prometheus": prometheus.render,
+            "prometheus": lambda r: prometheus.render(r, per_url=request.per_url),
             "nagios": nagios.render,
         }
         text = renderers[fmt](round_)

@@ -109,11 +109,18 @@ def _result(
         status=outcome.status,
         hops=outcome.hops,
         sha256=outcome.sha256,
+        sha256_match=_digest_match(spec, outcome.sha256),
         size=outcome.size,
         elapsed_ms=outcome.elapsed * 1000.0,
         attempts=attempts,
         method=spec.method,
     )
+
+
+def _digest_match(spec: ProbeSpec, sha256: str | None) -> bool | None:
+    """Did the body's digest match the expected one (None: none expected, or not read)?"""
+    expected = spec.expect.sha256
+    return None if expected is None or sha256 is None else sha256 == expected.lower()
 
 
 def first_url(spec: ProbeSpec) -> httpx.URL:

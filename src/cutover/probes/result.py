@@ -53,6 +53,9 @@ class ProbeResult:
     elapsed_ms: float = 0.0  #: the whole last attempt, body included
     attempts: int = 1
     method: str = "GET"
+    #: the body's digest against ``expect.sha256`` (None: no digest expected, or the body
+    #: was not read in full); not in :meth:`to_dict` (``reason`` says the same there)
+    sha256_match: bool | None = None
 
     @property
     def redirects(self) -> int:

@@ -13,7 +13,7 @@ The status of a round, first match wins (``docs/check.md``):
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from cutover.errors import CheckExit
@@ -94,6 +94,17 @@ class CheckRound:
             f"{self.failed} of {self.total} probes failed "
             f"({self.failure_rate:.1%}){flaky}: {counts}"
         )
+
+    def by_set(self) -> dict[str, CheckRound]:
+        """This round cut by probe set (each part judged alone, with the same thresholds);
+        every set of the round, in order, even one that ran no probe."""
+        names = dict.fromkeys(self.sets or tuple(r.set for r in self.results))
+        return {
+            name: replace(
+                self, sets=(name,), results=tuple(r for r in self.results if r.set == name)
+            )
+            for name in names
+        }
 
     def ordered(self) -> list[ProbeResult]:
         """Failures first, then flaky passes, then the rest; otherwise in probe order."""
