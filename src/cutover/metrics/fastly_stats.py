@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field
 
 from cutover.metrics.expression import ExpressionError, parse
-from cutover.metrics.sources import MetricSourceKind, Sample
+from cutover.metrics.sources import MetricSourceKind, Sample, call
 from cutover.runbook.types import Duration, Model, SecretRef, Timeout
 
 #: The measurements a query may name (Fastly's names; a missing one counts 0).
@@ -123,7 +124,8 @@ class FastlyStatsSampler:
 
         self.settings = settings
         self.clock = clock
-        self._api = ControlPlane(
+        self._api = partial(
+            ControlPlane,
             settings.api_url,
             headers={"Fastly-Key": resolve(settings.token)},
             timeout=settings.timeout,
@@ -139,7 +141,7 @@ class FastlyStatsSampler:
         since = int(self.clock()) - window - 2  # a margin for the aggregation delay
         path = f"/v1/channel/{self.settings.service}/ts/{since}"
         try:
-            body = self._api.request("GET", path)
+            body = call(self._api, "GET", path)
         except ActionError as exc:
             return Sample(error=exc.message)
         expression = parse(query, FIELDS)
@@ -147,9 +149,6 @@ class FastlyStatsSampler:
         return Sample(
             {series: float(expression.evaluate(values)) for series, values in sums.items()}
         )
-
-    def close(self) -> None:
-        self._api.close()
 
 
 def _check_query(query: str) -> None:

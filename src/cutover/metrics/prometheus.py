@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import math
 import ssl
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field, model_validator
 
-from cutover.metrics.sources import MetricSourceKind, Sample
+from cutover.metrics.sources import MetricSourceKind, Sample, call
 from cutover.runbook.types import Model, SecretRef, Timeout
 
 
@@ -109,7 +110,8 @@ class PrometheusSampler:
                     f"prometheus: cannot read the CA bundle {settings.ca_bundle}: {exc}",
                     hint="`ca_bundle` names a PEM file of CA certificates",
                 ) from None
-        self._api = ControlPlane(
+        self._api = partial(
+            ControlPlane,
             settings.url,
             headers=headers,
             timeout=settings.timeout,
@@ -123,13 +125,10 @@ class PrometheusSampler:
         from cutover.errors import ActionError
 
         try:
-            body = self._api.request("GET", "/api/v1/query", params={"query": query})
+            body = call(self._api, "GET", "/api/v1/query", params={"query": query})
         except ActionError as exc:
             return Sample(error=exc.message)
         return parse_answer(body)
-
-    def close(self) -> None:
-        self._api.close()
 
 
 def _check_query(query: str) -> None:

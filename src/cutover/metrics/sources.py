@@ -13,11 +13,14 @@ from __future__ import annotations
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from cutover.plugins import Registry
 from cutover.runbook.kinds import RegisteredKinds
 from cutover.runbook.types import Model
+
+if TYPE_CHECKING:
+    from cutover.actions.control import ControlPlane
 
 GROUP = "cutover.metric_sources"  #: the entry-point group of metric sources
 
@@ -33,6 +36,16 @@ class Sample:
     series: dict[str, float] = field(default_factory=dict)
     #: the query could not be answered (after retries): a status, a timeout, bad JSON
     error: str | None = None
+
+
+def call(api: Callable[[], ControlPlane], method: str, path: str, **kwargs: Any) -> Any:
+    """One API call with a client of its own, closed after it (a measurement every few
+    seconds needs no pool, and a stage that ends early leaves no socket open)."""
+    client = api()
+    try:
+        return client.request(method, path, **kwargs)
+    finally:
+        client.close()
 
 
 class Sampler(Protocol):
