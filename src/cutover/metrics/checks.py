@@ -9,7 +9,7 @@ over the value measured before the stage's first step"). Every number is bounded
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -73,7 +73,9 @@ class MetricCheck(Model):
     )
     threshold: Threshold | None = None
     baseline: BaselineRule | None = None
-    interval: Duration = Field(5.0, ge=0.1, le=3600, description="time between measurements")
+    interval: Annotated[Duration, Field(ge=0.1, le=3600)] = Field(
+        5.0, description="time between measurements"
+    )
     count: int = Field(
         3, ge=1, le=10_000, description="measurements that must be taken before it can pass"
     )

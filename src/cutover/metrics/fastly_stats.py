@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import Field
@@ -68,11 +68,11 @@ class FastlyStatsSettings(Model):
     )
     token: SecretRef = Field(description="API token (Fastly-Key), as a secret reference")
     service: str = Field(min_length=1, max_length=200, description="the service ID")
-    window: Duration = Field(
-        5.0, ge=1, le=120, description="seconds of records each measurement sums"
+    window: Annotated[Duration, Field(ge=1, le=120)] = Field(
+        5.0, description="seconds of records each measurement sums"
     )
     by_datacenter: bool = Field(False, description="one series per POP, not one for the service")
-    timeout: Timeout = Field(5.0, le=120, description="per attempt")
+    timeout: Annotated[Timeout, Field(le=120)] = Field(5.0, description="per attempt")
     retries: int = Field(2, ge=0, le=10, description="attempts after a transient failure")
 
 

@@ -14,7 +14,7 @@ import base64
 import math
 import ssl
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import Field, model_validator
@@ -40,7 +40,7 @@ class PrometheusSettings(Model):
     )
     basic_auth: BasicAuth | None = None
     ca_bundle: str | None = Field(None, description="CA bundle file for TLS verification")
-    timeout: Timeout = Field(5.0, le=120, description="per attempt")
+    timeout: Annotated[Timeout, Field(le=120)] = Field(5.0, description="per attempt")
     retries: int = Field(2, ge=0, le=10, description="attempts after a transient failure")
 
     @model_validator(mode="after")
