@@ -79,3 +79,16 @@ def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
     assert (out["overrun_reports"], out["other_stderr_lines"]) == ("19", "0")
     assert float(out["round_ms_p99"]) >= float(out["round_ms_p50"]) > 0
     assert {out["target.rss_growth_le_10mb"], out["target.fds_flat"]} <= {"ok", "MISSED"}
+
+
+def test_metric_guard_prints_the_time_to_a_fail_decision_small() -> None:
+    out = figures("metric_guard.py", "--runs", "1", "--only", "fastly_stats")
+    assert out["fastly_stats_runs"] == "1"
+    assert sorted(k for k in out if k.startswith("fastly_stats_")) == [
+        "fastly_stats_max_scrape_intervals_after_settle",
+        "fastly_stats_max_seconds_apply_to_fail",
+        "fastly_stats_median_scrape_intervals_after_settle",
+        "fastly_stats_median_seconds_apply_to_fail",
+        "fastly_stats_runs",
+        "fastly_stats_target_le_3_intervals",
+    ]

@@ -17,6 +17,7 @@ import pytest
 
 from cutover.events import EventKind
 from cutover.lab import LabHandle, start_lab
+from cutover.private_files import private_dir
 from cutover.target import publish_endpoint, withdraw_endpoint
 from cutover.testing import journal
 from cutover.testing.cli import run_id_of
@@ -29,6 +30,7 @@ RUNBOOK = Path(__file__).parent / "replay-prometheus.yml"
 def lab(tmp_path: Path) -> Iterator[tuple[Path, LabHandle]]:
     """A lab with traffic, attached to through the state directory (as a served lab is)."""
     state = tmp_path / "state"
+    private_dir(state / "lab")
     with start_lab(state_file=state / "lab" / "pypi-2018.json", traffic=20) as handle:
         endpoint = publish_endpoint(state, handle)
         try:
