@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +35,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from cutover.lab import start_lab  # noqa: E402
 from cutover.private_files import private_dir  # noqa: E402
 from cutover.target import publish_endpoint, withdraw_endpoint  # noqa: E402
+from cutover.testing.cli import run_cutover  # noqa: E402
 from cutover.testing.prometheus import (  # noqa: E402
     prometheus_missing,
     running_prometheus,
@@ -56,16 +55,8 @@ RUNBOOKS = {
 
 def run(runbook: Path, state: Path, *extra: str) -> float:
     """One rolled-back run; seconds from the breaking apply to the fail decision."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    argv = [sys.executable, "-m", "cutover", "run", str(runbook), "--env", "lab", "--yes"]
-    proc = subprocess.run(
-        [*argv, "--state-dir", str(state), *extra],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    proc = run_cutover(
+        "run", runbook, "--env", "lab", "--yes", "--state-dir", state, *extra, cwd=ROOT
     )
     if proc.returncode != 1:
         raise SystemExit(f"expected exit 1 (rolled back), got {proc.returncode}:\n{proc.stdout}")
