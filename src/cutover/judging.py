@@ -77,7 +77,11 @@ def _judge_with_metrics(
 ) -> Decision:
     """Rounds of probes (until they decide) and due measurements, one decision per round."""
     reasons: list[Any] = []
-    probes = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
+    probes = (
+        Decision(Verdict.HOLD, "no probe round yet", 0, 0, 0.0, None)
+        if sets
+        else Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
+    )
     started = run.clock()
     for number in range(1, MAX_ROUNDS + 1):
         run.check_stop()

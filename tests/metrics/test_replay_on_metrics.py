@@ -41,6 +41,7 @@ def test_the_loop_fails_the_stage_on_metrics_alone(cli: Any, tmp_path: Path) -> 
     assert guard.data["metrics"]["files-3xx-ratio"].startswith("fail: ")
     assert EventKind.ROLLED_BACK in kinds and EventKind.ROLLBACK_VERIFIED in kinds
     assert "metric files-3xx-ratio failed" in proc.stdout
+    assert "  metric files-3xx-ratio #1: " in proc.stdout  # the live lines show each value
     shown = cli("show", run_id_of(proc.stdout), "--state-dir", tmp_path / "state")
     assert "metric files-3xx-ratio #1: " in shown.stdout
     assert "— failure: " in shown.stdout
