@@ -178,3 +178,34 @@ def test_an_unknown_source_kind_names_the_registered_ones(tmp_path: Path) -> Non
         "expected one of: fastly_stats, prometheus; a plugin's kind is known once its package"
         " is installed"
     )
+
+
+def test_a_check_name_used_twice_in_a_guard_is_an_error(tmp_path: Path) -> None:
+    assert errors_of(tmp_path, OK + "\n        - " + OK.replace("status_5xx", "status_4xx")) == [
+        "rb.yml:15:18: stages[0].guard.metrics[1].name: metric check name 'm' is used twice in"
+        " this guard"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ("count: 7, interval: 20s", True),  # 6 * 20 s = 120 s: the default budget
+        ("count: 7, interval: 19s", False),
+    ],
+)
+def test_a_check_that_cannot_finish_in_the_budget_is_a_lint_warning(
+    tmp_path: Path, extra: str, warned: bool
+) -> None:
+    from cutover.runbook.lint import lint
+    from cutover.runbook.loader import load_runbook as load
+
+    check = OK.replace("threshold", f"{extra}, threshold")
+    path = tmp_path / "rb.yml"
+    path.write_text(RUNBOOK.format(check=check), encoding="utf-8")
+    found = [p.render().splitlines()[0] for p in lint(load(path, environment="lab"))]
+    expected = (
+        "rb.yml:14:71: stages[0].guard.metrics[0].count: warning: metric check 'm' needs 120 s"
+        " for its 7 measurements (every 20 s) in stage 'flip', whose budget is 120 s"
+    )
+    assert [f for f in found if "metric check" in f] == ([expected] if warned else [])

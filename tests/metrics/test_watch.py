@@ -12,7 +12,14 @@ from cutover.guards import Decision, Verdict
 from cutover.metrics.checks import MetricCheck
 from cutover.metrics.sources import Sample
 from cutover.metrics.stage import combine
-from cutover.metrics.watch import MetricDecision, MetricWatch, Outcome, judge_sample, judge_value
+from cutover.metrics.watch import (
+    MAX_SERIES,
+    MetricDecision,
+    MetricWatch,
+    Outcome,
+    judge_sample,
+    judge_value,
+)
 
 NAN = math.nan
 
@@ -100,6 +107,23 @@ def test_a_value_is_judged(
 def test_a_sample_is_judged_per_series(sample: Sample, outcome: Outcome, reason: str) -> None:
     measured = judge_sample(check(**MAX), 1, sample, {})
     assert (measured.outcome, measured.reason) == (outcome, reason)
+
+
+def test_too_many_series_are_inconclusive_and_not_journaled() -> None:
+    sample = Sample({f'{{i="{i}"}}': 0.0 for i in range(MAX_SERIES + 1)})
+    measured = judge_sample(check(**MAX), 1, sample, {})
+    assert (measured.outcome, measured.values) == (Outcome.INCONCLUSIVE, {})
+    assert measured.reason == (
+        f"{MAX_SERIES + 1} series, more than {MAX_SERIES}: aggregate the query (sum by, topk…)"
+    )
+    assert (
+        len(
+            judge_sample(
+                check(**MAX), 1, Sample(dict(list(sample.series.items())[:MAX_SERIES])), {}
+            ).values
+        )
+        == MAX_SERIES
+    )
 
 
 def test_each_series_has_its_own_baseline() -> None:

@@ -16,6 +16,35 @@ if TYPE_CHECKING:
     from cutover.runbook.models import Runbook
 
 
+def slow_metric_checks(
+    runbook: Runbook, index: int
+) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    """A lint warning (path, message, hint) for each metric check of stage ``index`` that
+    cannot take its ``count`` measurements within the stage's budget: such a check can
+    only fail (or pass by ``on_budget: pass``)."""
+    stage = runbook.stages[index]
+    policy = runbook.guard_for(stage)
+    own = bool(getattr(stage.guard, "metrics", None))
+    where: tuple[str | int, ...] = (
+        ("stages", index, "guard", "metrics")
+        if own
+        else (
+            "guard",
+            "metrics",
+        )
+    )
+    for j, check in enumerate(policy.metrics):
+        needs = (check.count - 1) * check.interval
+        if needs >= policy.budget:
+            yield (
+                (*where, j, "count"),
+                f"metric check {check.name!r} needs {needs:g} s for its {check.count}"
+                f" measurements (every {check.interval:g} s) in stage {stage.name!r}, whose"
+                f" budget is {policy.budget:g} s",
+                "lower `count` or `interval`, or raise the guard's `budget`",
+            )
+
+
 def metric_problems(runbook: Runbook, pos: Positions) -> Iterator[Problem]:
     """A problem for each metric check (default guard and stage overrides) whose source is
     not configured or whose query its source refuses."""

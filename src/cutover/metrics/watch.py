@@ -28,6 +28,8 @@ from cutover.metrics.checks import CONDITION_NAMES, MetricCheck
 from cutover.metrics.expression import parse
 from cutover.metrics.sources import Sample, Sampler
 
+MAX_SERIES = 1000  #: series one measurement judges (and the journal keeps)
+
 
 class Outcome(StrEnum):
     SUCCESS = "success"
@@ -116,6 +118,12 @@ def judge_sample(
         return Measurement(
             check.name, number, {}, Outcome.INCONCLUSIVE, f"no answer: {sample.error}"
         )
+    if len(sample.series) > MAX_SERIES:
+        why = (
+            f"{len(sample.series)} series, more than {MAX_SERIES}: aggregate the query"
+            " (sum by, topk…)"
+        )
+        return Measurement(check.name, number, {}, Outcome.INCONCLUSIVE, why)
     if not sample.series:
         outcome = _NO_DATA[check.no_data]
         why = f"no data (no series): no_data is {check.no_data}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
+from cutover.metrics.crossref import slow_metric_checks
 from cutover.runbook.backends import ShellSettings
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ def lint(loaded: Loaded[Runbook]) -> list[Problem]:
                 f"stage {stage.name!r} changes something but runs no probes after it",
                 "list the probe sets that prove this stage worked",
             )
+        for path, message, hint in slow_metric_checks(runbook, i):
+            warn(path, message, hint)
     used = {step.backend for i in enabled for step in runbook.stages[i].steps}
     for name, backend in runbook.backends.items():
         if name in used and isinstance(backend, ShellSettings) and not backend.lock_key:
