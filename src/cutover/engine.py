@@ -42,6 +42,7 @@ from cutover.events import EventKind
 from cutover.final_state import final_state
 from cutover.guards import Verdict
 from cutover.judging import judge
+from cutover.metrics.stage import watch_metrics
 from cutover.reconcile import FinishFailed, reconcile
 from cutover.rollback import roll_back, unchanged
 from cutover.run_context import (
@@ -206,6 +207,7 @@ class Engine(RunContext):
         self.event(EventKind.STAGE_STARTED, stage=stage.name, index=index, gate=gate)
         if stage.gate is not None:
             control.pass_gate(self, stage, self.confirm)
+        metrics = watch_metrics(self, stage.name, self.runbook.guard_for(stage))
         for number, step in enumerate(stage.steps):
             self.check_stop()
             if (stage.name, number) in applied:
@@ -218,7 +220,9 @@ class Engine(RunContext):
         if stage.settle and self.stop.wait(stage.settle):
             self.check_stop()
         policy = self.runbook.guard_for(stage)
-        decision = judge(self, stage.name, stage.probes, policy, baseline=self.baseline)
+        decision = judge(
+            self, stage.name, stage.probes, policy, baseline=self.baseline, metrics=metrics
+        )
         if stage.preflight:
             rate = decision.failures / decision.samples if decision.samples else 0.0
             self.baseline = rate

@@ -41,6 +41,8 @@ class EventKind(StrEnum):
     NOTIFY_FAILED = "notify_failed"  #: a notification was not delivered (never stops a run)
     BASELINE = "baseline"
     PROBE_ROUND = "probe_round"
+    METRIC_BASELINE = "metric_baseline"  #: a metric check's value before the stage's steps
+    METRIC = "metric"  #: one measurement of a metric check, judged
     GUARD = "guard"
     STAGE_PASSED = "stage_passed"
     STAGE_FAILED = "stage_failed"

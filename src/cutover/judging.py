@@ -16,6 +16,8 @@ from typing import Any
 from cutover.control import pace
 from cutover.events import EventKind
 from cutover.guards import Decision, Guard, Verdict
+from cutover.metrics.stage import combine, measure
+from cutover.metrics.watch import MetricDecision, MetricWatch
 from cutover.run_context import Result, RunContext
 from cutover.runbook.models import GuardPolicy
 
@@ -31,14 +33,20 @@ def judge(
     *,
     baseline: float | None,
     interruptible: bool = True,
+    metrics: MetricWatch | None = None,
 ) -> Decision:
     """Probe rounds until the guard decides, or the budget ends.
+
+    With ``metrics`` (the stage's metric checks), each round also measures the checks that
+    are due and the round's one decision combines both (:func:`cutover.metrics.stage.combine`).
 
     ``baseline`` is the preflight's failure rate, used when ``policy.baseline`` says so.
     Verifying a rollback is not interruptible by the first Ctrl-C (that one asked for
     the rollback); a second Ctrl-C still stops everything at once.
     """
     guard = Guard(policy, baseline_rate=baseline if policy.baseline else None)
+    if metrics is not None:
+        return _judge_with_metrics(run, label, sets, policy, guard, metrics)
     if not sets:
         decision = Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
         run.event(
@@ -78,6 +86,44 @@ def _not_before(decision: Decision, min_duration: float, elapsed: float) -> Deci
     )
 
 
+def _judge_with_metrics(
+    run: RunContext,
+    label: str,
+    sets: Sequence[str],
+    policy: GuardPolicy,
+    guard: Guard,
+    metrics: MetricWatch,
+) -> Decision:
+    """Rounds of probes (until they decide) and due measurements, one decision per round."""
+    reasons: list[Any] = []
+    probes = (
+        Decision(Verdict.HOLD, "no probe round yet", 0, 0, 0.0, None)
+        if sets
+        else Decision(Verdict.PASS, "no probes in this stage", 0, 0, 0.0, None)
+    )
+    started = run.clock()
+    for number in range(1, MAX_ROUNDS + 1):
+        run.check_stop()
+        results: Sequence[Result] = []
+        if sets and not probes.decided:
+            results = run.prober.probe(sets, *_early_stop(run, guard, reasons, True))
+            reasons.extend(r.reason for r in results)
+            probes = guard(reasons)
+        else:  # nothing to probe this round: wait for the next measurement
+            metrics.wait(run.stop, started + policy.budget)
+            run.check_stop()
+        checks = measure(run, label, metrics)
+        decision = combine(probes, checks)
+        if decision.verdict is Verdict.HOLD and run.clock() - started >= policy.budget:
+            if sets and not probes.decided:
+                probes = guard.on_budget_end(reasons)
+            decision = combine(probes, metrics.on_budget_end(policy.on_budget))
+        _journal_round(run, label, number, results, decision, checks)
+        if decision.verdict is not Verdict.HOLD:
+            return decision
+    return combine(guard.on_budget_end(reasons), metrics.on_budget_end(policy.on_budget))
+
+
 def _early_stop(
     run: RunContext, guard: Guard, earlier: Sequence[Any], interruptible: bool
 ) -> tuple[Callable[[Any], None], threading.Event]:
@@ -96,19 +142,27 @@ def _early_stop(
 
 
 def _journal_round(
-    run: RunContext, label: str, number: int, results: Sequence[Result], decision: Decision
+    run: RunContext,
+    label: str,
+    number: int,
+    results: Sequence[Result],
+    decision: Decision,
+    metrics: MetricDecision | None = None,
 ) -> None:
+    """The round's probes (when it probed, or has no metrics) and its one decision."""
     failed = [r for r in results if not r.ok]
     counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
-    run.event(
-        EventKind.PROBE_ROUND,
-        stage=label,
-        round=number,
-        probes=len(results),
-        failed=len(failed),
-        reasons=dict(counts),
-        failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
-    )
+    if results or metrics is None:
+        run.event(
+            EventKind.PROBE_ROUND,
+            stage=label,
+            round=number,
+            probes=len(results),
+            failed=len(failed),
+            reasons=dict(counts),
+            failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
+        )
+    extra: dict[str, Any] = {} if metrics is None else {"metrics": metrics.checks}
     run.event(
         EventKind.GUARD,
         stage=label,
@@ -116,4 +170,5 @@ def _journal_round(
         reason=decision.reason,
         samples=decision.samples,
         failures=decision.failures,
+        **extra,
     )

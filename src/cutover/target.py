@@ -122,7 +122,10 @@ def open_target(path: Path, environment: str | None, directory: Path) -> Iterato
     state = lab_state_file(directory, scenario)
     private_dir(state.parent)
     with start_lab(
-        scenario, state_file=state, seed=int(seed) if isinstance(seed, int) else 0
+        scenario,
+        state_file=state,
+        seed=int(seed) if isinstance(seed, int) else 0,
+        traffic=_traffic_rate(path, settings),
     ) as lab:
         info = {
             "api_url": lab.api_url,
@@ -134,6 +137,28 @@ def open_target(path: Path, environment: str | None, directory: Path) -> Iterato
         }
         _export_token(lab.token)
         yield _lab_target(info)
+
+
+#: client requests/s an in-process lab sends when a runbook's guard has metric checks
+METRICS_TRAFFIC = 20.0
+
+
+def _traffic_rate(path: Path, settings: dict[str, Any]) -> float:
+    """The lab's background traffic: its ``traffic:`` setting, else
+    :data:`METRICS_TRAFFIC` when a guard of the document has metric checks (they need
+    traffic to measure), else none."""
+    rate = settings.get("traffic")
+    if isinstance(rate, int | float) and not isinstance(rate, bool):
+        return max(0.0, min(float(rate), 500.0))
+    data = load_document(path).data
+    if not isinstance(data, dict):
+        return 0.0
+    stages = data.get("stages")
+    guards = [data.get("guard")] + [
+        s.get("guard") for s in (stages if isinstance(stages, list) else []) if isinstance(s, dict)
+    ]
+    wanted = any(isinstance(g, dict) and g.get("metrics") for g in guards)
+    return METRICS_TRAFFIC if wanted else 0.0
 
 
 def attached_lab(directory: Path) -> dict[str, Any] | None:

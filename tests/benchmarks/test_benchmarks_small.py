@@ -98,3 +98,16 @@ def test_exporter_throughput_prints_both_sides_of_the_ratio() -> None:
         assert float(out[f"{name}_probes_per_s"]) > 0
     assert out["exporter_target_failed"] == "0"
     assert {out["target.ratio_set_ge_0.9"], out["target.ratio_target_ge_0.9"]} <= {"ok", "missed"}
+
+
+def test_metric_guard_prints_the_time_to_a_fail_decision_small() -> None:
+    out = figures("metric_guard.py", "--runs", "1", "--only", "fastly_stats")
+    assert out["fastly_stats_runs"] == "1"
+    assert sorted(k for k in out if k.startswith("fastly_stats_")) == [
+        "fastly_stats_max_scrape_intervals_after_settle",
+        "fastly_stats_max_seconds_apply_to_fail",
+        "fastly_stats_median_scrape_intervals_after_settle",
+        "fastly_stats_median_seconds_apply_to_fail",
+        "fastly_stats_runs",
+        "fastly_stats_target_le_3_intervals",
+    ]

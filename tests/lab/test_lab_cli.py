@@ -72,3 +72,32 @@ def test_cli_module_imports_are_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("rate", "line"),
+    [
+        ("20/s", "  traffic     20 client requests/s"),
+        ("0", "  traffic     none (--traffic N/s)"),
+    ],
+)
+def test_serve_with_traffic_says_so(rate: str, line: str) -> None:
+    result = runner.invoke(
+        lab_app, ["serve", "--port", "0", "--api-port", "0", "--for", "0.3", "--traffic", rate]
+    )
+    assert result.exit_code == 0, result.output
+    assert line in result.output.splitlines()
+    assert "/v1/channel/<service>/ts/0 (Fastly real-time)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("rate", "message"),
+    [
+        ("fast", "--traffic: 'fast' is not a rate; write e.g. 50/s"),
+        ("9000/s", "--traffic: '9000/s': the rate must be from 0 to 500/s"),
+    ],
+)
+def test_serve_refuses_a_bad_traffic_rate(rate: str, message: str) -> None:
+    result = runner.invoke(lab_app, ["serve", "--port", "0", "--api-port", "0", "--traffic", rate])
+    assert result.exit_code == 2
+    assert message in result.output

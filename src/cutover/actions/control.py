@@ -8,6 +8,7 @@ message, never retried. Nothing here logs a request header, so tokens stay out o
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,7 @@ class ControlPlane:
         retries: int = 4,
         name: str = "api",
         transport: httpx.BaseTransport | None = None,
+        verify: ssl.SSLContext | bool = True,  #: TLS verification (a context for a CA bundle)
     ) -> None:
         self.name = name
         self.retries = retries
@@ -52,6 +54,7 @@ class ControlPlane:
                 headers={"Accept": "application/json", **dict(headers or {})},
                 timeout=timeout,
                 transport=transport,
+                verify=verify,
             )
         except UnicodeEncodeError:  # the message names no value: it may be a token
             raise RejectedActionError(

@@ -60,6 +60,13 @@ def serve(
     duration: Annotated[
         float, typer.Option("--for", help="Stop after this many seconds (0 = until stopped).")
     ] = 0.0,
+    traffic: Annotated[
+        str,
+        typer.Option(
+            help="Send a background client mix like pip's at this rate (e.g. 50/s; 0 = none),"
+            " so metric guards have traffic to measure."
+        ),
+    ] = "0",
 ) -> None:
     """Serve the lab on 127.0.0.1 until Ctrl-C or SIGTERM."""
     from cutover.cli.options import resolve_state as resolve_state_dir
@@ -68,6 +75,7 @@ def serve(
     from cutover.lab import SCENARIOS, start_lab
     from cutover.lab.scenario_document import is_scenario_file
     from cutover.lab.scenarios import Scenario
+    from cutover.lab.traffic import parse_rate
     from cutover.private_files import private_dir
     from cutover.scenario_files import scenario_from_file
     from cutover.target import lab_state_file
@@ -81,13 +89,19 @@ def serve(
             f"unknown scenario {scenario!r}",
             hint=f"known: {', '.join(SCENARIOS)}; or a scenario file (NAME.yml)",
         )
+    try:
+        rate = parse_rate(traffic)
+    except ValueError as exc:
+        fail_input(f"--traffic: {exc}", hint="e.g. --traffic 50/s")
     directory = resolve_state_dir(state_dir)
     if state_file is None:
         state_file = lab_state_file(directory, _state_name(scenario, chosen))
         private_dir(state_file.parent)
     with exits():
         try:
-            lab = start_lab(chosen, state_file, data_port=port, api_port=api_port, seed=seed)
+            lab = start_lab(
+                chosen, state_file, data_port=port, api_port=api_port, seed=seed, traffic=rate
+            )
         except OSError as exc:
             raise InputError(f"cannot start the lab: {exc}") from exc
     with lab:  # closed on every path: an error, Ctrl-C before the handlers are set, a signal
@@ -214,6 +228,8 @@ def _endpoints(lab: LabHandle) -> str:
   API         {lab.api_url}
   API token   {lab.token}
   state file  {lab.state_file or "(none: in memory)"}
+  traffic     {f"{lab.traffic.rate:g} client requests/s" if lab.traffic else "none (--traffic N/s)"}
+  stats       {lab.api_url}/v1/channel/<service>/ts/0 (Fastly real-time), {lab.api_url}/metrics
 services:
 {ids}"""
 

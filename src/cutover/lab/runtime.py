@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import ssl
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from cutover.lab.http_server import App, ServerThread
 from cutover.lab.scenarios import Scenario
 from cutover.lab.world import World
+
+if TYPE_CHECKING:
+    from cutover.lab.traffic import Traffic
 
 
 class LabHandle:
@@ -42,6 +46,7 @@ class LabHandle:
         self.state_file: str | None = state_file
         #: ``"127.0.0.1:PORT"`` of the data plane over TLS, when started with ``tls``
         self.tls_address: str | None = f"127.0.0.1:{secure[0]}" if secure else None
+        self.traffic: Traffic | None = None  #: the background client mix, when started
 
     @property
     def data_port(self) -> int:
@@ -51,6 +56,15 @@ class LabHandle:
     def api_port(self) -> int:
         return int(self.api_url.rsplit(":", 1)[1])
 
+    def start_traffic(self, rate: float, seed: int = 0) -> Traffic:
+        """Send a background client mix at ``rate`` requests/s (:mod:`cutover.lab.traffic`)
+        until :meth:`close`."""
+        from cutover.lab.traffic import Traffic
+
+        if self.traffic is None:
+            self.traffic = Traffic(self.data_address, rate, seed).start()
+        return self.traffic
+
     def reset(self) -> None:
         """Back to the scenario's initial state (same as ``POST /lab/reset``)."""
         self._server.call(self._world.reset)
@@ -59,6 +73,8 @@ class LabHandle:
         """Stop serving and free both ports (idempotent)."""
         if not self._closed:
             self._closed = True
+            if self.traffic is not None:
+                self.traffic.stop()
             self._server.stop()
 
     def __enter__(self) -> LabHandle:
@@ -84,11 +100,13 @@ def start_lab(
     api_port: int = 0,
     seed: int = 0,
     tls: ssl.SSLContext | None = None,
+    traffic: float = 0.0,
 ) -> LabHandle:
     """Start a lab on loopback (port 0 = a free port) and return its handle.
 
     ``tls``: also serve the data plane over TLS with this context, on a third free port
     (:attr:`LabHandle.tls_address`; a dry run's copy answers ``https://`` probes there).
+    ``traffic`` > 0 starts a background client mix of that many requests/s.
 
     ``scenario``: a built-in scenario's name, or a :class:`~cutover.lab.scenarios.Scenario`
     (e.g. ``scenario_from_file(path)`` of :mod:`cutover.lab.scenario_document`).
@@ -102,4 +120,7 @@ def start_lab(
         apps.append((world.handle_data, 0))
     server = ServerThread(apps, tls={2: tls} if tls is not None else None)
     server.start()
-    return LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)
+    lab = LabHandle(world, server, os.fspath(state_file) if state_file is not None else None)
+    if traffic > 0:
+        lab.start_traffic(traffic, seed)
+    return lab

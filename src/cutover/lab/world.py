@@ -12,12 +12,14 @@ import os
 
 from cutover.lab.cdn import Backend, Cdn
 from cutover.lab.fastly_api import FastlyApi
+from cutover.lab.fastly_resources import unauthorized
 from cutover.lab.faults import FaultInjector
 from cutover.lab.generic_origin import GenericOrigin
 from cutover.lab.messages import Request, Response
 from cutover.lab.objectstore import ObjectStore
 from cutover.lab.origins import Conveyor, LegacyApp, WarehouseApp
 from cutover.lab.packages import default_catalog
+from cutover.lab.realtime import RealtimeStats
 from cutover.lab.scenarios import Scenario
 from cutover.lab.state_store import StateStore
 
@@ -39,6 +41,7 @@ class World:
         self.store = StateStore(scenario, state_file, on_change=self.cdn.update)
         self.cdn.warm()
         self.api = FastlyApi(self.store, self.cdn, self.faults, self.reset)
+        self.stats = RealtimeStats()
 
     def _scheme(self) -> str:
         return self.store.state.public_scheme
@@ -55,7 +58,20 @@ class World:
 
     def handle_data(self, request: Request) -> Response:
         self.store.refresh()
-        return self.cdn.handle(request)
+        response = self.cdn.handle(request)
+        service = self.cdn.registry.get(request.host)
+        if service is not None:
+            self.stats.record(service.id, service.name, response)
+        return response
 
     def handle_api(self, request: Request) -> Response:
+        """The Fastly API, its real-time stats (``/v1/channel/…``) and ``/metrics``."""
+        if request.path == "/metrics":
+            return self.stats.exposition()
+        if request.path.startswith("/v1/channel/"):
+            self.store.refresh()
+            if request.headers.get("fastly-key") != self.store.state.token:
+                return unauthorized()
+            services = {s.id for s in self.store.state.services}
+            return self.stats.handle(request, services.__contains__)
         return self.api.handle(request)

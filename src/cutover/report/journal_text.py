@@ -14,6 +14,7 @@ from cutover.journal import HELD, INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRo
 from cutover.process import alive_here
 from cutover.report.failure_text import failure_lines, reasons_text
 from cutover.report.run_document import breaking_event
+from cutover.report.run_view import format_values
 from cutover.state_location import Store
 
 if TYPE_CHECKING:
@@ -114,6 +115,18 @@ def _event_lines(event: EventRow, at: str) -> Iterator[str]:
         return
     if event.kind == EventKind.GUARD:
         yield f"{head} guard {str(d.get('verdict')).upper()}: {d.get('reason')}"
+        for name, why in (d.get("metrics") or {}).items():
+            yield f"      metric {name}: {why}"
+        return
+    if event.kind in (EventKind.METRIC, EventKind.METRIC_BASELINE):
+        shown = format_values(d.get("values") or {}, d.get("error"))
+        if event.kind == EventKind.METRIC_BASELINE:
+            yield f"{head} metric {d.get('check')} baseline: {shown}"
+            return
+        yield (
+            f"{head} metric {d.get('check')} #{d.get('measurement')}: {shown}"
+            f" — {d.get('outcome')}: {d.get('reason')}"
+        )
         return
     if event.kind in (EventKind.INTENT, EventKind.APPLIED):
         yield f"{head} {event.kind}: {d.get('name')}"

@@ -25,6 +25,19 @@ class Writer(Protocol):
     def flush(self) -> None: ...
 
 
+def format_values(values: dict[str, Any], error: Any) -> str:
+    """A measurement's values per series (``no data`` for none, ``NaN`` for a null)."""
+    if error:
+        return f"no answer ({error})"
+    if not values:
+        return "no data"
+    shown = [
+        ("" if series == "" else f"{series} ") + ("NaN" if v is None else f"{v:.4g}")
+        for series, v in sorted(values.items())
+    ]
+    return ", ".join(shown)
+
+
 class LineView:
     """One readable line per meaningful event (the default when stdout is not a TTY)."""
 
@@ -64,6 +77,8 @@ class LineView:
             fields["how"] = " (found applied while reconciling)" if data.get("reconciled") else ""
         if kind == EventKind.GUARD:
             fields["verdict"] = str(data.get("verdict", "")).upper()
+        if kind in (EventKind.METRIC, EventKind.METRIC_BASELINE):
+            fields["shown"] = format_values(data.get("values") or {}, data.get("error"))
         if kind == EventKind.ALREADY_AT_TARGET:
             fields["count"] = len(data.get("targets", []))
         if kind == EventKind.FINAL_STATE_CHECKED:
@@ -110,6 +125,8 @@ _LINES: dict[EventKind, str] = {
     EventKind.APPLY_FAILED: "  step failed: {error}",
     EventKind.PROBE_ROUND: "  probes round {round}: {probes} probes, {failed} failed{extra}",
     EventKind.GUARD: "  guard: {verdict} — {reason}",
+    EventKind.METRIC_BASELINE: "  metric {check} baseline: {shown}",
+    EventKind.METRIC: "  metric {check} #{measurement}: {shown} — {outcome}: {reason}",
     EventKind.STAGE_PASSED: "  stage passed",
     EventKind.STAGE_FAILED: "  STAGE FAILED: {reason}",
     EventKind.ROLLBACK_STARTED: "ROLLING BACK: {reason}",
@@ -211,6 +228,11 @@ class LiveView:
             state["failed"] += int(data.get("failed", 0))
         elif kind == EventKind.GUARD:
             state["guard"] = f"{data.get('verdict')}: {data.get('reason')}"
+        elif kind == EventKind.METRIC:
+            values = format_values(data.get("values") or {}, None)
+            state.setdefault("metrics", {})[str(data.get("check"))] = (
+                f"{values} ({data.get('outcome')})"
+            )
         elif kind == EventKind.ROLLBACK_STARTED:
             state.update(stage="ROLLBACK", step=str(data.get("reason")), probes=0, failed=0)
         self.lines(kind, data)
@@ -225,6 +247,8 @@ class LiveView:
         table.add_row("stage", f"{s['index']}/{s['total']} {s['stage']}")
         table.add_row("step", redact(str(s["step"])))
         table.add_row("probes", f"{s['probes']} done, {s['failed']} failed")
+        for name, shown in s.get("metrics", {}).items():
+            table.add_row(f"metric {name}", shown)
         table.add_row("guard", str(s["guard"]))
         table.add_row("elapsed", f"{time.monotonic() - self.started:.1f}s")
         return Panel(table, title=f"cutover · {s['runbook']}", expand=False)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
 from cutover.hints import did_you_mean
+from cutover.metrics.crossref import metric_problems
 
 if TYPE_CHECKING:
     from cutover.runbook.backends import StepBase
@@ -49,6 +50,7 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
         problems.append(_keyless(pos, ("state", "sensitive")))
     verify = runbook.rollback.verify
     problems.extend(_unknown_probe_sets(runbook, pos, ("rollback", "verify"), verify))
+    problems.extend(metric_problems(runbook, pos))
     return problems
 
 

@@ -15,6 +15,13 @@ class LabSettings(Model):
 
     scenario: str = Field("pypi-2018", description="lab scenario (see docs/lab.md)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed for the lab's fault injection")
+    traffic: float | None = Field(
+        None,
+        ge=0,
+        le=500,
+        description="background client requests/s (default: 20 when a guard has metric"
+        " checks, else none)",
+    )
 
 
 class Environment(Model):

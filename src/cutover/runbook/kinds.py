@@ -181,8 +181,12 @@ class RegisteredKinds:
     locates them as usual), and the JSON Schema lists every registered kind.
     """
 
-    def __init__(self, part: Literal["settings", "step"]) -> None:
+    def __init__(
+        self, part: Literal["settings", "step"], registry: Registry[Any] | None = None
+    ) -> None:
         self.part = part
+        #: the registry whose entries have the ``part`` model (default: the backend kinds)
+        self.registry: Registry[Any] = registry if registry is not None else KINDS
         self._cache: tuple[int, Any, TypeAdapter[Any]] | None = None
         self._lock = threading.Lock()
 
@@ -191,12 +195,12 @@ class RegisteredKinds:
         return self._current()[1]
 
     def _current(self) -> tuple[int, Any, TypeAdapter[Any]]:
-        kinds = KINDS.entries()  # loads the built-ins and plugins on first use
+        kinds = self.registry.entries()  # loads the built-ins and plugins on first use
         with self._lock:
-            if self._cache is None or self._cache[0] != KINDS.generation:
+            if self._cache is None or self._cache[0] != self.registry.generation:
                 models = tuple(getattr(k, self.part) for k in kinds.values())
                 union: Any = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
-                self._cache = (KINDS.generation, union, TypeAdapter(union))
+                self._cache = (self.registry.generation, union, TypeAdapter(union))
             return self._cache
 
     def _validate(self, value: Any, info: core_schema.ValidationInfo) -> Any:

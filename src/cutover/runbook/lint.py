@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cutover.errors import Problem
+from cutover.metrics.crossref import slow_metric_checks
 from cutover.runbook.backends import ShellSettings
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def lint(loaded: Loaded[Runbook]) -> list[Problem]:
                     f"step {step.name!r} has no way to roll back",
                     "give it an undo, or move it after the point of no return",
                 )
-        if stage.steps and not stage.probes:
+        if stage.steps and not stage.probes and not runbook.guard_for(stage).metrics:
             warn(
                 ("stages", i, "probes"),
                 f"stage {stage.name!r} changes something but runs no probes after it",
                 "list the probe sets that prove this stage worked",
             )
+        for path, message, hint in slow_metric_checks(runbook, i):
+            warn(path, message, hint)
     used = {step.backend for i in enabled for step in runbook.stages[i].steps}
     for name, backend in runbook.backends.items():
         if name in used and isinstance(backend, ShellSettings) and not backend.lock_key:

@@ -14,6 +14,8 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from cutover.metrics.checks import MAX_CHECKS, MetricCheck
+from cutover.metrics.sources import AnyMetricSource
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
 from cutover.runbook.control_models import Gate, NotifyTarget, gate_shorthand
 from cutover.runbook.environment import Environment
@@ -53,6 +55,11 @@ class GuardPolicy(Model):
     interval: Duration = Field(1.0, description="time between probe rounds (docs/guards.md)")
     min_duration: Duration = Field(
         0.0, description="a stage cannot pass before it has been probed this long"
+    )
+    metrics: list[MetricCheck] = Field(
+        default_factory=list,
+        max_length=MAX_CHECKS,
+        description="metric checks judged with the probes (docs/guards.md)",
     )
 
     @model_validator(mode="after")
@@ -122,6 +129,9 @@ class Runbook(Model):
     vars: dict[str, Any] = Field(default_factory=dict)
     environments: dict[str, Environment] = Field(min_length=1)
     backends: dict[str, Backend] = Field(default_factory=dict)
+    metric_sources: dict[str, AnyMetricSource] = Field(
+        default_factory=dict, description="where metric checks' values come from, by name"
+    )
     probes: dict[str, ProbeSet] = Field(default_factory=dict)
     guard: GuardPolicy = Field(default_factory=GuardPolicy)
     stages: list[Stage] = Field(min_length=1)
