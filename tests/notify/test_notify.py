@@ -291,3 +291,47 @@ def test_a_failed_lab_run_notifies_its_chain_and_verified_rollback(
     with contextlib.closing(sqlite3.connect(state / "journal.db")) as db:
         journal_text = "\n".join(r[0] for r in db.execute("SELECT data FROM events"))
     assert TOKEN not in journal_text + proc.stdout + proc.stderr
+
+
+def test_a_notifier_hung_past_the_end_of_the_run_is_journaled_then_left_silent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of a run waits its grace, journals what was not delivered (the message in
+    flight and those queued) as dropped, and the worker left behind never writes again:
+    the journal may be closed by then (it was, under load: a late log line raised)."""
+    import threading
+
+    from cutover.notify import dispatch
+    from cutover.notify.dispatch import Target
+    from cutover.notify.registry import Notifier
+
+    release, entered = threading.Event(), threading.Event()
+
+    class Stuck(Notifier):
+        name = "stuck"
+
+        def deliver(self, url: str, title: str, body: str, timeout: float) -> None:
+            entered.set()
+            release.wait(10)  # bounded: the test releases it
+            raise RuntimeError("late failure, after the run ended")
+
+    monkeypatch.setattr(dispatch, "DRAIN_SECONDS", 0.2)
+    journal = Journal(tmp_path / "journal.db")
+    journal.start_run("r1", "demo", "rb.yml", "lab", {})
+    config = NotifyTarget.model_validate({"url": "env:UNUSED", "timeout": 0.1})
+    notify = Dispatcher(
+        [Target("notify[0] (stuck)", config, Stuck(), "x")], Composer("demo", "lab", "r1"), journal
+    )
+    for _ in range(3):
+        notify.offer(EventKind.RUN_COMPLETED, {})
+    assert entered.wait(5)
+    started = time.monotonic()
+    notify.close()
+    assert time.monotonic() - started < 2  # the grace (0.2 s), not the hung delivery
+    dropped = "not delivered within 0.2s of the run's end: dropped"
+    assert [(f["event"], f["error"]) for f in failures(journal)] == [("completed", dropped)] * 3
+    journal.close()
+    release.set()  # the worker's delivery now fails: it must neither journal nor log
+    for thread in notify._threads:
+        thread.join(5)
+        assert not thread.is_alive()  # and it ended: the stop marker was put back

@@ -9,7 +9,10 @@ delivery bounded by the target's ``timeout``; a failure is logged and journaled 
 ``notify_failed`` (redacted) and the next message is tried. When the run ends,
 :meth:`Dispatcher.close` gives the queues at most :data:`DRAIN_SECONDS` (or the longest
 target timeout, if longer) to empty; the threads are daemons, so a notifier that hangs
-past every bound is left behind, never waited for.
+past every bound is left behind, never waited for. What it had not delivered by then
+(the message in flight and those still queued) is journaled as dropped by ``close``
+itself, and a worker left behind never logs or journals again: after ``close`` the
+journal and the log may be gone.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class Dispatcher:
         self.compose = compose
         self.journal = journal
         self._queues = [(t, queue.Queue[Message | None](QUEUE_SIZE)) for t in targets]
+        self._closed = False
+        self._lock = threading.Lock()  #: close() and a worker's journal write never overlap
+        self._in_flight: dict[str, Message] = {}  #: target label -> the message being sent
         self._threads = [
             threading.Thread(target=self._deliver_all, args=pair, daemon=True, name=pair[0].label)
             for pair in self._queues
@@ -124,6 +130,15 @@ class Dispatcher:
                 continue
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        late = f"not delivered within {grace:g}s of the run's end: dropped"
+        with self._lock:
+            for target, waiting in self._queues:
+                left = [self._in_flight.get(target.label), *_drain(waiting)]
+                for message in left:
+                    if message is not None:
+                        self._record(target, message, late)
+                waiting.put_nowait(_STOP)  # emptied: a worker left behind ends when it is free
+            self._closed = True
 
     def _deliver_all(self, target: Target, waiting: queue.Queue[Message | None]) -> None:
         while (message := waiting.get()) is not _STOP:
@@ -131,13 +146,22 @@ class Dispatcher:
             body = message.body
             if config.link:
                 body += f"\nreport: {config.link.replace('{run_id}', self.compose.run_id)}"
+            self._in_flight[target.label] = message
             try:
                 target.notifier.deliver(target.url, message.title, body, config.timeout)
             except Exception as exc:  # any notifier's failure: journaled, never raised
                 self._failed(target, message, str(exc) or type(exc).__name__)
+            finally:
+                self._in_flight.pop(target.label, None)
 
     def _failed(self, target: Target, message: Message, error: str) -> None:
-        """Log and journal an undelivered message; never raises (a worker must live on)."""
+        """Log and journal an undelivered message, unless the run has ended (``close``
+        has journaled what was left); never raises (a worker must live on)."""
+        with self._lock:
+            if not self._closed:
+                self._record(target, message, error)
+
+    def _record(self, target: Target, message: Message, error: str) -> None:
         try:
             error = clip(error.replace(target.url, target.config.url), 300)
             log.warning("notification failed", target=target.label, what=message.event, error=error)
@@ -150,3 +174,14 @@ class Dispatcher:
             )
         except Exception as exc:  # the journal is away: the run will say so itself
             log.warning("notify_failed not journaled", error=str(exc))
+
+
+def _drain(waiting: queue.Queue[Message | None]) -> list[Message | None]:
+    """What is still queued, taken out (at most :data:`QUEUE_SIZE` + 1 items)."""
+    out: list[Message | None] = []
+    for _ in range(QUEUE_SIZE + 1):
+        try:
+            out.append(waiting.get_nowait())
+        except queue.Empty:
+            break
+    return out
