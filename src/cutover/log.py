@@ -105,10 +105,21 @@ def _setup(fmt: LogFormat, level: str) -> None:
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
         logger_factory=structlog.PrintLoggerFactory(
-            file=sys.stderr if _diverted is None else cast("TextIO", _Tee(_diverted, _verbose))
+            file=cast("TextIO", _Stderr() if _diverted is None else _Tee(_diverted, _verbose))
         ),
         cache_logger_on_first_use=False,
     )
+
+
+class _Stderr:
+    """``sys.stderr`` as it is at each write: never a stream captured at set-up, which may
+    have been replaced and closed since (a redirected stderr, a test's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 class _Tee:
