@@ -15,8 +15,10 @@ A client request reaches the **edge** (the data-plane port). On every node:
    the shield node (``req.backend.is_shield``), at the shield it is the origin whose
    address the backend names (``req.backend.is_origin``); ``pass`` fetches without
    storing;
-4. ``vcl_fetch`` sees ``beresp``; a response is stored if it is a 200 whose
-   ``Cache-Control`` allows it (only the object store's files do);
+4. ``vcl_fetch`` sees ``beresp``; a response is stored for Fastly's ``beresp.ttl``
+   (:mod:`cutover.lab.cache_ttl`: 301/302 redirects too, for the default TTL when no
+   header says otherwise), indexed by its ``Surrogate-Key`` keys; an object past its TTL,
+   or soft-purged (stale), is fetched again (:mod:`cutover.lab.purge`);
 5. ``vcl_deliver`` sees ``resp``;
 6. on delivery each node appends its name to ``X-Served-By`` and ``HIT``/``MISS`` to
    ``X-Cache`` (so the shield comes first, the client-facing edge last, as with
@@ -24,13 +26,14 @@ A client request reaches the **edge** (the data-plane port). On every node:
    Fastly reports edge-generated content), sets ``X-Cache-Hits`` and ``Age``, and
    appends ``<node>=<service>`` to ``X-Lab-Route``.
 
-HEAD is fetched and cached as GET (the server drops the body).
+HEAD is fetched and cached as GET (the server drops the body). ``Surrogate-Key`` and
+``Surrogate-Control`` are for the CDN: the client-facing edge does not deliver them.
 """
 
 from __future__ import annotations
 
+import math
 import random
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from typing import Protocol
 
+from cutover.lab.cache_ttl import DEFAULT_TTL, cache_ttl, surrogate_keys
 from cutover.lab.faults import BackendOutcome, FaultInjector
 from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, ORIGIN_ADDRESSES, SHIELD_NODE
 from cutover.lab.messages import Request, Response, text_response
@@ -54,7 +58,8 @@ from cutover.lab.vcl_service import Programs
 # benchmarks/check_soak.py, documented in docs/lab.md.
 MAX_CACHE_ENTRIES = 4_096  #: per node
 MAX_CACHE_BYTES = 16 * 1024 * 1024  #: per node: stored bodies, header and key text
-_MAX_AGE = re.compile(r"max-age=(\d+)")
+#: headers meant for the CDN, never delivered to a client
+_SURROGATE_HEADERS = ("Surrogate-Key", "Surrogate-Control")
 
 
 class Backend(Protocol):
@@ -67,6 +72,12 @@ class CacheEntry:
     stored_at: float
     service_id: str
     hits: int = 0
+    ttl: float = math.inf  #: seconds from ``stored_at`` it is fresh for (``beresp.ttl``)
+    keys: frozenset[str] = frozenset()  #: its ``Surrogate-Key`` keys
+    stale: bool = False  #: soft-purged: kept, but fetched again before it is served
+
+    def fresh(self, now: float) -> bool:
+        return not self.stale and now - self.stored_at < self.ttl
 
 
 def _stored_bytes(key: tuple[str, str], entry: CacheEntry) -> int:
@@ -114,9 +125,18 @@ class NodeCache:
 
     def purge(self, service_id: str | None = None) -> int:
         """Remove every entry (of one service, if given); returns how many."""
-        doomed = [k for k, e in self.entries.items() if service_id in (None, e.service_id)]
+        return self.purge_where(lambda _, e: service_id in (None, e.service_id))
+
+    def purge_where(
+        self, chosen: Callable[[tuple[str, str], CacheEntry], bool], soft: bool = False
+    ) -> int:
+        """Remove (or, ``soft``, mark stale) every chosen entry; returns how many."""
+        doomed = [k for k, e in self.entries.items() if chosen(k, e)]
         for key in doomed:
-            self._remove(key)
+            if soft:
+                self.entries[key].stale = True
+            else:
+                self._remove(key)
         return len(doomed)
 
 
@@ -154,14 +174,13 @@ def _request(message: Message) -> Request:
     return Request(message.method, path, query, headers)
 
 
-def _cacheable(response: Response) -> bool:
-    if response.status != 200:
-        return False
-    control = (response.header("Cache-Control") or "").lower()
-    if "no-store" in control or "private" in control:
-        return False
-    found = _MAX_AGE.search(control)
-    return found is not None and int(found.group(1)) > 0
+def _default_ttl(service: Service) -> float:
+    version = service.active_version
+    value = version.settings.get("general.default_ttl", DEFAULT_TTL) if version else DEFAULT_TTL
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_TTL
 
 
 def _backend_error(outcome: BackendOutcome, backend: str) -> Response:
@@ -236,7 +255,12 @@ class Cdn:
         """A client request arriving at the edge."""
         if request.method == "HEAD":
             request = Request("GET", request.path, request.query, request.headers, request.body)
-        return self._serve(EDGE_NODE, request, internal=False)
+        response = self._serve(EDGE_NODE, request, internal=False)
+        if any(response.header(name) is not None for name in _SURROGATE_HEADERS):
+            response.headers = [
+                (k, v) for k, v in response.headers if k.title() not in _SURROGATE_HEADERS
+            ]
+        return response
 
     def _context(self, node: str, service: Service, request: Request) -> Context:
         version = service.active_version
@@ -278,7 +302,7 @@ class Cdn:
         lookup = action != "pass" and ctx.req.method == "GET"
         if lookup:
             entry = cache.get(key)
-            if entry is not None:
+            if entry is not None and entry.fresh(self.clock()):
                 entry.hits += 1
                 hit = entry.response.copy()
                 hit.set_header("Age", str(int(self.clock() - entry.stored_at)))
@@ -298,10 +322,17 @@ class Cdn:
         if fetched == "error":
             return self._deliver(node, self._error(program, ctx), "MISS", service)
         response = _response(ctx.beresp, response)
-        if lookup and fetch_action != "pass" and fetched != "pass" and _cacheable(response):
+        if (
+            lookup
+            and fetch_action != "pass"
+            and fetched != "pass"
+            and (ttl := cache_ttl(response, _default_ttl(service), time.time)) is not None
+        ):
             stored = response.copy()
             stored.delay = 0.0  # injected latency belongs to this fetch, not to later hits
-            cache.put(key, CacheEntry(stored, self.clock(), service.id))
+            entry = CacheEntry(stored, self.clock(), service.id, ttl=ttl)
+            entry.keys = surrogate_keys(response)
+            cache.put(key, entry)
         return self._deliver(node, self._vcl_deliver(program, ctx, response), "MISS", service)
 
     @staticmethod
