@@ -10,6 +10,10 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
   add/replace/delete VCL snippets on the draft, validate (the VCL compiles), activate,
   read back. Rollback activates the previously active
   version, which Fastly keeps unchanged (activated versions are locked).
+- **Purge steps**: purge URLs, surrogate keys or everything of a service, softly or not
+  (:mod:`cutover.actions.fastly_purge`); confirmed by Fastly's ``ok``; nothing to undo
+  (the caches refill), never "already at target". ``rollback.purge`` runs them after a
+  rollback (:mod:`cutover.rollback_purges`).
 
 Reconcile reads the effect itself: a dictionary item read from the API is the value the
 edge serves (versionless), and the active version is what the service runs. Targets: each
@@ -29,6 +33,7 @@ from typing import Any
 from cutover import secrets
 from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
+from cutover.actions.fastly_purge import issue_purges, purge_changes
 from cutover.errors import ReadBackError, RejectedActionError
 from cutover.runbook.backends import FastlySettings, FastlyStep
 
@@ -118,6 +123,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
     # --- the Action interface -----------------------------------------------------------------
 
     def snapshot(self) -> State:
+        if self.change.purge is not None:  # nothing to read: a purge replaces no value
+            return {"service_id": self.service_id, "purge": self.change.purge.model_dump()}
         active = self._active_version()
         if self.change.dictionary is not None:
             dictionary_id = self._dictionary_id(active)
@@ -136,6 +143,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
 
     def plan(self, live: State) -> Diff:
         where = f"{self.change.service}"
+        if self.change.purge is not None:
+            return Diff(purge_changes(where, self.change.purge))
         if self.change.dictionary is not None:
             items = live["items"]
             return Diff(
@@ -181,6 +190,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         return desired
 
     def apply(self, prior: State) -> Record:
+        if self.change.purge is not None:
+            return {"purge_ids": issue_purges(self.api, self.service_id, self.change.purge)}
         if self.change.dictionary is not None:
             self._write_items(prior["dictionary_id"], prior["items"], self._desired_items())
             self._check_items(prior["dictionary_id"], self._desired_items())
@@ -277,6 +288,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
                 raise
 
     def rollback(self, prior: State, record: Record | None) -> None:
+        if "purge" in prior:  # a purge is not undone: the caches refill from the origins
+            return
         if "items" in prior:
             self._write_items(prior["dictionary_id"], self._live_items(prior), prior["items"])
             self._check_items(prior["dictionary_id"], prior["items"])
@@ -289,6 +302,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
 
     def targets(self, live: State) -> list[Change] | None:
         where = f"fastly {self.service_id}"
+        if self.change.purge is not None:  # a purge is never "already done"
+            return None
         if self.change.dictionary is not None:
             items = live["items"]
             return [
@@ -320,6 +335,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         return {key: self._item(prior["dictionary_id"], key) for key in prior["items"]}
 
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
+        if "purge" in prior:  # live state cannot tell; purging again is harmless
+            return Reconciled.NOT_APPLIED
         if "items" in prior:
             live = self._live_items(prior)
             if live == self._desired_items():

@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from cutover.hints import did_you_mean
+from cutover.runbook.fastly_purge import FastlyPurge
 from cutover.runbook.state_settings import SENSITIVE_HELP, SensitiveEntry
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
@@ -100,11 +101,16 @@ class FastlyStep(StepBase):
     version: FastlyVersionChange | None = Field(
         None, description="a new service version: clone active, change, validate, activate"
     )
+    purge: FastlyPurge | None = Field(
+        None, description="purge cached objects: URLs, surrogate keys or all (not undone)"
+    )
 
     @model_validator(mode="after")
     def _one_change(self) -> FastlyStep:
-        if (self.dictionary is None) == (self.version is None):
-            raise ValueError("a fastly step changes either a `dictionary` or a `version`")
+        if sum(c is not None for c in (self.dictionary, self.version, self.purge)) != 1:
+            raise ValueError(
+                "a fastly step changes either a `dictionary` or a `version`, or is a `purge`"
+            )
         if self.dictionary is not None and not (self.set or self.delete):
             raise ValueError("a dictionary step needs `set` or `delete`")
         if self.dictionary is None and (self.set or self.delete):

@@ -12,6 +12,7 @@ from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
+from cutover.runbook.rollback_purge import RollbackPurge
 from cutover.runbook.state_settings import StateSettings
 from cutover.runbook.types import Duration, Model
 
@@ -91,6 +92,10 @@ class RollbackPolicy(Model):
         None,
         description="wait after undoing, before verifying (default: the longest `settle` of"
         " the stages undone)",
+    )
+    purge: list[RollbackPurge] = Field(
+        default_factory=list,
+        description="CDN purges after undoing, before verifying (a cached redirect stops)",
     )
 
 
