@@ -38,12 +38,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Protocol
 
 from cutover.lab.cache_ttl import DEFAULT_TTL, cache_ttl, surrogate_keys
 from cutover.lab.faults import BackendOutcome, FaultInjector
 from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, ORIGIN_ADDRESSES, SHIELD_NODE
+from cutover.lab.http_server import http_date
 from cutover.lab.messages import Request, Response, text_response
 from cutover.lab.packages import Catalog
 from cutover.lab.state import LabState, Service
@@ -193,6 +193,15 @@ def _backend_error(outcome: BackendOutcome, backend: str) -> Response:
     )
 
 
+@dataclass(frozen=True)
+class _Environment:
+    """What a service's VCL sees on one node that only a state change changes."""
+
+    tables: dict[str, dict[str, str]]  #: the program's tables and the dictionaries' items
+    backends: dict[str, BackendRef]
+    default_ttl: float
+
+
 class Cdn:
     def __init__(
         self,
@@ -210,6 +219,9 @@ class Cdn:
         self.registry: dict[str, Service] = {}
         self.compiled = Programs()
         self.programs: dict[str, Program] = {}
+        #: per (service id, node): the dictionary tables and backends its VCL sees; built
+        #: on first use after each :meth:`update` (every state change replaces the state)
+        self._environments: dict[tuple[str, str], _Environment] = {}
         self.rng = random.Random(0)
 
     def update(self, state: LabState) -> None:
@@ -218,6 +230,7 @@ class Cdn:
         self.state = state
         self.registry = state.claims()
         self.programs = {}
+        self._environments = {}
         for service in state.services:
             active = service.active_version
             if active is not None:
@@ -262,27 +275,34 @@ class Cdn:
             ]
         return response
 
-    def _context(self, node: str, service: Service, request: Request) -> Context:
-        version = service.active_version
-        assert version is not None
-        tables: dict[str, dict[str, str]] = dict(self.programs[service.id].tables)
-        for ref in version.dictionaries:
-            tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
-        backends = {
-            b.name: BackendRef("shield", True, b.name)
-            if b.shield and b.shield != node
-            else BackendRef(b.name)
-            for b in version.backends
-        }
+    def _environment(self, node: str, service: Service) -> _Environment:
+        found = self._environments.get((service.id, node))
+        if found is None:
+            version = service.active_version
+            assert version is not None
+            tables: dict[str, dict[str, str]] = dict(self.programs[service.id].tables)
+            for ref in version.dictionaries:
+                tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
+            backends = {
+                b.name: BackendRef("shield", True, b.name)
+                if b.shield and b.shield != node
+                else BackendRef(b.name)
+                for b in version.backends
+            }
+            found = _Environment(tables, backends, _default_ttl(service))
+            self._environments[(service.id, node)] = found
+        return found
+
+    def _context(self, node: str, environment: _Environment, request: Request) -> Context:
         return Context(
             req=Message.from_headers(
                 request.headers.items(), method=request.method, url=request.target
             ),
-            tables=tables,
-            backends=backends,
+            tables=environment.tables,
+            backends=environment.backends,
             server_identity=node,
             visits_this_service=0 if node == EDGE_NODE else 1,
-            now=formatdate(usegmt=True),
+            now=http_date(),
             rng=self.rng,
         )
 
@@ -291,7 +311,8 @@ class Cdn:
         if service is None:
             return self._deliver(node, self._unknown_domain(request.host, internal), "MISS", None)
         program = self.programs[service.id]
-        ctx = self._context(node, service, request)
+        environment = self._environment(node, service)
+        ctx = self._context(node, environment, request)
         action = program.run("vcl_recv", ctx)
         if action == "error":  # synthetic: Fastly reports it as a HIT
             return self._deliver(node, self._error(program, ctx), "HIT", service)
@@ -326,7 +347,7 @@ class Cdn:
             lookup
             and fetch_action != "pass"
             and fetched != "pass"
-            and (ttl := cache_ttl(response, _default_ttl(service), time.time)) is not None
+            and (ttl := cache_ttl(response, environment.default_ttl, time.time)) is not None
         ):
             stored = response.copy()
             stored.delay = 0.0  # injected latency belongs to this fetch, not to later hits
@@ -397,11 +418,26 @@ class Cdn:
     def _deliver(
         node: str, response: Response, cache_state: str, service: Service | None, hits: int = 0
     ) -> Response:
-        out = response.copy()
-        if out.header("Age") is None:
-            out.set_header("Age", "0")
-        out.append_header("X-Served-By", node)
-        out.append_header("X-Cache", cache_state)
-        out.append_header("X-Cache-Hits", str(hits))
-        out.append_header("X-Lab-Route", f"{node}={service.name if service else '-'}")
-        return out
+        added = {
+            "x-served-by": ("X-Served-By", node),
+            "x-cache": ("X-Cache", cache_state),
+            "x-cache-hits": ("X-Cache-Hits", str(hits)),
+            "x-lab-route": ("X-Lab-Route", f"{node}={service.name if service else '-'}"),
+        }
+        # what Response.append_header does for each, in one pass over the headers: every
+        # earlier value of a name goes, the first joined with the new one at the end
+        kept: list[tuple[str, str]] = []
+        before: dict[str, str] = {}
+        has_age = False
+        for name, value in response.headers:
+            lower = name.lower()
+            if lower in added:
+                before.setdefault(lower, value)
+            else:
+                has_age = has_age or lower == "age"
+                kept.append((name, value))
+        if not has_age:
+            kept.append(("Age", "0"))
+        for lower, (name, value) in added.items():
+            kept.append((name, f"{before[lower]}, {value}" if before.get(lower) else value))
+        return Response(response.status, kept, response.body, response.delay, response.drop)
