@@ -105,6 +105,7 @@ def test_rollback_purge_removes_the_cached_301(cli, tmp_path: Path) -> None:  # 
     code, out, run_id, state = run(cli, tmp_path, purge=PURGE)
     assert code == RunExit.ROLLED_BACK, out
     assert "rollback.purge purges nothing" not in out
+    assert "  purged after the rollback: files (rollback.purge 0)" in out
     journal = rows(state, run_id)
     kinds = [kind for kind, _ in journal]
     assert kinds[kinds.index("rollback_started") :] == [
