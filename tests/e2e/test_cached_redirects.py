@@ -33,7 +33,7 @@ backends:
     kind: fastly
     api_url: "{{{{ lab.api_url }}}}"
     token: "env:{{{{ lab.token_env }}}}"
-    services: {{files: "{{{{ lab.service_ids.files }}}}"}}
+    services: {{files: "{{{{ lab.service_ids.files }}}}", ghost: no-such-service}}
 probes:
   pinned:
     defaults: {{cache_bust: false, expect: {{max_hops: 0}}}}
@@ -128,3 +128,28 @@ def test_rollback_purge_removes_the_cached_301(cli, tmp_path: Path) -> None:  # 
         "all": False,
         "soft": False,
     }
+
+
+@pytest.mark.slow
+def test_a_purge_that_fails_leaves_the_run_needing_attention(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    purge = (
+        "  purge:\n    - {backend: cdn, service: ghost, all: true}\n"
+        "    - {backend: cdn, service: files, keys: [moved]}\n"
+    )
+    code, out, run_id, state = run(cli, tmp_path, purge=purge)
+    assert code == RunExit.NEEDS_ATTENTION, out
+    assert (
+        "the purge after the rollback failed: rollback purge 0: fastly:"
+        " POST /service/no-such-service/purge_all refused: 404 Record not found:"
+        " Cannot find service 'no-such-service'"
+    ) in out
+    assert f"finish with: cutover rollback {run_id}" in out
+    journal = rows(state, run_id)
+    kinds = [kind for kind, _ in journal]
+    assert kinds[kinds.index("rollback_started") :] == [
+        "rollback_started",
+        "rolled_back",
+        "rollback_purge_failed",
+        "rollback_purged",  # every entry is tried
+        "needs_attention",
+    ]
