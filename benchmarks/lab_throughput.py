@@ -5,6 +5,14 @@ store, forced with a unique query string), one keep-alive client and 16 concurre
 clients (threads, one httpx.Client each). Each measurement is bounded by a request
 count and a time budget, whichever comes first.
 
+The lab runs every node's VCL (the pypi-2018 scenario's). On a shared machine the
+wall-clock rates fall with the load (printed beside them: ``load_1m``); the CPU time the
+process spent per request (``*_cpu_us``: client and lab together, in one process and so
+on one core at a time, the GIL) does not, and ``*_cpu_capacity`` (requests/s) = 1e6 / that is the
+rate one free core would give. ``lab_*_cpu_us`` is the lab alone (the edge, shield and
+origin work of one request, called in-process, no sockets, no client): what is left of
+a request's cost once the HTTP client is taken away.
+
     python benchmarks/lab_throughput.py [--seconds 3] [--max-requests 20000]
 """
 
@@ -24,7 +32,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from cutover.lab import start_lab
+from cutover.lab.messages import Request
 from cutover.lab.packages import default_catalog
+from cutover.lab.world import World
 
 FILES = "files.pythonhosted.org"
 
@@ -48,12 +58,13 @@ def _run_client(
 
 def measure(
     base: str, path: str, *, unique: bool, clients: int, seconds: float, max_requests: int
-) -> tuple[float, int]:
+) -> tuple[float, int, float]:
     counter = itertools.count()
     results: list[tuple[int, int]] = []
     lock = threading.Lock()
     per_client = max(1, max_requests // clients)
     start = time.perf_counter()
+    cpu = time.process_time()
     deadline = start + seconds
 
     def work() -> None:
@@ -67,9 +78,23 @@ def measure(
     for thread in threads:
         thread.join(seconds + 30)
     elapsed = time.perf_counter() - start
+    cpu_s = time.process_time() - cpu
     ok = sum(r[0] for r in results)
     failed = sum(r[1] for r in results)
-    return ok / elapsed, failed
+    return ok / elapsed, failed, cpu_s * 1e6 / max(1, ok + failed)
+
+
+def lab_cpu_us(path: str, *, unique: bool, requests: int) -> float:
+    """CPU microseconds per request of the lab alone (in-process, no sockets)."""
+    world = World("pypi-2018", None, 0)
+    headers = {"host": FILES, "user-agent": "bench", "accept": "*/*"}
+    for i in range(50):  # warm up (compiled programs, caches)
+        world.handle_data(Request("GET", path, f"warm={i}" if unique else "", headers))
+    start = time.process_time()
+    for i in range(requests):
+        response = world.handle_data(Request("GET", path, f"bench={i}" if unique else "", headers))
+        assert response.status == 200, response.status
+    return (time.process_time() - start) * 1e6 / requests
 
 
 def main() -> None:
@@ -80,6 +105,7 @@ def main() -> None:
     wheel = default_catalog().files[0]
     print(f"python={platform.python_version()}")
     print(f"cpus={os.cpu_count()}")
+    print(f"load_1m={os.getloadavg()[0]:.2f}")
     with start_lab("pypi-2018") as lab:
         base = f"http://{lab.data_address}"
         # warm up
@@ -90,7 +116,7 @@ def main() -> None:
             ("hits_per_s_16_clients", False, 16),
             ("misses_per_s_16_clients", True, 16),
         ]:
-            rate, failed = measure(
+            rate, failed, cpu_us = measure(
                 base,
                 wheel.url_path,
                 unique=unique,
@@ -100,6 +126,11 @@ def main() -> None:
             )
             print(f"{name}={rate:.0f}")
             print(f"{name.replace('per_s', 'failed')}={failed}")
+            print(f"{name.replace('per_s', 'cpu_us')}={cpu_us:.0f}")
+            print(f"{name.replace('per_s', 'cpu_capacity')}={1e6 / cpu_us:.0f}")
+        print(f"load_1m_after={os.getloadavg()[0]:.2f}")
+    for name, unique in [("lab_hit_cpu_us", False), ("lab_miss_cpu_us", True)]:
+        print(f"{name}={lab_cpu_us(wheel.url_path, unique=unique, requests=2_000):.0f}")
 
 
 if __name__ == "__main__":

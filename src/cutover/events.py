@@ -60,6 +60,8 @@ class EventKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     NOT_APPLIED = "not_applied"
     ROLLBACK_FAILED = "rollback_failed"
+    ROLLBACK_PURGED = "rollback_purged"  #: a ``rollback.purge`` entry was purged
+    ROLLBACK_PURGE_FAILED = "rollback_purge_failed"
     ROLLBACK_VERIFIED = "rollback_verified"
     ROLLBACK_UNVERIFIED = "rollback_unverified"
 

@@ -1,6 +1,7 @@
 """Rolling a run back: every step that may be applied is undone, newest first (each from
 its journaled prior state, transient failures retried), then, after the stages' settle
-time, the rollback is verified by probes.
+time, ``rollback.purge`` empties the CDN caches it names (:mod:`cutover.rollback_purges`)
+and the rollback is verified by probes.
 
 How it ends: verified (exit 1 after a failed guard or refused step, 4 when the operator
 stopped, 0 when asked for), or needs-attention (exit 3, with the exact command) when an
@@ -18,6 +19,7 @@ from cutover.errors import RunExit, TransientActionError
 from cutover.events import EventKind, StepState
 from cutover.guards import Verdict
 from cutover.judging import judge
+from cutover.rollback_purges import purge_after_rollback
 from cutover.run_context import Outcome, RunContext
 
 #: a step's undo is tried this many times (each with its backend's full retry budget) while
@@ -44,8 +46,15 @@ def roll_back(run: RunContext, reason: str, success_code: RunExit) -> Outcome:
     if failures:
         return run.attention(f"{reason}; the rollback failed: " + "; ".join(failures))
     verify = run.runbook.rollback
+    if verify.verify or verify.purge:
+        _settle_undone(run, undone)  # purged before the undo is live, a cache would refill
+    purge_failures = purge_after_rollback(run)
+    if purge_failures:
+        return run.attention(
+            f"{reason}; the purge after the rollback failed: " + "; ".join(purge_failures)
+        )
     if verify.verify:
-        unverified = _verify(run, undone)
+        unverified = _verify(run)
         if unverified is not None:
             run.event(EventKind.ROLLBACK_UNVERIFIED, reason=unverified)
             return run.attention(f"{reason}; the rollback could not be verified: {unverified}")
@@ -111,12 +120,11 @@ def _undo(run: RunContext, state: StepState) -> bool:
     return True
 
 
-def _verify(run: RunContext, undone: set[str]) -> str | None:
+def _verify(run: RunContext) -> str | None:
     """Probe the rollback's verification sets under the runbook's guard (no baseline, the
     rollback's budget): why it is unverified, or None when it passed."""
     verify = run.runbook.rollback
     try:
-        _settle_undone(run, undone)
         policy = run.runbook.guard.model_copy(
             update={"budget": verify.budget, "baseline": False, "min_duration": 0.0}
         )
@@ -127,7 +135,7 @@ def _verify(run: RunContext, undone: set[str]) -> str | None:
 
 
 def _settle_undone(run: RunContext, stages: set[str]) -> None:
-    """Before verifying, wait ``rollback.settle``, by default the longest ``settle`` of
+    """Before purging and verifying, wait ``rollback.settle``, by default the longest ``settle`` of
     the stages just undone.
 
     An undo takes effect as asynchronously as the apply did (``nginx -s reload``

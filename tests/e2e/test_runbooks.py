@@ -81,9 +81,11 @@ def test_without_the_fix_the_first_ramp_loops_and_is_rolled_back(cli, tmp_path: 
     assert f"run {run_id}: rolled_back (exit 1)" in proc.stdout
     kinds = journal_kinds(state, run_id)
     assert ("stage_failed", "ramp-1") in kinds
-    assert [k for k, _ in kinds][-5:] == [
+    assert [k for k, _ in kinds][-7:] == [
         "rollback_started",
         "rolled_back",
+        "rollback_purged",  # rollback.purge: files, then legacy
+        "rollback_purged",
         "probe_round",
         "guard",
         "rollback_verified",

@@ -65,6 +65,13 @@ def test_fix_signing_on_origin_node_only_ends_the_loop_with_no_other_change(worl
     version = world.new_version("files", snippets=FIX)
     assert version == 2
 
+    # the edge kept the shield's 302 (no caching header: the default TTL), as Fastly does:
+    # the same URL is answered from cache until it is purged
+    cached = world.get(world.hash_url(wheel, query="fix"))
+    assert (cached.status_code, cached.headers["x-cache"]) == (302, "HIT, HIT")
+    purged = world.ok("POST", f"/purge/{FILES_HOST}{wheel.url_path}?fix")
+    assert purged["status"] == "ok"
+
     hops, final = world.follow(world.hash_url(wheel, query="fix"), max_hops=4)
     assert [(h.status, h.location) for h in hops] == [(200, None)]
     assert _sha(final.content) == wheel.sha256

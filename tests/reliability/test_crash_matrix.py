@@ -207,9 +207,11 @@ def test_the_failing_variants_roll_back_by_themselves(farm: Farm) -> None:
     ref = farm.reference("pypi-files-skip-fix")
     assert (ref.exit_code, ref.status) == (RunExit.ROLLED_BACK, "rolled_back")
     assert ref.final == ref.initial
-    assert ref.boundaries[-6:] == [
+    assert ref.boundaries[-8:] == [
         "rollback_started",
         "rolled_back ramp-1/0",
+        "rollback_purged",  # rollback.purge: files, then legacy
+        "rollback_purged",
         "probe_round rollback",
         "guard rollback",
         "rollback_verified",

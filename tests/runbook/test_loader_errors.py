@@ -34,6 +34,7 @@ stages:
     probes: [smoke]
 rollback:
   verify: [smoke]
+  purge: [{backend: cdn, service: "legacy", all: true}]
 """
 
 
@@ -238,7 +239,8 @@ def test_lint_warnings(tmp_path: Path) -> None:
     text = (
         MINIMAL.replace('{mode: "302"}', '{mode: "301"}')
         .replace(
-            "rollback:\n  verify: [smoke]\n",
+            "rollback:\n  verify: [smoke]\n"
+            '  purge: [{backend: cdn, service: "legacy", all: true}]\n',
             "  - name: later\n    probes: [smoke]\n"
             "  - name: shell-no-probes\n    steps:\n      - name: touch\n        backend: sh\n"
             "        command: [touch, x]\n        irreversible: true\n",
@@ -247,12 +249,13 @@ def test_lint_warnings(tmp_path: Path) -> None:
     )
     path = write(tmp_path, text)
     problems = check_runbook(path)
-    assert [p.severity for p in problems] == ["warning"] * 5
+    assert [p.severity for p in problems] == ["warning"] * 6
     got = [(p.line, p.column, p.path, p.message.split(" ")[0:3]) for p in problems]
     assert got == [
         (1, 1, "rollback", ["rollback", "is", "not"]),
         (5, 7, "backends.sh", ["shell", "backend", "'sh'"]),  # no lock_key
-        (17, 9, "stages[0].steps[0]", ["step", "'redirect'", "sets"]),
+        (17, 9, "stages[0].steps[0]", ["step", "'redirect'", "sets"]),  # 301 too early
+        (17, 9, "stages[0].steps[0]", ["step", "'redirect'", "sets"]),  # cached, no purge
         (25, 5, "stages[2].probes", ["stage", "'shell-no-probes'", "changes"]),
         (27, 9, "stages[2].steps[0]", ["step", "'touch'", "has"]),
     ]

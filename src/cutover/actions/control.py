@@ -75,8 +75,10 @@ class ControlPlane:
         data: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         missing_ok: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
-        """Send one call (with retries); the decoded JSON body, or None for a tolerated 404."""
+        """Send one call (with retries); the decoded JSON body, or None for a tolerated 404.
+        ``headers`` are added to this call's (``Fastly-Soft-Purge``, say)."""
         retrying = Retrying(
             stop=stop_after_attempt(self.retries + 1) | stop_after_delay(MAX_RETRY_SECONDS),
             wait=wait_exponential(multiplier=0.1, max=2.0) + wait_random(0, 0.1),
@@ -86,7 +88,7 @@ class ControlPlane:
         )
         for attempt in retrying:
             with attempt:
-                return self._once(method, path, json, data, params, missing_ok)
+                return self._once(method, path, json, data, params, missing_ok, headers)
         raise AssertionError("unreachable")  # pragma: no cover  (reraise=True)
 
     def _once(
@@ -97,10 +99,13 @@ class ControlPlane:
         data: Mapping[str, str] | None,
         params: Mapping[str, str] | None,
         missing_ok: bool,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         where = f"{method} {path}"
         try:
-            response = self._client.request(method, path, json=json, data=data, params=params)
+            response = self._client.request(
+                method, path, json=json, data=data, params=params, headers=headers
+            )
         except httpx.TimeoutException:
             raise TransientActionError(f"{self.name}: {where} timed out") from None
         except httpx.TransportError as exc:

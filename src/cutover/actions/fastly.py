@@ -14,6 +14,10 @@ Speaks Fastly's documented API (and so, unchanged, the lab's compatible subset):
 - **Dynamic snippet steps** (versionless, live at once): write a dynamic snippet's
   content, read it back; rollback writes the prior content back
   (:mod:`cutover.actions.fastly_dynamic_snippets`).
+- **Purge steps**: purge URLs, surrogate keys or everything of a service, softly or not
+  (:mod:`cutover.actions.fastly_purge`); confirmed by Fastly's ``ok``; nothing to undo
+  (the caches refill), never "already at target". ``rollback.purge`` runs them after a
+  rollback (:mod:`cutover.rollback_purges`).
 
 Reconcile reads the effect itself: a dictionary item read from the API is the value the
 edge serves (versionless), and the active version is what the service runs. Targets: each
@@ -34,6 +38,7 @@ from cutover.actions import fastly_version_resources as resources
 from cutover.actions.base import Action, Change, Diff, Reconciled, Record, State
 from cutover.actions.control import ControlPlane
 from cutover.actions.fastly_dynamic_snippets import DynamicSnippet
+from cutover.actions.fastly_purge import issue_purges, purge_changes
 from cutover.errors import ReadBackError, RejectedActionError
 from cutover.runbook.backends import FastlySettings, FastlyStep
 
@@ -131,6 +136,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
     # --- the Action interface -----------------------------------------------------------------
 
     def snapshot(self) -> State:
+        if self.change.purge is not None:  # nothing to read: a purge replaces no value
+            return {"service_id": self.service_id, "purge": self.change.purge.model_dump()}
         active = self._active_version()
         if self.dynamic is not None:
             return {"service_id": self.service_id, **self.dynamic.snapshot(active)}
@@ -153,6 +160,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         where = f"{self.change.service}"
         if self.dynamic is not None:
             return self.dynamic.plan(where, live)
+        if self.change.purge is not None:
+            return Diff(purge_changes(where, self.change.purge))
         if self.change.dictionary is not None:
             items = live["items"]
             return Diff(
@@ -191,6 +200,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
     def apply(self, prior: State) -> Record:
         if self.dynamic is not None:
             return self.dynamic.apply(prior)
+        if self.change.purge is not None:
+            return {"purge_ids": issue_purges(self.api, self.service_id, self.change.purge)}
         if self.change.dictionary is not None:
             self._write_items(prior["dictionary_id"], prior["items"], self._desired_items())
             self._check_items(prior["dictionary_id"], self._desired_items())
@@ -266,6 +277,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         if self.dynamic is not None:
             self.dynamic.rollback(prior)
             return
+        if "purge" in prior:  # a purge is not undone: the caches refill from the origins
+            return
         if "items" in prior:
             self._write_items(prior["dictionary_id"], self._live_items(prior), prior["items"])
             self._check_items(prior["dictionary_id"], prior["items"])
@@ -280,6 +293,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
         where = f"fastly {self.service_id}"
         if self.dynamic is not None:
             return self.dynamic.targets(where, live)
+        if self.change.purge is not None:  # a purge is never "already done"
+            return None
         if self.change.dictionary is not None:
             items = live["items"]
             return [
@@ -306,6 +321,8 @@ class FastlyAction(Action[FastlySettings, FastlyStep]):
     def reconcile(self, prior: State, record: Record | None) -> Reconciled:
         if self.dynamic is not None:
             return self.dynamic.reconcile(prior)
+        if "purge" in prior:  # live state cannot tell; purging again is harmless
+            return Reconciled.NOT_APPLIED
         if "items" in prior:
             live = self._live_items(prior)
             if live == self._desired_items():

@@ -15,8 +15,10 @@ A client request reaches the **edge** (the data-plane port). On every node:
    the shield node (``req.backend.is_shield``), at the shield it is the origin whose
    address the backend names (``req.backend.is_origin``; its ``override_host``, if any,
    replaces the Host sent there); ``pass`` fetches without storing;
-4. ``vcl_fetch`` sees ``beresp``; a response is stored if it is a 200 whose
-   ``Cache-Control`` allows it (only the object store's files do);
+4. ``vcl_fetch`` sees ``beresp``; a response is stored for Fastly's ``beresp.ttl``
+   (:mod:`cutover.lab.cache_ttl`: 301/302 redirects too, for the default TTL when no
+   header says otherwise), indexed by its ``Surrogate-Key`` keys; an object past its TTL,
+   or soft-purged (stale), is fetched again (:mod:`cutover.lab.purge`);
 5. ``vcl_deliver`` sees ``resp``;
 6. on delivery each node appends its name to ``X-Served-By`` and ``HIT``/``MISS`` to
    ``X-Cache`` (so the shield comes first, the client-facing edge last, as with
@@ -24,22 +26,24 @@ A client request reaches the **edge** (the data-plane port). On every node:
    Fastly reports edge-generated content), sets ``X-Cache-Hits`` and ``Age``, and
    appends ``<node>=<service>`` to ``X-Lab-Route``.
 
-HEAD is fetched and cached as GET (the server drops the body).
+HEAD is fetched and cached as GET (the server drops the body). ``Surrogate-Key`` and
+``Surrogate-Control`` are for the CDN: the client-facing edge does not deliver them.
 """
 
 from __future__ import annotations
 
+import math
 import random
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from typing import Protocol
 
+from cutover.lab.cache_ttl import DEFAULT_TTL, cache_ttl, surrogate_keys
 from cutover.lab.faults import BackendOutcome, FaultInjector
 from cutover.lab.hostnames import EDGE_NODE, FILES_HOST, ORIGIN_ADDRESSES, SHIELD_NODE
+from cutover.lab.http_server import http_date
 from cutover.lab.messages import Request, Response, text_response
 from cutover.lab.packages import Catalog
 from cutover.lab.state import LabState, Service
@@ -54,7 +58,8 @@ from cutover.lab.vcl_service import Programs
 # benchmarks/check_soak.py, documented in docs/lab.md.
 MAX_CACHE_ENTRIES = 4_096  #: per node
 MAX_CACHE_BYTES = 16 * 1024 * 1024  #: per node: stored bodies, header and key text
-_MAX_AGE = re.compile(r"max-age=(\d+)")
+#: headers meant for the CDN, never delivered to a client
+_SURROGATE_HEADERS = ("Surrogate-Key", "Surrogate-Control")
 
 
 class Backend(Protocol):
@@ -67,6 +72,12 @@ class CacheEntry:
     stored_at: float
     service_id: str
     hits: int = 0
+    ttl: float = math.inf  #: seconds from ``stored_at`` it is fresh for (``beresp.ttl``)
+    keys: frozenset[str] = frozenset()  #: its ``Surrogate-Key`` keys
+    stale: bool = False  #: soft-purged: kept, but fetched again before it is served
+
+    def fresh(self, now: float) -> bool:
+        return not self.stale and now - self.stored_at < self.ttl
 
 
 def _stored_bytes(key: tuple[str, str], entry: CacheEntry) -> int:
@@ -114,9 +125,18 @@ class NodeCache:
 
     def purge(self, service_id: str | None = None) -> int:
         """Remove every entry (of one service, if given); returns how many."""
-        doomed = [k for k, e in self.entries.items() if service_id in (None, e.service_id)]
+        return self.purge_where(lambda _, e: service_id in (None, e.service_id))
+
+    def purge_where(
+        self, chosen: Callable[[tuple[str, str], CacheEntry], bool], soft: bool = False
+    ) -> int:
+        """Remove (or, ``soft``, mark stale) every chosen entry; returns how many."""
+        doomed = [k for k, e in self.entries.items() if chosen(k, e)]
         for key in doomed:
-            self._remove(key)
+            if soft:
+                self.entries[key].stale = True
+            else:
+                self._remove(key)
         return len(doomed)
 
 
@@ -161,14 +181,13 @@ def _request(message: Message) -> Request:
     return Request(message.method, path, query, headers)
 
 
-def _cacheable(response: Response) -> bool:
-    if response.status != 200:
-        return False
-    control = (response.header("Cache-Control") or "").lower()
-    if "no-store" in control or "private" in control:
-        return False
-    found = _MAX_AGE.search(control)
-    return found is not None and int(found.group(1)) > 0
+def _default_ttl(service: Service) -> float:
+    version = service.active_version
+    value = version.settings.get("general.default_ttl", DEFAULT_TTL) if version else DEFAULT_TTL
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_TTL
 
 
 def _backend_error(outcome: BackendOutcome, backend: str) -> Response:
@@ -179,6 +198,15 @@ def _backend_error(outcome: BackendOutcome, backend: str) -> Response:
     return text_response(
         outcome.status, text, headers=[("X-Lab-Error", f"backend-{outcome.reason}:{backend}")]
     )
+
+
+@dataclass(frozen=True)
+class _Environment:
+    """What a service's VCL sees on one node that only a state change changes."""
+
+    tables: dict[str, dict[str, str]]  #: the program's tables and the dictionaries' items
+    backends: dict[str, BackendRef]
+    default_ttl: float
 
 
 class Cdn:
@@ -198,6 +226,9 @@ class Cdn:
         self.registry: dict[str, Service] = {}
         self.compiled = Programs()
         self.programs: dict[str, Program] = {}
+        #: per (service id, node): the dictionary tables and backends its VCL sees; built
+        #: on first use after each :meth:`update` (every state change replaces the state)
+        self._environments: dict[tuple[str, str], _Environment] = {}
         self.rng = random.Random(0)
 
     def update(self, state: LabState) -> None:
@@ -206,6 +237,7 @@ class Cdn:
         self.state = state
         self.registry = state.claims()
         self.programs = {}
+        self._environments = {}
         for service in state.services:
             active = service.active_version
             if active is not None:
@@ -243,29 +275,41 @@ class Cdn:
         """A client request arriving at the edge."""
         if request.method == "HEAD":
             request = Request("GET", request.path, request.query, request.headers, request.body)
-        return self._serve(EDGE_NODE, request, internal=False)
+        response = self._serve(EDGE_NODE, request, internal=False)
+        if any(response.header(name) is not None for name in _SURROGATE_HEADERS):
+            response.headers = [
+                (k, v) for k, v in response.headers if k.title() not in _SURROGATE_HEADERS
+            ]
+        return response
 
-    def _context(self, node: str, service: Service, request: Request) -> Context:
-        version = service.active_version
-        assert version is not None
-        tables: dict[str, dict[str, str]] = dict(self.programs[service.id].tables)
-        for ref in version.dictionaries:
-            tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
-        backends = {
-            b.name: BackendRef("shield", True, b.name)
-            if b.shield and node != SHIELD_NODE  # one lab shield stands in for every POP
-            else BackendRef(b.name)
-            for b in version.backends
-        }
+    def _environment(self, node: str, service: Service) -> _Environment:
+        found = self._environments.get((service.id, node))
+        if found is None:
+            version = service.active_version
+            assert version is not None
+            tables: dict[str, dict[str, str]] = dict(self.programs[service.id].tables)
+            for ref in version.dictionaries:
+                tables[ref.name] = {k: i.value for k, i in service.items.get(ref.id, {}).items()}
+            backends = {
+                b.name: BackendRef("shield", True, b.name)
+                if b.shield and node != SHIELD_NODE  # one lab shield stands in for every POP
+                else BackendRef(b.name)
+                for b in version.backends
+            }
+            found = _Environment(tables, backends, _default_ttl(service))
+            self._environments[(service.id, node)] = found
+        return found
+
+    def _context(self, node: str, environment: _Environment, request: Request) -> Context:
         return Context(
             req=Message.from_headers(
                 request.headers.items(), method=request.method, url=request.target
             ),
-            tables=tables,
-            backends=backends,
+            tables=environment.tables,
+            backends=environment.backends,
             server_identity=node,
             visits_this_service=0 if node == EDGE_NODE else 1,
-            now=formatdate(usegmt=True),
+            now=http_date(),
             rng=self.rng,
         )
 
@@ -274,7 +318,8 @@ class Cdn:
         if service is None:
             return self._deliver(node, self._unknown_domain(request.host, internal), "MISS", None)
         program = self.programs[service.id]
-        ctx = self._context(node, service, request)
+        environment = self._environment(node, service)
+        ctx = self._context(node, environment, request)
         action = program.run("vcl_recv", ctx)
         if action == "error":  # synthetic: Fastly reports it as a HIT
             return self._deliver(node, self._error(program, ctx), "HIT", service)
@@ -287,7 +332,7 @@ class Cdn:
         lookup = action != "pass" and ctx.req.method == "GET"
         if lookup:
             entry = cache.get(key)
-            if entry is not None:
+            if entry is not None and entry.fresh(self.clock()):
                 entry.hits += 1
                 hit = entry.response.copy()
                 hit.set_header("Age", str(int(self.clock() - entry.stored_at)))
@@ -307,10 +352,17 @@ class Cdn:
         if fetched == "error":
             return self._deliver(node, self._error(program, ctx), "MISS", service)
         response = _response(ctx.beresp, response)
-        if lookup and fetch_action != "pass" and fetched != "pass" and _cacheable(response):
+        if (
+            lookup
+            and fetch_action != "pass"
+            and fetched != "pass"
+            and (ttl := cache_ttl(response, environment.default_ttl, time.time)) is not None
+        ):
             stored = response.copy()
             stored.delay = 0.0  # injected latency belongs to this fetch, not to later hits
-            cache.put(key, CacheEntry(stored, self.clock(), service.id))
+            entry = CacheEntry(stored, self.clock(), service.id, ttl=ttl)
+            entry.keys = surrogate_keys(response)
+            cache.put(key, entry)
         return self._deliver(node, self._vcl_deliver(program, ctx, response), "MISS", service)
 
     @staticmethod
@@ -377,11 +429,26 @@ class Cdn:
     def _deliver(
         node: str, response: Response, cache_state: str, service: Service | None, hits: int = 0
     ) -> Response:
-        out = response.copy()
-        if out.header("Age") is None:
-            out.set_header("Age", "0")
-        out.append_header("X-Served-By", node)
-        out.append_header("X-Cache", cache_state)
-        out.append_header("X-Cache-Hits", str(hits))
-        out.append_header("X-Lab-Route", f"{node}={service.name if service else '-'}")
-        return out
+        added = {
+            "x-served-by": ("X-Served-By", node),
+            "x-cache": ("X-Cache", cache_state),
+            "x-cache-hits": ("X-Cache-Hits", str(hits)),
+            "x-lab-route": ("X-Lab-Route", f"{node}={service.name if service else '-'}"),
+        }
+        # what Response.append_header does for each, in one pass over the headers: every
+        # earlier value of a name goes, the first joined with the new one at the end
+        kept: list[tuple[str, str]] = []
+        before: dict[str, str] = {}
+        has_age = False
+        for name, value in response.headers:
+            lower = name.lower()
+            if lower in added:
+                before.setdefault(lower, value)
+            else:
+                has_age = has_age or lower == "age"
+                kept.append((name, value))
+        if not has_age:
+            kept.append(("Age", "0"))
+        for lower, (name, value) in added.items():
+            kept.append((name, f"{before[lower]}, {value}" if before.get(lower) else value))
+        return Response(response.status, kept, response.body, response.delay, response.drop)

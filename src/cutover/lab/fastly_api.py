@@ -54,7 +54,11 @@ Endpoints (all as documented by Fastly)::
     PUT    /service/{sid}/version/{v}/{kind}/{name}            update,
     DELETE /service/{sid}/version/{v}/{kind}/{name}            delete
     PUT    /service/{sid}/version/{v}/vcl/{name}/main        mark a custom VCL file main
+    POST   /purge/{host}/{path}                              purge a URL
+    POST   /service/{sid}/purge/{key}                        purge a surrogate key
+    POST   /service/{sid}/purge                              purge keys (Surrogate-Key header)
     POST   /service/{sid}/purge_all                          purge everything of a service
+(the purges: :mod:`cutover.lab.purge`, ``Fastly-Soft-Purge: 1`` for soft purge)
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ from cutover.lab.fastly_snippets import SnippetEndpoints
 from cutover.lab.fastly_version_resources import KINDS, VersionResourceEndpoints
 from cutover.lab.faults import FaultInjector
 from cutover.lab.messages import Request, Response, json_response
+from cutover.lab.purge import Purger
 from cutover.lab.scenarios import lab_id
 from cutover.lab.state import GENERAL_SETTINGS, DictionaryRef, Domain, LabState, Service, Version
 from cutover.lab.state_store import StateStore
@@ -117,7 +122,6 @@ ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("GET", r"/service/search", "search_service"),
         ("GET", _S, "get_service"),
         ("GET", _S + "/details", "service_details"),
-        ("POST", _S + "/purge_all", "purge_all"),
         ("GET", _S + "/version", "list_versions"),
         ("POST", _S + "/version", "create_version"),
         ("GET", _V, "get_version"),
@@ -180,6 +184,7 @@ class FastlyApi(
         self.cdn = cdn
         self.faults = faults
         self.admin = AdminApi(store, cdn, reset)
+        self.purges = Purger(cdn, store)
 
     # -- dispatch ----------------------------------------------------------------
 
@@ -197,7 +202,9 @@ class FastlyApi(
             )
         if outcome.kind == "timeout":
             return Response(0, delay=outcome.delay_s, drop=True)
-        response = self._route(request)
+        response = self.purges.route(request)
+        if response is None:
+            response = self._route(request)
         response.delay += outcome.delay_s
         return response
 
@@ -251,11 +258,6 @@ class FastlyApi(
         body["active_version"] = version_detail_json(service, active) if active else None
         body["version"] = version_detail_json(service, shown)
         return json_response(200, body)
-
-    def purge_all(self, params: Params, sid: str) -> Response:
-        find_service(self.store.state, sid)
-        self.cdn.purge(service_id=sid)
-        return json_response(200, _OK)
 
     # -- versions ------------------------------------------------------------------
 

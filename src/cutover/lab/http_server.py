@@ -40,7 +40,7 @@ _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
 class _DateHeader:
-    """The ``Date`` header value, formatted once per second."""
+    """The ``Date`` header value (and VCL's ``now``), formatted once per second."""
 
     def __init__(self) -> None:
         self._second = -1
@@ -54,7 +54,7 @@ class _DateHeader:
         return self._value
 
 
-_date = _DateHeader()
+http_date = _DateHeader()
 
 
 class _Connection(asyncio.Protocol):
@@ -192,7 +192,7 @@ class _Connection(asyncio.Protocol):
             if k.lower() not in ("content-length", "connection", "date")
         )
         lines.append(f"Content-Length: {len(response.body)}")
-        lines.append(f"Date: {_date()}")
+        lines.append(f"Date: {http_date()}")
         lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200

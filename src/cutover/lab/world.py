@@ -1,7 +1,8 @@
 """The lab world assembled: catalog, origins, CDN, state store, faults and the API.
 
 :class:`World` is what the two ports serve: :meth:`World.handle_data` for the data plane
-(every lab hostname, routed by Host; this port plays the edge) and
+(every lab hostname, routed by Host; this port plays the edge; the ``PURGE`` method
+purges a URL, :mod:`cutover.lab.purge`) and
 :meth:`World.handle_api` for the control plane. It is used from the server's loop
 thread only.
 """
@@ -58,6 +59,8 @@ class World:
 
     def handle_data(self, request: Request) -> Response:
         self.store.refresh()
+        if request.method == "PURGE":
+            return self.api.purges.purge_request(request)
         response = self.cdn.handle(request)
         service = self.cdn.registry.get(request.host)
         if service is not None:

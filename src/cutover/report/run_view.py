@@ -133,6 +133,8 @@ _LINES: dict[EventKind, str] = {
     EventKind.ROLLED_BACK: "  rolled back: {name}",
     EventKind.NOT_APPLIED: "  not applied (nothing to undo): {name}",
     EventKind.ROLLBACK_FAILED: "  ROLLBACK FAILED for {stage} step {step}: {error}",
+    EventKind.ROLLBACK_PURGED: "  purged after the rollback: {service} (rollback.purge {purge})",
+    EventKind.ROLLBACK_PURGE_FAILED: "  PURGE FAILED after the rollback: {service}: {error}",
     EventKind.ROLLBACK_VERIFIED: "rollback verified",
     EventKind.ROLLBACK_UNVERIFIED: "ROLLBACK NOT VERIFIED: {reason}",
     EventKind.RECONCILED: "  reconciled {stage} step {step}: {found}",

@@ -19,6 +19,7 @@ from cutover.runbook.fastly_resources import (
     FastlyHeader,
     FastlyVcl,
 )
+from cutover.runbook.fastly_purge import FastlyPurge
 from cutover.runbook.state_settings import SENSITIVE_HELP, SensitiveEntry
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
@@ -135,13 +136,17 @@ class FastlyStep(StepBase):
         None, description="a dynamic snippet (by name) whose `content` changes (versionless)"
     )
     content: str | None = Field(None, description="the dynamic snippet's new content")
+    purge: FastlyPurge | None = Field(
+        None, description="purge cached objects: URLs, surrogate keys or all (not undone)"
+    )
 
     @model_validator(mode="after")
     def _one_change(self) -> FastlyStep:
-        changes = [self.dictionary, self.version, self.dynamic_snippet]
+        changes = [self.dictionary, self.version, self.dynamic_snippet, self.purge]
         if sum(change is not None for change in changes) != 1:
             raise ValueError(
-                "a fastly step changes one of a `dictionary`, a `version` or a `dynamic_snippet`"
+                "a fastly step changes one of a `dictionary`, a `version` or a"
+                " `dynamic_snippet`, or is a `purge`"
             )
         if (self.dynamic_snippet is None) != (self.content is None):
             raise ValueError("a `dynamic_snippet` step needs `content` (and only it has one)")

@@ -51,7 +51,23 @@ def cross_check(loaded: Loaded[Runbook]) -> list[Problem]:
     verify = runbook.rollback.verify
     problems.extend(_unknown_probe_sets(runbook, pos, ("rollback", "verify"), verify))
     problems.extend(metric_problems(runbook, pos))
+    problems.extend(_rollback_purge_problems(runbook, pos))
     return problems
+
+
+def _rollback_purge_problems(runbook: Runbook, pos: Positions) -> Iterator[Problem]:
+    """Each ``rollback.purge`` entry is a fastly purge step: a fastly backend, a service."""
+    for k, entry in enumerate(runbook.rollback.purge):
+        where = ("rollback", "purge", k)
+        kind = getattr(runbook.backends.get(entry.backend), "kind", "fastly")
+        if kind != "fastly":
+            yield pos.problem(
+                (*where, "backend"),
+                f"rollback.purge needs a fastly backend; {entry.backend!r} is {kind!r}",
+                hint="purge through the fastly backend whose caches keep the answers",
+            )
+            continue
+        yield from _step_problems(runbook, pos, where, entry.as_step(k))
 
 
 def _unknown_probe_sets(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from cutover.errors import Problem
 from cutover.metrics.crossref import slow_metric_checks
 from cutover.runbook.backends import ShellSettings
+from cutover.runbook.redirect_risk import sets_cdn_redirect
 
 if TYPE_CHECKING:
     from cutover.runbook.loader import Loaded
@@ -24,11 +25,14 @@ def lint(loaded: Loaded[Runbook]) -> list[Problem]:
     enabled = [i for i, s in enumerate(runbook.stages) if s.enabled]
     last = enabled[-1] if enabled else -1
     changes = False
+    redirecting: list[tuple[str | int, ...]] = []
     for i in enabled:
         stage = runbook.stages[i]
         for j, step in enumerate(stage.steps):
             changes = True
             where = ("stages", i, "steps", j)
+            if sets_cdn_redirect(step):
+                redirecting.append(where)
             if step.permanent_redirect() and i != last:
                 warn(
                     where,
@@ -60,6 +64,18 @@ def lint(loaded: Loaded[Runbook]) -> list[Problem]:
                 " commands change (e.g. `lock_key: dns:example.org`) so that other runbooks"
                 " changing it cannot run at the same time",
             )
+    if redirecting and not runbook.rollback.purge:
+        first = redirecting[0]
+        step = runbook.stages[int(first[1])].steps[int(first[3])]
+        others = f" (and {len(redirecting) - 1} more)" if len(redirecting) > 1 else ""
+        warn(
+            first,
+            f"step {step.name!r}{others} sets a redirect on the CDN, but rollback.purge purges"
+            " nothing: a rolled-back redirect keeps being served from cache",
+            "Fastly keeps 301/302 answers for their TTL (the default TTL, an hour, when no"
+            " header says otherwise): list what to purge under `rollback.purge` (e.g."
+            " `- {backend: cdn, service: files, all: true}`)",
+        )
     if changes and not runbook.rollback.verify:
         warn(
             ("rollback",),

@@ -21,6 +21,7 @@ from cutover.runbook.control_models import Gate, NotifyTarget, gate_shorthand
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
+from cutover.runbook.rollback_purge import RollbackPurge
 from cutover.runbook.state_settings import StateSettings
 from cutover.runbook.types import Duration, Model
 
@@ -119,6 +120,10 @@ class RollbackPolicy(Model):
         None,
         description="wait after undoing, before verifying (default: the longest `settle` of"
         " the stages undone)",
+    )
+    purge: list[RollbackPurge] = Field(
+        default_factory=list,
+        description="CDN purges after undoing, before verifying (a cached redirect stops)",
     )
 
 

@@ -329,6 +329,9 @@ class Compiler:
 
     def binary(self, expr: s.Binary, locals_: set[str]) -> Eval:
         op = expr.operator
+        if op == "+":  # a chain a + b + c ... joined in one go, not nested pairwise
+            parts = [self.expr(part, locals_) for part in _concatenated(expr)]
+            return lambda ctx: "".join([text(part(ctx)) for part in parts])
         left = self.expr(expr.left, locals_)
         if op in ("~", "!~"):
             if not isinstance(expr.right, s.Literal) or not isinstance(expr.right.value, str):
@@ -356,8 +359,6 @@ class Compiler:
             return lambda ctx: _truthy(left(ctx)) or _truthy(right(ctx))
         if op == "&&":
             return lambda ctx: _truthy(left(ctx)) and _truthy(right(ctx))
-        if op == "+":
-            return lambda ctx: text(left(ctx)) + text(right(ctx))
         if op == "==":
             return lambda ctx: _equal(left(ctx), right(ctx))
         if op == "!=":
@@ -401,6 +402,13 @@ class Compiler:
                 arguments.append(self.expr(argument, locals_))
         run = spec.run
         return lambda ctx: run(ctx, [a(ctx) for a in arguments])
+
+
+def _concatenated(expr: s.Expr) -> list[s.Expr]:
+    """The operands of a chain of ``+`` (string concatenation), left to right."""
+    if isinstance(expr, s.Binary) and expr.operator == "+":
+        return [*_concatenated(expr.left), *_concatenated(expr.right)]
+    return [expr]
 
 
 def _truthy(value: Value) -> bool:
