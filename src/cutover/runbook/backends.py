@@ -13,13 +13,13 @@ from typing import Any, Literal, NamedTuple
 from pydantic import Field, model_validator
 
 from cutover.hints import did_you_mean
+from cutover.runbook.fastly_purge import FastlyPurge
 from cutover.runbook.fastly_resources import (
     FastlyBackend,
     FastlyCondition,
     FastlyHeader,
     FastlyVcl,
 )
-from cutover.runbook.fastly_purge import FastlyPurge
 from cutover.runbook.state_settings import SENSITIVE_HELP, SensitiveEntry
 from cutover.runbook.types import Model, SecretRef, Text, Timeout
 
