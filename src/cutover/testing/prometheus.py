@@ -92,7 +92,7 @@ def blackbox_job(
     """A job scraping ``exporter`` (``HOST:PORT``) once per target with the relabeling
     blackbox_exporter's users know (docs/exporter.md): ``/probe?module=…&target=URL``,
     the URL kept as ``instance``, and ``labels`` (a ``region``, say) on every series."""
-    relabel = [
+    relabel: list[dict[str, Any]] = [
         {"source_labels": ["__address__"], "target_label": "__param_target"},
         {"source_labels": ["__param_target"], "target_label": "instance"},
         {"target_label": "__address__", "replacement": exporter},
