@@ -72,6 +72,7 @@ def test_the_loop_fails_the_region_that_misses_the_cache(regions: Any, replay: A
     (guard,) = [e.data for e in events if e.kind == EventKind.GUARD and e.data["verdict"] == "fail"]
     expected = f"1 failed measurements > failure_limit 0 (last: {last['reason']})"
     assert guard["metrics"] == {"downloads-by-region": f"fail: {expected}"}
+    assert guard["probes"] == "pass: no probes in this stage"  # the exporters' probes decided
     assert guard["reason"] == f"metric downloads-by-region failed: {expected}"
     failed = next(e for e in events if e.kind == EventKind.STAGE_FAILED)
     assert failed.data["reason"] == guard["reason"]
