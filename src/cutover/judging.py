@@ -118,7 +118,7 @@ def _judge_with_metrics(
             if sets and not probes.decided:
                 probes = guard.on_budget_end(reasons)
             decision = combine(probes, metrics.on_budget_end(policy.on_budget))
-        _journal_round(run, label, number, results, decision, checks)
+        _journal_round(run, label, number, results, decision, (probes, checks))
         if decision.verdict is not Verdict.HOLD:
             return decision
     return combine(guard.on_budget_end(reasons), metrics.on_budget_end(policy.on_budget))
@@ -147,12 +147,15 @@ def _journal_round(
     number: int,
     results: Sequence[Result],
     decision: Decision,
-    metrics: MetricDecision | None = None,
+    parts: tuple[Decision, MetricDecision] | None = None,
 ) -> None:
-    """The round's probes (when it probed, or has no metrics) and its one decision."""
+    """The round's probes (when it probed, or has no metrics) and its one decision; with
+    metric checks, the ``guard`` row also says what each part decided: ``probes`` (the
+    probes' verdict and why) and ``metrics`` (each check's), so a reader sees which one
+    failed the stage."""
     failed = [r for r in results if not r.ok]
     counts = Counter(str(getattr(r.reason, "value", r.reason)) for r in results)
-    if results or metrics is None:
+    if results or parts is None:
         run.event(
             EventKind.PROBE_ROUND,
             stage=label,
@@ -162,7 +165,10 @@ def _journal_round(
             reasons=dict(counts),
             failures=[r.to_dict() for r in failed[:MAX_FAILED_CHAINS]],
         )
-    extra: dict[str, Any] = {} if metrics is None else {"metrics": metrics.checks}
+    extra: dict[str, Any] = {}
+    if parts is not None:
+        probes, metrics = parts
+        extra = {"probes": f"{probes.verdict.value}: {probes.reason}", "metrics": metrics.checks}
     run.event(
         EventKind.GUARD,
         stage=label,

@@ -23,7 +23,7 @@ from cutover.testing import ServedLab, run_cutover
 from cutover.testing import probe_server as ps
 from cutover.testing.exporter import ExporterProcess, running_exporter
 from cutover.testing.net import free_port, wait_for
-from cutover.testing.prometheus import value_of
+from cutover.testing.prometheus import blackbox_job, value_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ROOT / "checks" / "pypi-files.yml"
@@ -464,13 +464,11 @@ def test_a_real_prometheus_scrapes_it_and_a_guard_query_answers(
     prometheus: Any, exporter: ExporterProcess
 ) -> None:
     jobs = documented_scrape_configs(exporter)
-    assert [job["relabel_configs"] for job in jobs if "relabel_configs" in job] == [
-        [
-            {"source_labels": ["__address__"], "target_label": "__param_target"},
-            {"source_labels": ["__param_target"], "target_label": "instance"},
-            {"target_label": "__address__", "replacement": exporter.address},
-        ]
-    ]  # the relabeling blackbox_exporter's users know
+    (files,) = [job for job in jobs if "relabel_configs" in job]
+    # the relabeling blackbox_exporter's users know, as the replay tests' jobs use it
+    assert files == blackbox_job("cutover-files", exporter.address, [FILES, LEGACY],
+                                 "files-hit", labels={"region": "eu-west"}) | {
+        "scrape_interval": "1s", "scrape_timeout": "1s"}  # fmt: skip
     prom = prometheus(jobs, scrape_interval=1.0)
     scraped = prom.wait_target_up("cutover-files", count=2)
     assert sorted(t["labels"]["instance"] for t in scraped) == sorted([FILES, LEGACY])

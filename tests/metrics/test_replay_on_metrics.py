@@ -17,6 +17,7 @@ from cutover.testing import journal
 from cutover.testing.cli import run_id_of
 
 RUNBOOK = Path(__file__).parent / "replay-metrics.yml"
+STAGE = "flip-everything"
 
 
 def run(cli: Any, state: Path, *extra: str) -> tuple[Any, list[journal.Event]]:
@@ -36,9 +37,11 @@ def test_the_loop_fails_the_stage_on_metrics_alone(cli: Any, tmp_path: Path) -> 
     assert value > 0.05
     failed = next(e for e in events if e.kind == EventKind.STAGE_FAILED)
     assert failed.data["reason"].startswith("metric files-3xx-ratio failed: 1 failed measurements")
-    guard = next(e for e in events if e.kind == EventKind.GUARD)
+    *holding, guard = [e for e in events if e.kind == EventKind.GUARD and e.stage == STAGE]
+    assert [g.data["verdict"] for g in holding] == ["hold"] * len(holding)  # a first pass holds
     assert guard.data["verdict"] == "fail"
     assert guard.data["metrics"]["files-3xx-ratio"].startswith("fail: ")
+    assert guard.data["probes"] == "pass: no probes in this stage"
     assert EventKind.ROLLED_BACK in kinds and EventKind.ROLLBACK_VERIFIED in kinds
     assert "metric files-3xx-ratio failed" in proc.stdout
     assert "  metric files-3xx-ratio #1: " in proc.stdout  # the live lines show each value

@@ -81,6 +81,28 @@ def scrape_job(
     return job
 
 
+def blackbox_job(
+    name: str,
+    exporter: str,
+    targets: Sequence[str],
+    module: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A job scraping ``exporter`` (``HOST:PORT``) once per target with the relabeling
+    blackbox_exporter's users know (docs/exporter.md): ``/probe?module=…&target=URL``,
+    the URL kept as ``instance``, and ``labels`` (a ``region``, say) on every series."""
+    relabel: list[dict[str, Any]] = [
+        {"source_labels": ["__address__"], "target_label": "__param_target"},
+        {"source_labels": ["__param_target"], "target_label": "instance"},
+        {"target_label": "__address__", "replacement": exporter},
+    ]
+    return scrape_job(
+        name, targets, metrics_path="/probe", params={"module": [module]},
+        relabel_configs=relabel, labels=labels,
+    )  # fmt: skip
+
+
 def config_text(jobs: Sequence[Mapping[str, Any]], scrape_interval: float) -> str:
     """``prometheus.yml`` (JSON is YAML): a global interval, timeout = interval."""
     interval = _duration(scrape_interval)
