@@ -29,7 +29,8 @@ class Gate(Model):
     confirm: bool = Field(False, description="ask at the terminal (or --yes) before the stage")
     on_decline: Literal["rollback", "hold"] = Field(
         "rollback",
-        description="when the operator declines: roll back every applied step, or hold"
+        description="when the gate is declined (at the terminal or `cutover decline RUN`): roll"
+        " back every applied step, or hold"
         " (leave them in place, exit 3; continue later with `cutover resume RUN`)",
     )
     approvers: int = Field(
@@ -47,7 +48,7 @@ class Gate(Model):
         parts = ["confirm"] if self.confirm else []
         if self.approvers:
             parts.append(f"{self.approvers} approver{'s' if self.approvers > 1 else ''}")
-        if self.confirm and self.on_decline == "hold":
+        if self.on_decline == "hold":
             parts.append("on decline: hold")
         return ", ".join(parts)
 
