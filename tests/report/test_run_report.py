@@ -233,3 +233,51 @@ def test_the_report_in_headless_chromium(replay: tuple[Path, str], tmp_path: Pat
     width, height, colours = png_size_and_colours(shot.read_bytes())
     assert (width, height) == (1200, 1800)
     assert colours > 50  # drawn: text, charts and markers, not a blank page
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("r.json", "json"),
+        ("r.JSON", "json"),
+        ("r.md", "markdown"),
+        ("r.markdown", "markdown"),
+        ("r.html", "html"),
+        ("r.htm", "html"),
+        ("report", "html"),
+    ],
+)
+def test_a_report_files_format_comes_from_its_suffix(name: str, fmt: str) -> None:
+    from cutover.report.run_file import format_of
+
+    assert format_of(Path(name)) == fmt
+
+
+@pytest.mark.parametrize(
+    ("blocked", "error"),
+    [
+        ("dir-is-a-file/{run_id}.md", "File exists: {tmp}/dir-is-a-file"),
+        ("a-directory", "Is a directory"),
+    ],
+)
+def test_a_report_that_cannot_be_written_never_changes_the_exit_code(
+    tmp_path: Path, blocked: str, error: str
+) -> None:
+    """`--report` where no file can be written: the run still exits 1 (rolled back,
+    verified), the failure is warned and journaled, the final lines offer `cutover report`."""
+    (tmp_path / "dir-is-a-file").write_text("", "utf-8")
+    (tmp_path / "a-directory").mkdir()
+    state = tmp_path / "state"
+    proc = run_cutover(
+        "run", "runbooks/pypi-2018-replay.yml", "--state", state,
+        "--report", tmp_path / blocked, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
+    run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+    path = tmp_path / blocked.replace("{run_id}", run_id)
+    error = error.format(tmp=tmp_path)
+    assert proc.stderr == f"the run's report was not written to {path}: {error}\n"
+    assert f"\n  report:  cutover report {run_id} -o run.html\n" in proc.stdout
+    shown = run_cutover("report", run_id, "--state", state, "--format", "json", cwd=ROOT)
+    last = json.loads(shown.stdout)["events"][-1]
+    assert (last["kind"], last["data"]) == ("report_failed", {"path": str(path), "error": error})
