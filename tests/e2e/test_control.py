@@ -313,3 +313,34 @@ def test_decline_without_a_waiting_gate_is_refused_and_writes_nothing(tmp_path: 
     assert during.returncode == RunExit.INVALID
     assert during.stderr.splitlines()[0].endswith("has no gate waiting (it is paused)")
     assert [d["verb"] for _, d in rows(state, "control_requested")] == ["abort"]
+
+
+def test_a_held_run_and_its_rollback_each_write_the_runbooks_report(tmp_path: Path) -> None:
+    """`report: {path: reports/{run_id}.md}` (from the runbook's folder): written when the
+    run is held by a remote decline, and again when `cutover rollback` (from elsewhere)
+    finishes it; the final lines name the file each time."""
+    state = tmp_path / "state"
+    runbook = write(tmp_path, gated="    gate: {approvers: 1, on_decline: hold}")
+    runbook.write_text(runbook.read_text("utf-8") + "report: {path: 'reports/{run_id}.md'}\n")
+    proc = start(runbook, state)
+    wait_for(state, "gate_waiting")
+    assert verb(state, "decline", "mallory@ops").returncode == 0
+    code, out = finish(proc)
+    assert code == RunExit.NEEDS_ATTENTION, out
+    run_id = out.split("run ", 1)[1].split(":", 1)[0]
+    written = tmp_path / "reports" / f"{run_id}.md"
+    assert f"\n  report:  {written}\n" in out
+    held = written.read_text("utf-8").splitlines()
+    assert held[0] == f"## cutover run {run_id}: steered on lab"
+    assert held[2] == (
+        "**held (exit 3)**: a human must act: held at a gate; every applied step stays in place"
+    )
+    rolled = run_cutover("rollback", run_id, "--state", state, cwd=tmp_path / "state")
+    assert rolled.returncode == RunExit.OK, rolled.stdout + rolled.stderr
+    assert f"\n  report:  {written}\n" in rolled.stdout
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [written.name]
+    after = written.read_text("utf-8").splitlines()
+    assert after[2] == (
+        "**rolled_back (exit 0)**: rolled back on request (`cutover rollback`); the rollback"
+        " was verified"
+    )

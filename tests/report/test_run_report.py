@@ -281,3 +281,32 @@ def test_a_report_that_cannot_be_written_never_changes_the_exit_code(
     shown = run_cutover("report", run_id, "--state", state, "--format", "json", cwd=ROOT)
     last = json.loads(shown.stdout)["events"][-1]
     assert (last["kind"], last["data"]) == ("report_failed", {"path": str(path), "error": error})
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [
+        (0, "completed", "completed: every stage passed its guard"),
+        (
+            0,
+            "rolled_back",
+            "rolled back on request (`cutover rollback`); the rollback was verified",
+        ),
+        (
+            1,
+            "rolled_back",
+            "a guard failed; the changes were rolled back and the rollback was verified",
+        ),
+        (1, "failed", "the run failed before any step was applied: nothing was changed"),
+        (3, "needs_attention", "a human must act: the rollback failed or could not be verified"),
+        (3, "held", "a human must act: held at a gate; every applied step stays in place"),
+        (4, "stopped", "stopped by the operator after a clean rollback"),
+        (None, "running", "not finished: the run has no exit status yet"),
+    ],
+)
+def test_the_exit_status_in_words_tells_apart_endings_sharing_a_code(
+    code: int | None, status: str, words: str
+) -> None:
+    from cutover.report.run_document import exit_words
+
+    assert exit_words(code, status) == words

@@ -226,7 +226,8 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
             prober.prepare(s.used_probe_sets())  # fail before anything changes
         else:
             prober.prepare(s.runbook.rollback.verify)
-        report = None if request.report is None else report_path(request.report, run_id)
+        template = _report_template(s, request)
+        report = None if template is None else report_path(template, run_id)
         notify = _notifications(s, request, journal, run_id, report)
         if request.command == "run":
             journal.start_run(
@@ -242,7 +243,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "yes": request.yes,
                     "again": request.again,
                     "no_rollback": request.no_rollback,
-                    "report": _report_template(request.report),
+                    "report": template,
                 },
             )
             _announce(run_id, s.runbook.name, request.journaled_environment)
@@ -440,11 +441,16 @@ def _announce(run_id: str, runbook: str, environment: str) -> None:
         say(f"run {run_id}: {runbook} on {environment}")
 
 
-def _report_template(template: str | None) -> str | None:
-    """``--report``'s template made absolute, so a resume from elsewhere keeps the file."""
-    if template is None:
+def _report_template(s: Session, request: Request) -> str | None:
+    """Where the run's report goes, absolute, ``{run_id}`` still in: ``--report`` (from the
+    working directory; a resume or rollback is given the run's own), else the
+    environment's ``report.path``, else the runbook's (from the runbook's folder)."""
+    if request.report is not None:
+        return str(Path(request.report).expanduser().absolute())
+    configured = s.runbook.environments[request.environment].report or s.runbook.report
+    if configured is None:
         return None
-    return str(Path(template).expanduser().absolute())
+    return str((request.file.parent / Path(configured.path).expanduser()).absolute())
 
 
 def _write_report(journal: Journal, run_id: str, path: Path) -> Path | None:

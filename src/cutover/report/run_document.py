@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from cutover.events import EventKind, still_applied
-from cutover.journal import EventRow, RunRow
+from cutover.journal import FAILED, HELD, ROLLED_BACK, EventRow, RunRow
 from cutover.secrets import redact_data
 
 SCHEMA = "cutover.run-report/1"
@@ -48,9 +48,19 @@ _STEP_OUTCOMES = {
 }
 
 
-def exit_words(code: int | None) -> str:
+#: Where one exit code covers several endings, the status says which (docs/cli.md).
+STATUS_WORDS: dict[tuple[str, int], str] = {
+    (ROLLED_BACK, 0): "rolled back on request (`cutover rollback`); the rollback was verified",
+    (HELD, 3): "a human must act: held at a gate; every applied step stays in place",
+    (FAILED, 1): "the run failed before any step was applied: nothing was changed",
+}
+
+
+def exit_words(code: int | None, status: str | None = None) -> str:
     if code is None:
         return "not finished: the run has no exit status yet"
+    if status is not None and (status, code) in STATUS_WORDS:
+        return STATUS_WORDS[status, code]
     return EXIT_WORDS.get(code, f"exit {code}")
 
 
@@ -86,7 +96,7 @@ def build(row: RunRow, events: list[EventRow]) -> dict[str, Any]:
             "environment": row.environment,
             "status": row.status,
             "exit_code": row.exit_code,
-            "exit_words": exit_words(row.exit_code),
+            "exit_words": exit_words(row.exit_code, row.status),
             "started_at": row.started_at,
             "ended_at": row.ended_at,
             "started_by": f"{row.user}@{row.host}",

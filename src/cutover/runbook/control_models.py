@@ -1,4 +1,4 @@
-"""What a runbook may say about the people around a run: gates and notifications."""
+"""What a runbook may say about the people around a run: gates, notifications, reports."""
 
 from __future__ import annotations
 
@@ -77,4 +77,15 @@ class NotifyTarget(Model):
     timeout: Timeout = Field(5.0, description="bound of one delivery (connect and read)")
     link: str | None = Field(
         None, description="a URL template for the run's report, `{run_id}` filled in"
+    )
+
+
+class ReportFile(Model):
+    """The run's report, written when the run (or its resume or rollback) ends
+    (docs/report.md, "Written by the run"); ``--report FILE`` takes precedence."""
+
+    path: str = Field(
+        min_length=1,
+        description="where: `{run_id}` filled in, relative to the runbook's folder; the"
+        " suffix gives the format (.json, .md, else HTML)",
     )
