@@ -381,6 +381,7 @@ def test_a_rolled_back_lab_run_writes_its_report_and_the_rollback_message_links_
     assert later["events"][-1]["kind"] == "report_written"
     assert later["events"][-1]["data"] == {"path": str(written)}
     later["events"].pop()
+    assert later["notices"].pop()["text"] == f"report written to {written}"
     assert document == later  # the run's report is what `cutover report` says of it
     assert document["run"]["status"] == "rolled_back" and document["run"]["exit_code"] == 1
     messages = receiver.json()

@@ -52,8 +52,8 @@ def document(replay: tuple[Path, str]) -> dict[str, Any]:
 
 def test_the_json_document_has_its_documented_keys(document: dict[str, Any]) -> None:
     assert sorted(document) == [
-        "breaking_step", "decisions", "events", "failures", "guards", "offsets_from",
-        "rollback", "rounds", "run", "schema", "stages", "still_applied",
+        "breaking_step", "decisions", "events", "failures", "guards", "notices",
+        "offsets_from", "rollback", "rounds", "run", "schema", "stages", "still_applied",
     ]  # fmt: skip
     assert document["schema"] == "cutover.run-report/1"
     run = document["run"]

@@ -457,7 +457,9 @@ def _write_report(journal: Journal, run_id: str, path: Path) -> Path | None:
     """Write the run's report; a report that cannot be written never changes how the run
     ended: warned and journaled (``report_failed``), and None."""
     try:
-        write_run_report(journal, run_id, path)
+        row = journal.find_run(run_id)
+        assert row is not None, f"run {run_id} is in the journal that ran it"
+        write_run_report(row, journal.events(run_id), path)
     except Exception as exc:
         error = str(exc)
         if isinstance(exc, OSError) and exc.strerror:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cutover.journal import Journal
+from cutover.journal import EventRow, RunRow
 from cutover.report import run_html, run_markdown
 from cutover.report.files import write_atomically
 from cutover.report.run_document import build
@@ -40,11 +40,9 @@ def report_path(template: str, run_id: str) -> Path:
     return Path(template.replace("{run_id}", run_id)).expanduser().absolute()
 
 
-def write_run_report(journal: Journal, run_id: str, path: Path) -> None:
-    """Render run ``run_id`` from ``journal`` into ``path`` (its directory made if needed);
-    raises what reading or writing raised."""
-    row = journal.find_run(run_id)
-    assert row is not None, f"run {run_id} is in the journal that ran it"
-    text = render(build(row, journal.events(run_id)), format_of(path))
+def write_run_report(row: RunRow, events: list[EventRow], path: Path) -> None:
+    """Render the run into ``path`` (its directory made if needed); raises what writing
+    raised."""
+    text = render(build(row, events), format_of(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, text)
