@@ -16,7 +16,10 @@ The running engine's :class:`Controller` polls for new rows every
 - ``promote``: ends a pause (a ``pause:`` soak or a ``cutover pause``) or counts as one
   approval of a gate waiting for approvers;
 - ``approve``: one approval of a waiting gate; ``approvers: N`` needs N distinct
-  identities.
+  identities;
+- ``decline``: declines a gate waiting for approvals, applying its ``on_decline``
+  (``rollback``: every applied step is rolled back and verified, exit 4; ``hold``: the
+  steps stay, exit 3, status held).
 
 A request takes effect within :data:`POLL_SECONDS` of the poll plus the time the engine
 needs to reach its next check (a probe round is cut short). Requests are checked when
@@ -31,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from cutover import journal as jr
 from cutover.errors import InputError, RunExit
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
 
 IDENTITY_ENV = "CUTOVER_IDENTITY"
 POLL_SECONDS = 0.2  #: how often a running engine reads its control rows
-VERBS = ("promote", "abort", "pause", "approve")
+VERBS = ("promote", "abort", "pause", "approve", "decline")
 _T = TypeVar("_T")
 
 log = get_logger(__name__)
@@ -247,13 +250,7 @@ def pass_gate(run: RunContext, stage: Stage, confirm: Confirm) -> None:
         message = "gate: asking at the terminal"
         run.event(EventKind.GATE_WAITING, stage=stage.name, waiting_for="terminal", message=message)
         if not confirm(stage):
-            by = identity()
-            run.event(EventKind.GATE_DECLINED, stage=stage.name, by=by, then=gate.on_decline)
-            if gate.on_decline == "hold":
-                message = f"HELD: applied steps stay; `cutover resume {run.run_id}` continues"
-                run.event(EventKind.GATE_HELD, stage=stage.name, by=by, message=message)
-                raise Held(stage.name, by)
-            raise Interrupted(f"gate before stage {stage.name!r} declined")
+            decline(run, stage, identity())
         if not gate.approvers:
             run.event(EventKind.GATE_APPROVED, stage=stage.name, by=[identity()])
             return
@@ -266,12 +263,32 @@ def pass_gate(run: RunContext, stage: Stage, confirm: Confirm) -> None:
         message=f"gate: waiting for {gate.approvers} approvals: `cutover approve {run.run_id}`",
     )
 
-    def enough(found: list[Request]) -> list[str] | None:
+    def enough(found: list[Request]) -> list[str] | Request | None:
+        declined = next((r for r in found if r.verb == "decline"), None)
+        if declined is not None:
+            return declined
         people = list(dict.fromkeys(r.by for r in found))
         return people if len(people) >= gate.approvers else None
 
-    approved = wait(run, marker, None, enough, verbs=("approve", "promote"))
-    run.event(EventKind.GATE_APPROVED, stage=stage.name, by=approved)
+    answer = wait(run, marker, None, enough, verbs=("approve", "promote", "decline"))
+    if isinstance(answer, Request):
+        decline(run, stage, answer.by, remote=True)
+    run.event(EventKind.GATE_APPROVED, stage=stage.name, by=answer)
+
+
+def decline(run: RunContext, stage: Stage, by: str, *, remote: bool = False) -> NoReturn:
+    """A gate was declined (at the terminal, or by ``cutover decline``): journal who did,
+    then apply its ``on_decline``: raise :class:`Held` (the steps stay) or
+    :class:`Interrupted` (every applied step is rolled back and verified)."""
+    assert stage.gate is not None
+    then = stage.gate.on_decline
+    how: dict[str, Any] = {"how": "cutover decline"} if remote else {}
+    run.event(EventKind.GATE_DECLINED, stage=stage.name, by=by, then=then, **how)
+    if then == "hold":
+        message = f"HELD: applied steps stay; `cutover resume {run.run_id}` continues"
+        run.event(EventKind.GATE_HELD, stage=stage.name, by=by, message=message)
+        raise Held(stage.name, by)
+    raise Interrupted(f"gate before stage {stage.name!r} declined" + (f" by {by}" * remote))
 
 
 # --- what the verbs check and write ---------------------------------------------------------
@@ -323,6 +340,8 @@ def request(journal: Journal, run: RunRow, verb: str, by: str) -> str:
             f"run {run.id} is already paused (or a pause is pending)",
             hint=f"continue it with: cutover promote {run.id}",
         )
+    if verb == "decline":
+        _refuse_no_gate(run, now, requested)
     if verb in ("promote", "approve"):
         if now.what == "approvals":
             if any(_by(e) == by for e in requested if _verb(e) in ("approve", "promote")):
@@ -348,7 +367,29 @@ _done = {
     "pause": "pause of run {run} requested by {by}: it pauses at its next step or probe round"
     " (continue with `cutover promote {run}`)",
     "approve": "approval of the gate before stage {stage!r} of run {run} by {by} recorded",
+    "decline": "decline of the gate before stage {stage!r} of run {run} by {by} recorded:"
+    " the run applies the gate's on_decline within a second (follow it with `cutover show {run}`)",
 }
+
+
+def _refuse_no_gate(run: RunRow, now: Waiting, requested: Sequence[Event]) -> None:
+    """``decline`` needs a gate waiting for approvals, not yet declined."""
+    if now.what == "terminal":
+        raise InputError(
+            f"run {run.id}'s gate before stage {now.stage!r} asks at the operator's terminal",
+            hint="answer it there (or stop the run: `cutover abort RUN`)",
+        )
+    if now.what != "approvals":
+        raise InputError(
+            f"run {run.id} has no gate waiting"
+            + (" (it is paused)" if now.what == "pause" else ""),
+            hint=f"see `cutover show {run.id}`",
+        )
+    if _asked(requested, "decline"):
+        raise InputError(
+            f"the gate before stage {now.stage!r} of run {run.id} is already declined",
+            hint=f"follow it with `cutover show {run.id}`",
+        )
 
 
 def _verb(event: Event) -> str:

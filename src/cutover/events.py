@@ -39,6 +39,8 @@ class EventKind(StrEnum):
     # the control channel: rows written by `cutover promote/abort/pause/approve`
     CONTROL_REQUESTED = "control_requested"
     NOTIFY_FAILED = "notify_failed"  #: a notification was not delivered (never stops a run)
+    REPORT_WRITTEN = "report_written"  #: `--report FILE` written when the run ended
+    REPORT_FAILED = "report_failed"  #: it could not be (never changes the exit code)
     BASELINE = "baseline"
     PROBE_ROUND = "probe_round"
     METRIC_BASELINE = "metric_baseline"  #: a metric check's value before the stage's steps

@@ -253,3 +253,94 @@ def test_a_gate_declined_at_the_terminal_holds_then_resume_finishes(tmp_path: Pa
     assert finished.returncode == RunExit.OK, finished.stdout + finished.stderr
     assert f"run {run_id}: completed (exit 0)" in finished.stdout
     assert [s for s, _ in rows(state, "gate_approved")] == ["signed-off"]
+
+
+def test_a_remote_decline_applies_the_gates_on_decline(tmp_path: Path) -> None:
+    """`cutover decline RUN` at a gate waiting for approvers: `hold` ends the run held
+    (exit 3, the steps stay), `rollback` rolls every applied step back, verified (exit 4);
+    each journaled with who declined. A second decline is refused."""
+    results = {}
+    for then in ("hold", "rollback"):
+        state = tmp_path / then / "state"
+        state.parent.mkdir()
+        gated = f"    gate: {{approvers: 2, on_decline: {then}}}"
+        proc = start(write(state.parent, gated=gated), state)
+        wait_for(state, "gate_waiting")
+        approved = verb(state, "approve", "alice@ops")
+        declined = verb(state, "decline", "mallory@ops")
+        again = verb(state, "decline", "trent@ops")
+        code, out = finish(proc)
+        assert (approved.returncode, declined.returncode) == (0, 0), declined.stderr
+        assert declined.stdout.startswith("decline of the gate before stage 'signed-off' of run")
+        assert again.returncode in (RunExit.INVALID,), again.stdout
+        results[then] = (state, code, out)
+        assert rows(state, "gate_declined") == [
+            ("signed-off", {"by": "mallory@ops", "then": then, "how": "cutover decline"})
+        ]
+        assert rows(state, "gate_approved") == []
+        assert [d["verb"] for _, d in rows(state, "control_requested")] == ["approve", "decline"]
+    state, code, out = results["hold"]
+    assert code == RunExit.NEEDS_ATTENTION, out
+    run_id = out.split("run ", 1)[1].split(":", 1)[0]
+    assert f"run {run_id}: held (exit 3)" in out
+    assert "held at the gate before stage 'signed-off' (declined by mallory@ops)" in out
+    assert "nudge/percent 50 (applied)" in out
+    assert rows(state, "rolled_back") == []
+    assert [d["by"] for _, d in rows(state, "gate_held")] == ["mallory@ops"]
+    state, code, out = results["rollback"]
+    assert code == RunExit.STOPPED, out
+    assert rows(state, "interrupted") == [
+        (None, {"reason": "gate before stage 'signed-off' declined by mallory@ops"})
+    ]
+    assert [s for s, _ in rows(state, "rolled_back")] == ["nudge"]
+    assert len(rows(state, "rollback_verified")) == 1
+
+
+def test_decline_without_a_waiting_gate_is_refused_and_writes_nothing(tmp_path: Path) -> None:
+    """During a pause (nothing waits for approvals) and after the run: exit 2, no row."""
+    state, _, code, out = during_a_pause(tmp_path, "promote", "alice@ops")
+    assert code == RunExit.OK, out
+    refused = verb(state, "decline", "mallory@ops")
+    assert refused.returncode == RunExit.INVALID
+    assert refused.stderr.splitlines()[0].endswith("is completed: nothing to decline")
+    state = tmp_path / "paused" / "state"
+    state.parent.mkdir()
+    proc = start(write(state.parent, nudge="    pause: 10m"), state)
+    wait_for(state, "pause_started")
+    during = verb(state, "decline", "mallory@ops")
+    verb(state, "abort", "alice@ops")
+    finish(proc)
+    assert during.returncode == RunExit.INVALID
+    assert during.stderr.splitlines()[0].endswith("has no gate waiting (it is paused)")
+    assert [d["verb"] for _, d in rows(state, "control_requested")] == ["abort"]
+
+
+def test_a_held_run_and_its_rollback_each_write_the_runbooks_report(tmp_path: Path) -> None:
+    """`report: {path: reports/{run_id}.md}` (from the runbook's folder): written when the
+    run is held by a remote decline, and again when `cutover rollback` (from elsewhere)
+    finishes it; the final lines name the file each time."""
+    state = tmp_path / "state"
+    runbook = write(tmp_path, gated="    gate: {approvers: 1, on_decline: hold}")
+    runbook.write_text(runbook.read_text("utf-8") + "report: {path: 'reports/{run_id}.md'}\n")
+    proc = start(runbook, state)
+    wait_for(state, "gate_waiting")
+    assert verb(state, "decline", "mallory@ops").returncode == 0
+    code, out = finish(proc)
+    assert code == RunExit.NEEDS_ATTENTION, out
+    run_id = out.split("run ", 1)[1].split(":", 1)[0]
+    written = tmp_path / "reports" / f"{run_id}.md"
+    assert f"\n  report:  {written}\n" in out
+    held = written.read_text("utf-8").splitlines()
+    assert held[0] == f"## cutover run {run_id}: steered on lab"
+    assert held[2] == (
+        "**held (exit 3)**: a human must act: held at a gate; every applied step stays in place"
+    )
+    rolled = run_cutover("rollback", run_id, "--state", state, cwd=tmp_path / "state")
+    assert rolled.returncode == RunExit.OK, rolled.stdout + rolled.stderr
+    assert f"\n  report:  {written}\n" in rolled.stdout
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [written.name]
+    after = written.read_text("utf-8").splitlines()
+    assert after[2] == (
+        "**rolled_back (exit 0)**: rolled back on request (`cutover rollback`); the rollback"
+        " was verified"
+    )

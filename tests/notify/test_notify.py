@@ -90,13 +90,17 @@ def refusing_port() -> int:
 
 
 def dispatcher(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, **extra: Any
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    report: str | None = None,
+    **extra: Any,
 ) -> tuple[Dispatcher, Journal]:
     monkeypatch.setenv("HOOK_URL", url)
     journal = Journal(tmp_path / "journal.db")
     journal.start_run("r1", "demo", "rb.yml", "lab", {})
     target = NotifyTarget.model_validate({"url": "env:HOOK_URL", **extra})
-    compose = Composer("demo", "lab", "r1")
+    compose = Composer("demo", "lab", "r1", report=report)
     return Dispatcher.configure([target], compose, journal), journal
 
 
@@ -136,6 +140,61 @@ def test_a_form_webhook_gets_the_same_fields(
     fields = {k: v[0] for k, v in parse_qs(receiver.received[0]["body"]).items()}
     assert fields["title"] == "cutover: demo on lab: completed"
     assert fields["message"] == "every stage passed its guard\nrun r1: cutover show r1"
+
+
+REPORT = "file:///srv/reports/r1.html"
+#: What each event says before its link, with the run's report written at its end.
+ENDINGS = [
+    (EventKind.RUN_STARTED, {"stages": 3}, "3 stages", False),
+    (EventKind.STAGE_PASSED, {"stage": "one", "reason": "fine"}, "fine", False),
+    (EventKind.ROLLBACK_VERIFIED, {"reason": "stage 'one': loop"}, "stage 'one': loop", True),
+    (
+        EventKind.NEEDS_ATTENTION,
+        {"message": "undo of one/a failed"},
+        "undo of one/a failed\nfinish with: cutover rollback r1",
+        True,
+    ),
+    (
+        EventKind.GATE_HELD,
+        {"stage": "two", "by": "ann@ops"},
+        "held before stage two by ann@ops; applied steps stay in place"
+        "\ncontinue with: cutover resume r1\nor roll back with: cutover rollback r1",
+        True,
+    ),
+    (EventKind.RUN_COMPLETED, {}, "every stage passed its guard", True),
+]
+
+
+@pytest.mark.parametrize(("kind", "data", "says", "linked"), ENDINGS)
+def test_the_messages_that_end_a_run_link_to_its_report_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    receiver: Receiver,
+    kind: EventKind,
+    data: dict[str, Any],
+    says: str,
+    linked: bool,
+) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    notify, _ = dispatcher(tmp_path, monkeypatch, url, report=REPORT)
+    notify.offer(kind, data)
+    notify.close()
+    link = f"\nreport: {REPORT}" if linked else ""
+    assert [m["message"] for m in receiver.json()] == [f"{says}\nrun r1: cutover show r1{link}"]
+
+
+def test_a_targets_link_template_replaces_the_report_file_in_every_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, receiver: Receiver
+) -> None:
+    url = f"json://127.0.0.1:{receiver.port}/hook"
+    notify, _ = dispatcher(tmp_path, monkeypatch, url, REPORT, link="https://r.test/{run_id}")
+    notify.offer(EventKind.RUN_STARTED, {"stages": 3})
+    notify.offer(EventKind.RUN_COMPLETED, {})
+    notify.close()
+    assert [m["message"].splitlines()[-1] for m in receiver.json()] == [
+        "report: https://r.test/r1",
+        "report: https://r.test/r1",
+    ]
 
 
 def test_events_go_only_where_they_are_subscribed(
@@ -335,3 +394,41 @@ def test_a_notifier_hung_past_the_end_of_the_run_is_journaled_then_left_silent(
     for thread in notify._threads:
         thread.join(5)
         assert not thread.is_alive()  # and it ended: the stop marker was put back
+
+
+def test_a_rolled_back_lab_run_writes_its_report_and_the_rollback_message_links_to_it(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """`cutover run --report DIR/{run_id}.json` on the 2018 replay: the exact document
+    `cutover report` gives, at the exact path (its directory made), named by the run's
+    final lines and journaled; the rolled-back message links to it, the others do not."""
+    runbook = tmp_path / "replay.yml"
+    text = (ROOT / "runbooks" / "pypi-2018-replay.yml").read_text("utf-8")
+    text = text.replace("../checks/", f"{ROOT}/checks/")
+    runbook.write_text(text + "\nnotify:\n  - url: env:HOOK_URL\n", "utf-8")
+    state = tmp_path / "state"
+    hooks = {"HOOK_URL": f"json://127.0.0.1:{receiver.port}/hook"}
+    template = tmp_path / "reports" / "{run_id}.json"
+    proc = run_cutover(
+        "run", runbook, "--state", state, "--include-root", ROOT, "--report", template,
+        env=hooks, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
+    run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+    written = tmp_path / "reports" / f"{run_id}.json"
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [written.name]
+    assert f"\n  report:  {written}\n" in proc.stdout
+    assert (written.stat().st_mode & 0o777) == 0o644
+    document = json.loads(written.read_text("utf-8"))
+    now = run_cutover("report", run_id, "--state", state, "--format", "json", cwd=ROOT)
+    later = json.loads(now.stdout)
+    assert later["events"][-1]["kind"] == "report_written"
+    assert later["events"][-1]["data"] == {"path": str(written)}
+    later["events"].pop()
+    assert later["notices"].pop()["text"] == f"report written to {written}"
+    assert document == later  # the run's report is what `cutover report` says of it
+    assert document["run"]["status"] == "rolled_back" and document["run"]["exit_code"] == 1
+    messages = receiver.json()
+    assert messages[-1]["title"] == "cutover: pypi-2018-replay on lab: rolled back, verified"
+    assert messages[-1]["message"].endswith(f"\nreport: {written.as_uri()}")
+    assert not any("report:" in m["message"] for m in messages[:-1])

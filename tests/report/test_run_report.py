@@ -52,8 +52,8 @@ def document(replay: tuple[Path, str]) -> dict[str, Any]:
 
 def test_the_json_document_has_its_documented_keys(document: dict[str, Any]) -> None:
     assert sorted(document) == [
-        "breaking_step", "decisions", "events", "failures", "guards", "offsets_from",
-        "rollback", "rounds", "run", "schema", "stages", "still_applied",
+        "breaking_step", "decisions", "events", "failures", "guards", "notices",
+        "offsets_from", "rollback", "rounds", "run", "schema", "stages", "still_applied",
     ]  # fmt: skip
     assert document["schema"] == "cutover.run-report/1"
     run = document["run"]
@@ -233,3 +233,80 @@ def test_the_report_in_headless_chromium(replay: tuple[Path, str], tmp_path: Pat
     width, height, colours = png_size_and_colours(shot.read_bytes())
     assert (width, height) == (1200, 1800)
     assert colours > 50  # drawn: text, charts and markers, not a blank page
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("r.json", "json"),
+        ("r.JSON", "json"),
+        ("r.md", "markdown"),
+        ("r.markdown", "markdown"),
+        ("r.html", "html"),
+        ("r.htm", "html"),
+        ("report", "html"),
+    ],
+)
+def test_a_report_files_format_comes_from_its_suffix(name: str, fmt: str) -> None:
+    from cutover.report.run_file import format_of
+
+    assert format_of(Path(name)) == fmt
+
+
+@pytest.mark.parametrize(
+    ("blocked", "error"),
+    [
+        ("dir-is-a-file/{run_id}.md", "File exists: {tmp}/dir-is-a-file"),
+        ("a-directory", "Is a directory"),
+    ],
+)
+def test_a_report_that_cannot_be_written_never_changes_the_exit_code(
+    tmp_path: Path, blocked: str, error: str
+) -> None:
+    """`--report` where no file can be written: the run still exits 1 (rolled back,
+    verified), the failure is warned and journaled, the final lines offer `cutover report`."""
+    (tmp_path / "dir-is-a-file").write_text("", "utf-8")
+    (tmp_path / "a-directory").mkdir()
+    state = tmp_path / "state"
+    proc = run_cutover(
+        "run", "runbooks/pypi-2018-replay.yml", "--state", state,
+        "--report", tmp_path / blocked, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode == RunExit.ROLLED_BACK, proc.stdout + proc.stderr
+    run_id = proc.stdout.split("run ", 1)[1].split(":", 1)[0]
+    path = tmp_path / blocked.replace("{run_id}", run_id)
+    error = error.format(tmp=tmp_path)
+    assert proc.stderr == f"the run's report was not written to {path}: {error}\n"
+    assert f"\n  report:  cutover report {run_id} -o run.html\n" in proc.stdout
+    shown = run_cutover("report", run_id, "--state", state, "--format", "json", cwd=ROOT)
+    last = json.loads(shown.stdout)["events"][-1]
+    assert (last["kind"], last["data"]) == ("report_failed", {"path": str(path), "error": error})
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "words"),
+    [
+        (0, "completed", "completed: every stage passed its guard"),
+        (
+            0,
+            "rolled_back",
+            "rolled back on request (`cutover rollback`); the rollback was verified",
+        ),
+        (
+            1,
+            "rolled_back",
+            "a guard failed; the changes were rolled back and the rollback was verified",
+        ),
+        (1, "failed", "the run failed before any step was applied: nothing was changed"),
+        (3, "needs_attention", "a human must act: the rollback failed or could not be verified"),
+        (3, "held", "a human must act: held at a gate; every applied step stays in place"),
+        (4, "stopped", "stopped by the operator after a clean rollback"),
+        (None, "running", "not finished: the run has no exit status yet"),
+    ],
+)
+def test_the_exit_status_in_words_tells_apart_endings_sharing_a_code(
+    code: int | None, status: str, words: str
+) -> None:
+    from cutover.report.run_document import exit_words
+
+    assert exit_words(code, status) == words

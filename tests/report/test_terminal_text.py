@@ -14,6 +14,7 @@ import pytest
 from cutover import log
 from cutover.events import EventKind
 from cutover.journal import EventRow, RunRow
+from cutover.report import run_html, run_markdown
 from cutover.report.failure_text import chain_lines, elide_url, failure_lines
 from cutover.report.journal_text import show_lines
 from cutover.report.run_document import breaking_event, build
@@ -223,6 +224,87 @@ def test_any_approval_event_is_in_the_report_with_who() -> None:
         ("approved", "bob@h", {"n": 2}),
         ("held", None, {}),
     ]
+
+
+#: The events about people, notifications and report files, as journaled, and as
+#: `show` and the report say them.
+PEOPLE = [
+    (EventKind.GATE_WAITING, {"waiting_for": "approvals", "approvers": 2,
+     "command": "cutover approve r1", "message": "gate: waiting for 2 approvals"},
+     "gate: waiting for 2 approvals (`cutover approve r1`)"),
+    (EventKind.GATE_WAITING, {"waiting_for": "terminal", "message": "gate: asking"},
+     "gate: asking at the operator's terminal"),
+    (EventKind.CONTROL_REQUESTED, {"verb": "approve", "by": "ann@ops", "stage": "flip"},
+     "`cutover approve` requested by ann@ops"),
+    (EventKind.CONTROL_REQUESTED, {"verb": "abort", "by": "bob@ops", "stage": None},
+     "`cutover abort` requested by bob@ops"),
+    (EventKind.GATE_APPROVED, {"by": ["ann@ops", "bob@ops"]},
+     "gate approved by ann@ops, bob@ops"),
+    (EventKind.GATE_DECLINED, {"by": "mal@ops", "then": "hold", "how": "cutover decline"},
+     "gate declined by mal@ops with `cutover decline`: hold the applied steps"),
+    (EventKind.GATE_DECLINED, {"by": "olivia@ops", "then": "rollback"},
+     "gate declined by olivia@ops: roll back"),
+    (EventKind.GATE_HELD, {"by": "mal@ops", "message": "HELD: applied steps stay"},
+     "HELD by mal@ops: every applied step stays in place"),
+    (EventKind.PAUSE_STARTED, {"by": "runbook", "seconds": 600.0, "message": "pausing 600s"},
+     "pausing 600s (the stage's `pause:`)"),
+    (EventKind.PAUSE_STARTED, {"by": "carol@ops", "seconds": None, "message": "paused"},
+     "paused by carol@ops (`cutover pause`) until `cutover promote`"),
+    (EventKind.PAUSE_ENDED, {"how": "promoted", "by": "dave@ops", "message": "pause ended"},
+     "pause ended: promoted by dave@ops"),
+    (EventKind.PAUSE_ENDED, {"how": "elapsed", "message": "pause ended"},
+     "pause ended: its time was up"),
+    (EventKind.NOTIFY_FAILED, {"target": "notify[0] (apprise)", "event": "run_started",
+     "error": "connection refused"},
+     "notification run_started not delivered to notify[0] (apprise): connection refused"),
+    (EventKind.REPORT_WRITTEN, {"path": "/r/r1.html"}, "report written to /r/r1.html"),
+    (EventKind.REPORT_FAILED, {"path": "/r/r1.html", "error": "Not a directory"},
+     "report not written to /r/r1.html: Not a directory"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("kind", "data", "said"), PEOPLE)
+def test_show_says_the_people_events_in_words(
+    kind: EventKind, data: dict[str, Any], said: str
+) -> None:
+    event = EventRow(30, "r1", AT.format(9), kind, "flip", None, data)
+    lines = list(show_lines(row(), [*events(), event]))
+    assert lines[-3] == f"  10:00:09.000   +6.00s flip {said}"
+
+
+def test_the_report_lists_who_decided_and_what_it_told_people_in_the_same_words() -> None:
+    extra = [
+        EventRow(30 + n, "r1", AT.format(9), kind, "flip", None, data)
+        for n, (kind, data, _) in enumerate(PEOPLE)
+    ]
+    document = build(row(), [*events(), *extra])
+    notices = (EventKind.NOTIFY_FAILED, EventKind.REPORT_WRITTEN, EventKind.REPORT_FAILED)
+    assert [(d["kind"], d["text"]) for d in document["decisions"]] == [
+        (kind, said) for kind, _, said in PEOPLE if kind not in notices
+    ]
+    assert [(n["kind"], n["text"]) for n in document["notices"]] == [
+        (kind, said) for kind, _, said in PEOPLE if kind in notices
+    ]
+    control = [d for d in document["decisions"] if d["kind"] == EventKind.CONTROL_REQUESTED]
+    assert [(d["by"], d["data"]["verb"]) for d in control] == [
+        ("ann@ops", "approve"),
+        ("bob@ops", "abort"),
+    ]
+    markdown = run_markdown.render(document).splitlines()
+    assert "| +6.00 s | `cutover abort` requested by bob@ops | flip | bob@ops |" in markdown
+    start = markdown.index("### Notifications and report files")
+    assert markdown[start + 2 : start + 5] == [
+        "- +6.00 s notification run_started not delivered to notify[0] (apprise):"
+        " connection refused",
+        "- +6.00 s report written to /r/r1.html",
+        "- +6.00 s report not written to /r/r1.html: Not a directory",
+    ]
+    page = run_html.render(document)
+    assert (
+        '<li class="notice" data-kind="report_failed"><span class="off">+6.00 s</span>'
+        " report not written to /r/r1.html: Not a directory</li>"
+    ) in page
+    assert "<td>HELD by mal@ops: every applied step stays in place</td>" in page
 
 
 # --- the actions' log lines: the run's log file, stderr only with -v --------------------

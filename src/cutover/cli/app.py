@@ -83,6 +83,7 @@ def _register() -> None:
         control.abort,
         control.pause,
         control.approve,
+        control.decline,
         journal_views.status,
         journal_views.history,
         journal_views.show,

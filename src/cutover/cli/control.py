@@ -1,4 +1,4 @@
-"""``cutover promote|abort|pause|approve RUN``: steer a running run from any terminal.
+"""``cutover promote|abort|pause|approve|decline RUN``: steer a running run from any terminal.
 
 Each verb checks that it can apply, then writes one journaled request with who asked
 (:mod:`cutover.control`); the running engine takes it within a second. The verb's own
@@ -42,3 +42,8 @@ def pause(run_id: RunArgument, state_dir: StateDirOption = None) -> None:
 def approve(run_id: RunArgument, state_dir: StateDirOption = None) -> None:
     """Approve the gate a run waits at, as $CUTOVER_IDENTITY (else user@host)."""
     _request("approve", run_id, state_dir)
+
+
+def decline(run_id: RunArgument, state_dir: StateDirOption = None) -> None:
+    """Decline the gate a run waits at for approvals: its on_decline (rollback or hold)."""
+    _request("decline", run_id, state_dir)

@@ -29,6 +29,7 @@ from cutover.events import EventKind
 from cutover.journal import Journal, RunRow
 from cutover.journal_store import StoreUnavailable
 from cutover.lock import Holder, HostLocks, LockStore, Stale, acquire_all
+from cutover.report.run_file import report_path, write_run_report
 from cutover.report.run_view import JsonView, LineView, LiveView
 from cutover.runbook.loader import VarOverrides
 from cutover.runbook.models import Runbook, Stage
@@ -54,6 +55,8 @@ class Request:
     #: ``--no-rollback``: a failed guard leaves the changes applied (exit 3, the command)
     no_rollback: bool = False
     dry_run: bool = False  #: rehearse against private copies of the targets (cutover.dryrun)
+    #: ``--report FILE``: the run's report, written when it ends (``{run_id}`` filled in)
+    report: str | None = None
 
     @property
     def journaled_environment(self) -> str:
@@ -63,9 +66,15 @@ class Request:
 
 
 def request_for_run(
-    command: str, ref: str, directory: str | None, yes: bool, force_unlock: bool
+    command: str,
+    ref: str,
+    directory: str | None,
+    yes: bool,
+    force_unlock: bool,
+    report: str | None = None,
 ) -> Request:
-    """A resume/rollback request, with the runbook, environment and vars the run used.
+    """A resume/rollback request, with the runbook, environment, vars and ``--report``
+    the run used (``report`` given here replaces the last).
 
     The run is looked for in every store on this host (:func:`find_run`); the request
     then uses the store the run is in.
@@ -94,6 +103,7 @@ def request_for_run(
         found.id,
         again=bool(options.get("again", False)),
         no_rollback=bool(options.get("no_rollback", False)),
+        report=report or options.get("report"),
     )
 
 
@@ -216,7 +226,9 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
             prober.prepare(s.used_probe_sets())  # fail before anything changes
         else:
             prober.prepare(s.runbook.rollback.verify)
-        notify = _notifications(s, request, journal, run_id)
+        template = _report_template(s, request)
+        report = None if template is None else report_path(template, run_id)
+        notify = _notifications(s, request, journal, run_id, report)
         if request.command == "run":
             journal.start_run(
                 run_id,
@@ -231,6 +243,7 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                     "yes": request.yes,
                     "again": request.again,
                     "no_rollback": request.no_rollback,
+                    "report": template,
                 },
             )
             _announce(run_id, s.runbook.name, request.journaled_environment)
@@ -253,7 +266,8 @@ def _drive_locked(request: Request, s: Session, run_id: str, interactive: bool) 
                 outcome = _crashed(journal, run_id, exc)
     finally:
         prober.close()
-    _report(outcome, run_id)
+    written = None if report is None else _write_report(journal, run_id, report)
+    _report(outcome, run_id, written)
     notify.close()  # after the outcome is shown: a slow notifier delays only the exit
     return int(outcome.exit_code)
 
@@ -268,9 +282,12 @@ def _rollback_choice(runbook: Runbook, no_rollback: bool) -> Runbook:
     return runbook.model_copy(update={"rollback": policy})
 
 
-def _notifications(s: Session, request: Request, journal: Journal, run_id: str) -> Dispatcher:
+def _notifications(
+    s: Session, request: Request, journal: Journal, run_id: str, report: Path | None
+) -> Dispatcher:
     """The run's notification targets, resolved and checked before anything changes; a
-    dry run notifies nobody (it changes nothing anyone watches)."""
+    dry run notifies nobody (it changes nothing anyone watches). Messages at the end of
+    the run link to ``report``, the file the run writes when it ends."""
     from cutover.notify.dispatch import Dispatcher
     from cutover.notify.messages import Composer
 
@@ -278,7 +295,8 @@ def _notifications(s: Session, request: Request, journal: Journal, run_id: str) 
     targets = [*s.runbook.notify, *s.runbook.environments[environment].notify]
     if request.dry_run:
         targets = []
-    compose = Composer(s.runbook.name, environment, run_id, _state_option(journal))
+    link = None if report is None else report.as_uri()
+    compose = Composer(s.runbook.name, environment, run_id, _state_option(journal), link)
     return Dispatcher.configure(targets, compose, journal)
 
 
@@ -423,7 +441,41 @@ def _announce(run_id: str, runbook: str, environment: str) -> None:
         say(f"run {run_id}: {runbook} on {environment}")
 
 
-def _report(outcome: Outcome, run_id: str) -> None:
+def _report_template(s: Session, request: Request) -> str | None:
+    """Where the run's report goes, absolute, ``{run_id}`` still in: ``--report`` (from the
+    working directory; a resume or rollback is given the run's own), else the
+    environment's ``report.path``, else the runbook's (from the runbook's folder)."""
+    if request.report is not None:
+        return str(Path(request.report).expanduser().absolute())
+    configured = s.runbook.environments[request.environment].report or s.runbook.report
+    if configured is None:
+        return None
+    return str((request.file.parent / Path(configured.path).expanduser()).absolute())
+
+
+def _write_report(journal: Journal, run_id: str, path: Path) -> Path | None:
+    """Write the run's report; a report that cannot be written never changes how the run
+    ended: warned and journaled (``report_failed``), and None."""
+    try:
+        row = journal.find_run(run_id)
+        assert row is not None, f"run {run_id} is in the journal that ran it"
+        write_run_report(row, journal.events(run_id), path)
+    except Exception as exc:
+        error = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:
+            blocker = Path(exc.filename) if isinstance(exc.filename, str) else None
+            error = exc.strerror + (f": {blocker}" if blocker in path.parents else "")
+        warn(f"the run's report was not written to {path}: {error}")
+        try:
+            journal.event(run_id, EventKind.REPORT_FAILED, path=str(path), error=error)
+        except Exception as journal_error:  # the journal is what failed: said above
+            warn(f"report_failed not journaled: {journal_error}")
+        return None
+    journal.event(run_id, EventKind.REPORT_WRITTEN, path=str(path))
+    return path
+
+
+def _report(outcome: Outcome, run_id: str, written: Path | None = None) -> None:
     if _json_mode():
         JsonView()(
             "outcome",
@@ -433,6 +485,7 @@ def _report(outcome: Outcome, run_id: str) -> None:
                 "exit_code": int(outcome.exit_code),
                 "message": outcome.message,
                 "still_applied": outcome.still_applied,
+                **({} if written is None else {"report": str(written)}),
             },
         )
         return
@@ -445,7 +498,10 @@ def _report(outcome: Outcome, run_id: str) -> None:
         for item in outcome.still_applied:
             say(f"    - {item}")
     say(f"  details: cutover show {run_id}")
-    say(f"  report:  cutover report {run_id} -o run.html")
+    if written is not None:
+        say(f"  report:  {written}")
+    else:
+        say(f"  report:  cutover report {run_id} -o run.html")
 
 
 @contextmanager

@@ -46,6 +46,14 @@ DryRunOption = Annotated[
         " loopback, removed after); production is never written",
     ),
 ]
+ReportOption = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        help="write the run's report here when it ends, however it ends ({run_id} is filled"
+        " in; .json, .md, else HTML); notifications link to it",
+    ),
+]
 RunArgument = Annotated[str, typer.Argument(help="run id (or a unique prefix, or `last`)")]
 
 
@@ -61,6 +69,7 @@ def run(
     again: AgainOption = False,
     dry_run: DryRunOption = False,
     no_rollback: NoRollbackOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Run a runbook: staged changes, probes after every step, automatic verified rollback.
 
@@ -85,6 +94,7 @@ def run(
                 again=again,
                 no_rollback=no_rollback,
                 dry_run=dry_run,
+                report=report,
             )
         )
     raise typer.Exit(code)
@@ -95,13 +105,14 @@ def resume(
     yes: YesOption = False,
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Finish an interrupted run (after a crash or kill -9), reconciling live state first."""
     from cutover.cli.driver import drive, request_for_run
     from cutover.cli.output import exits
 
     with exits():
-        code = drive(request_for_run("resume", run_id, state_dir, yes, force_unlock))
+        code = drive(request_for_run("resume", run_id, state_dir, yes, force_unlock, report))
     raise typer.Exit(code)
 
 
@@ -109,11 +120,12 @@ def rollback(
     run_id: RunArgument,
     state_dir: StateDirOption = None,
     force_unlock: ForceUnlockOption = False,
+    report: ReportOption = None,
 ) -> None:
     """Roll back every applied step of a run, newest first, then verify with probes."""
     from cutover.cli.driver import drive, request_for_run
     from cutover.cli.output import exits
 
     with exits():
-        code = drive(request_for_run("rollback", run_id, state_dir, True, force_unlock))
+        code = drive(request_for_run("rollback", run_id, state_dir, True, force_unlock, report))
     raise typer.Exit(code)

@@ -6,15 +6,12 @@ Reads the run from the journal (found as ``show`` finds it) and renders
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cutover.cli.options import OutputOption, StateDirOption
 from cutover.cli.run import RunArgument
-
-REPORT_FORMATS = ("html", "json", "markdown")
 
 
 def report(
@@ -29,27 +26,19 @@ def report(
     state_dir: StateDirOption = None,
 ) -> None:
     """A run as a report: a self-contained HTML page, the whole run as JSON, or markdown."""
-    import json
-
     from cutover.cli.driver import find_run
     from cutover.cli.output import exits, fail_input, say
     from cutover.journal_reads import read_events
-    from cutover.report import run_html, run_markdown
     from cutover.report.files import write_atomically
     from cutover.report.run_document import build
+    from cutover.report.run_file import REPORT_FORMATS, format_of, render
 
-    fmt = output_format or _format_of(output)
+    fmt = output_format or format_of(output)
     if fmt not in REPORT_FORMATS:
         fail_input(f"--format {fmt!r}: use one of {', '.join(REPORT_FORMATS)}")
     with exits():
         store, found = find_run(state_dir, run_id)
-        document = build(found, read_events(store, found))
-        if fmt == "json":
-            text = json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
-        elif fmt == "markdown":
-            text = run_markdown.render(document)
-        else:
-            text = run_html.render(document)
+        text = render(build(found, read_events(store, found)), fmt)
         if output is None:
             typer.echo(text, nl=False)
             return
@@ -59,7 +48,3 @@ def report(
             fail_input(f"cannot write {output}: {exc.strerror or exc}")
         say(f"wrote {output} ({fmt}, run {found.id})")
 
-
-def _format_of(output: Path | None) -> str:
-    suffix = output.suffix.lower() if output is not None else ""
-    return {".json": "json", ".md": "markdown", ".markdown": "markdown"}.get(suffix, "html")

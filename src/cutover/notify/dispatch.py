@@ -28,7 +28,7 @@ from cutover.errors import InputError, SecretError
 from cutover.events import EventKind
 from cutover.journal import Journal
 from cutover.log import get_logger
-from cutover.notify.messages import Composer, Message
+from cutover.notify.messages import LINKED_EVENTS, Composer, Message
 from cutover.notify.registry import NOTIFIERS, Notifier
 from cutover.runbook.control_models import NotifyTarget
 from cutover.secrets import clip, resolve
@@ -144,8 +144,9 @@ class Dispatcher:
         while (message := waiting.get()) is not _STOP:
             config = target.config
             body = message.body
-            if config.link:
-                body += f"\nreport: {config.link.replace('{run_id}', self.compose.run_id)}"
+            link = self.link(config, message)
+            if link is not None:
+                body += f"\nreport: {link}"
             self._in_flight[target.label] = message
             try:
                 target.notifier.deliver(target.url, message.title, body, config.timeout)
@@ -153,6 +154,16 @@ class Dispatcher:
                 self._failed(target, message, str(exc) or type(exc).__name__)
             finally:
                 self._in_flight.pop(target.label, None)
+
+    def link(self, config: NotifyTarget, message: Message) -> str | None:
+        """Where the message points for the run's report: the target's ``link`` template
+        (every message), else the file the run writes at its end (``--report``), from
+        the messages that end or hold the run."""
+        if config.link:
+            return config.link.replace("{run_id}", self.compose.run_id)
+        if self.compose.report is not None and message.event in LINKED_EVENTS:
+            return self.compose.report
+        return None
 
     def _failed(self, target: Target, message: Message, error: str) -> None:
         """Log and journal an undelivered message, unless the run has ended (``close``

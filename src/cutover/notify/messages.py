@@ -17,6 +17,8 @@ from cutover.events import EventKind
 from cutover.runbook.control_models import NotifyEvent
 from cutover.secrets import clip, redact
 
+#: The events that end a run (or hold it): their messages link to the run's report.
+LINKED_EVENTS: frozenset[NotifyEvent] = frozenset({"rolled_back", "needs_attention", "completed"})
 TITLE_LIMIT = 120  #: characters of a title
 BODY_LIMIT = 800  #: characters of a body (a chat message, not a report)
 CHAIN_LIMIT = 400  #: characters of the failing chain in it
@@ -32,11 +34,19 @@ class Message:
 class Composer:
     """The messages of one run."""
 
-    def __init__(self, runbook: str, environment: str, run_id: str, state_option: str = ""):
+    def __init__(
+        self,
+        runbook: str,
+        environment: str,
+        run_id: str,
+        state_option: str = "",
+        report: str | None = None,
+    ):
         self.runbook = runbook
         self.environment = environment
         self.run_id = run_id
         self.state_option = state_option  #: `` --state URL`` for a shared store
+        self.report = report  #: the ``file://`` URL of the report the run writes at its end
         self._chain: str | None = None
 
     def __call__(self, kind: str, data: Mapping[str, Any]) -> Message | None:

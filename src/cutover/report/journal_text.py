@@ -13,6 +13,7 @@ from cutover.events import EventKind, fold_steps
 from cutover.journal import HELD, INTERRUPTED, NEEDS_ATTENTION, RUNNING, EventRow, RunRow
 from cutover.process import alive_here
 from cutover.report.failure_text import failure_lines, reasons_text
+from cutover.report.people_text import sentence
 from cutover.report.run_document import breaking_event
 from cutover.report.run_view import format_values
 from cutover.state_location import Store
@@ -132,6 +133,10 @@ def _event_lines(event: EventRow, at: str) -> Iterator[str]:
         yield f"{head} {event.kind}: {d.get('name')}"
         if event.kind == EventKind.INTENT:
             yield from (f"      {change}" for change in d.get("changes") or [])
+        return
+    said = sentence(event.kind, d)
+    if said is not None:
+        yield f"{head} {said}"
         return
     summary = "; ".join(
         f"{k.replace('_', ' ')}: {plain(v)}"

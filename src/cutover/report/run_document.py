@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from cutover.events import EventKind, still_applied
-from cutover.journal import EventRow, RunRow
+from cutover.journal import FAILED, HELD, ROLLED_BACK, EventRow, RunRow
+from cutover.report.people_text import sentence
 from cutover.secrets import redact_data
 
 SCHEMA = "cutover.run-report/1"
@@ -33,10 +34,13 @@ EXIT_WORDS: dict[int, str] = {
 }
 
 #: Event kinds about people deciding: gates, approvals, holds, promotions, aborts, pauses.
-#: Matched by name so that kinds added later (``approved``, ``held``, ``promoted``…) show too.
-_DECISION = re.compile(r"gate|approv|declin|promot|abort|pause|hold|held|resum")
+#: Matched by name so that kinds added later (``approved``, ``held``, ``promoted``…) show too;
+#: ``control_requested`` is who asked for a promote, abort, pause, approval or decline.
+_DECISION = re.compile(r"gate|approv|declin|promot|abort|pause|hold|held|resum|control")
 #: Data fields that name who did something, first found wins.
 _WHO = ("by", "who", "approver", "identity", "user", "actor")
+#: What the run told people, and what it could not: notifications and its report file.
+_NOTICES = (EventKind.NOTIFY_FAILED, EventKind.REPORT_WRITTEN, EventKind.REPORT_FAILED)
 #: Step outcomes, by the event that settles them.
 _STEP_OUTCOMES = {
     EventKind.APPLIED: "applied",
@@ -48,9 +52,19 @@ _STEP_OUTCOMES = {
 }
 
 
-def exit_words(code: int | None) -> str:
+#: Where one exit code covers several endings, the status says which (docs/cli.md).
+STATUS_WORDS: dict[tuple[str, int], str] = {
+    (ROLLED_BACK, 0): "rolled back on request (`cutover rollback`); the rollback was verified",
+    (HELD, 3): "a human must act: held at a gate; every applied step stays in place",
+    (FAILED, 1): "the run failed before any step was applied: nothing was changed",
+}
+
+
+def exit_words(code: int | None, status: str | None = None) -> str:
     if code is None:
         return "not finished: the run has no exit status yet"
+    if status is not None and (status, code) in STATUS_WORDS:
+        return STATUS_WORDS[status, code]
     return EXIT_WORDS.get(code, f"exit {code}")
 
 
@@ -86,7 +100,7 @@ def build(row: RunRow, events: list[EventRow]) -> dict[str, Any]:
             "environment": row.environment,
             "status": row.status,
             "exit_code": row.exit_code,
-            "exit_words": exit_words(row.exit_code),
+            "exit_words": exit_words(row.exit_code, row.status),
             "started_at": row.started_at,
             "ended_at": row.ended_at,
             "started_by": f"{row.user}@{row.host}",
@@ -117,6 +131,11 @@ def build(row: RunRow, events: list[EventRow]) -> dict[str, Any]:
         ],
         "rollback": _rollback(events, offset),
         "decisions": [_decision(e, offset(e.at)) for e in events if _DECISION.search(e.kind)],
+        "notices": [
+            {"at": e.at, "offset_s": offset(e.at), "kind": e.kind, "text": sentence(e.kind, e.data)}
+            for e in events
+            if e.kind in _NOTICES
+        ],
         "still_applied": still_applied(events),
         "events": [
             {
@@ -249,5 +268,6 @@ def _decision(e: EventRow, offset_s: float) -> dict[str, Any]:
         "kind": e.kind,
         "stage": e.stage,
         "by": who,
+        "text": sentence(e.kind, e.data) or e.kind.replace("_", " "),
         "data": rest,
     }

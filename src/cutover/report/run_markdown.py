@@ -74,9 +74,12 @@ def render(document: dict[str, Any]) -> str:
         ]
         for d in document["decisions"]:
             out.append(
-                f"| {offset_text(d['offset_s'])} | {_cell(d['kind'])} | {_cell(d['stage'])} |"
+                f"| {offset_text(d['offset_s'])} | {_cell(d['text'])} | {_cell(d['stage'])} |"
                 f" {_cell(d['by'])} |"
             )
+    if document["notices"]:
+        out += ["", "### Notifications and report files", ""]
+        out += [f"- {offset_text(n['offset_s'])} {n['text']}" for n in document["notices"]]
     failures = document["failures"]
     if failures:
         out += ["", f"### Failed request chains ({len(failures)})", ""]

@@ -1,4 +1,4 @@
-"""What a runbook may say about the people around a run: gates and notifications."""
+"""What a runbook may say about the people around a run: gates, notifications, reports."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class Gate(Model):
     confirm: bool = Field(False, description="ask at the terminal (or --yes) before the stage")
     on_decline: Literal["rollback", "hold"] = Field(
         "rollback",
-        description="when the operator declines: roll back every applied step, or hold"
+        description="when the gate is declined (at the terminal or `cutover decline RUN`): roll"
+        " back every applied step, or hold"
         " (leave them in place, exit 3; continue later with `cutover resume RUN`)",
     )
     approvers: int = Field(
@@ -47,7 +48,7 @@ class Gate(Model):
         parts = ["confirm"] if self.confirm else []
         if self.approvers:
             parts.append(f"{self.approvers} approver{'s' if self.approvers > 1 else ''}")
-        if self.confirm and self.on_decline == "hold":
+        if self.on_decline == "hold":
             parts.append("on decline: hold")
         return ", ".join(parts)
 
@@ -76,4 +77,15 @@ class NotifyTarget(Model):
     timeout: Timeout = Field(5.0, description="bound of one delivery (connect and read)")
     link: str | None = Field(
         None, description="a URL template for the run's report, `{run_id}` filled in"
+    )
+
+
+class ReportFile(Model):
+    """The run's report, written when the run (or its resume or rollback) ends
+    (docs/report.md, "Written by the run"); ``--report FILE`` takes precedence."""
+
+    path: str = Field(
+        min_length=1,
+        description="where: `{run_id}` filled in, relative to the runbook's folder; the"
+        " suffix gives the format (.json, .md, else HTML)",
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from cutover.runbook.control_models import NotifyTarget
+from cutover.runbook.control_models import NotifyTarget, ReportFile
 from cutover.runbook.types import Model
 
 
@@ -39,4 +39,7 @@ class Environment(Model):
     )
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="more notification targets, for this environment"
+    )
+    report: ReportFile | None = Field(
+        None, description="the run's report file in this environment (replaces the runbook's)"
     )

@@ -17,7 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from cutover.metrics.checks import MAX_CHECKS, MetricCheck
 from cutover.metrics.sources import AnyMetricSource
 from cutover.reasons import ZERO_TOLERANCE_DEFAULT, Reason
-from cutover.runbook.control_models import Gate, NotifyTarget, gate_shorthand
+from cutover.runbook.control_models import Gate, NotifyTarget, ReportFile, gate_shorthand
 from cutover.runbook.environment import Environment
 from cutover.runbook.kinds import KINDS, AnySettings, AnyStep
 from cutover.runbook.probe_models import ProbeSet
@@ -144,6 +144,9 @@ class Runbook(Model):
     state: StateSettings = Field(default_factory=StateSettings)
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="where notifications go (docs/notify.md)"
+    )
+    report: ReportFile | None = Field(
+        None, description="the run's report file, written when it ends (docs/report.md)"
     )
 
     @model_validator(mode="before")
