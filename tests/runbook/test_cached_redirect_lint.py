@@ -141,8 +141,8 @@ def test_an_impossible_purge_step_is_refused_located(
 def test_a_step_is_a_dictionary_a_version_or_a_purge(tmp_path: Path) -> None:
     text = step('dictionary: redirects\nset: {mode: "302"}\npurge: {all: true}')
     assert errors(tmp_path, text) == [
-        "17:9: stages[0].steps[0]: a fastly step changes either a `dictionary` or a `version`,"
-        " or is a `purge`"
+        "17:9: stages[0].steps[0]: a fastly step changes one of a `dictionary`, a `version` or a"
+        " `dynamic_snippet`, or is a `purge`"
     ]
 
 

@@ -116,7 +116,7 @@ def test_every_new_resource_loads(tmp_path: Path) -> None:
         ("        dynamic_snippet: tag\n",
          "        dynamic_snippet: tag\n        version: {comment: both}\n",
          "rb.yml:32:9: stages[0].steps[1]: a fastly step changes one of a `dictionary`, a"
-         " `version` or a `dynamic_snippet`"),
+         " `version` or a `dynamic_snippet`, or is a `purge`"),
     ],
 )  # fmt: skip
 def test_bad_resource_input_is_located(tmp_path: Path, old: str, new: str, error: str) -> None:
