@@ -67,6 +67,7 @@ def test_the_config_is_yaml_with_the_interval_as_timeout() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_real_prometheus_scrapes_a_target_and_answers_promql(
     prometheus: Any, exporter: str
 ) -> None:
@@ -80,6 +81,7 @@ def test_a_real_prometheus_scrapes_a_target_and_answers_promql(
     assert sample["metric"]["seen"] == "none"
 
 
+@pytest.mark.slow
 def test_blackbox_relabeling_sends_the_target_as_a_parameter(
     prometheus: Any, exporter: str
 ) -> None:
@@ -116,6 +118,7 @@ def test_the_fixture_starts_a_server(prometheus: Any) -> None:
     assert prometheus([]).ready()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("required", "outcome", "message"),
     [

@@ -204,6 +204,7 @@ def test_varnish_refuses_a_vcl_that_does_not_compile(var: VarnishWorld) -> None:
     assert var.snapshot()["active"] == "boot"
 
 
+@pytest.mark.slow
 @needs_varnish
 def test_varnish_discards_beyond_keep_and_reloads_a_discarded_prior(var: VarnishWorld) -> None:
     priors = []

@@ -81,6 +81,7 @@ def test_check_soak_prints_memory_descriptors_and_round_times_small() -> None:
     assert {out["target.rss_growth_le_10mb"], out["target.fds_flat"]} <= {"ok", "MISSED"}
 
 
+@pytest.mark.slow
 def test_control_latency_prints_poll_and_notification_figures_small() -> None:
     out = figures("control_latency.py", "--requests", "3", "--events", "2", "--timeout", "0.2")
     assert out["control_requests"] == "3" and out["notify_events"] == "2"
@@ -100,6 +101,7 @@ def test_exporter_throughput_prints_both_sides_of_the_ratio() -> None:
     assert {out["target.ratio_set_ge_0.9"], out["target.ratio_target_ge_0.9"]} <= {"ok", "missed"}
 
 
+@pytest.mark.slow
 def test_metric_guard_prints_the_time_to_a_fail_decision_small() -> None:
     out = figures("metric_guard.py", "--runs", "1", "--only", "fastly_stats")
     assert out["fastly_stats_runs"] == "1"

@@ -333,6 +333,7 @@ def test_non_tty_default_is_json(tmp_path: Path, server: Any) -> None:
     assert json.loads(done.stdout.splitlines()[0])["version"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -461,6 +462,7 @@ SMOKE_AND_STATE = """  files:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "code", "sets"),
     [
@@ -532,6 +534,7 @@ def test_an_overrunning_round_is_reported_and_not_stacked(tmp_path: Path, server
     assert all(re.search(r"it took [0-9.]+s; \d+ start\(s\) skipped", x) for x in reported)
 
 
+@pytest.mark.slow
 def test_a_round_within_its_interval_is_not_an_overrun(tmp_path: Path, server: Any) -> None:
     path = checks_file(tmp_path, server, GOOD)
     done = cutover(

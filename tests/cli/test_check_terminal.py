@@ -69,6 +69,7 @@ def test_only_failures_is_for_the_table(checks: Path, fmt: str) -> None:
     assert done.stderr == f"error: --only-failures works with --format table, not {fmt}\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "line"),
     [

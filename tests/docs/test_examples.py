@@ -177,6 +177,7 @@ def parsed(argv: list[str]) -> dict[str, Any]:
     return dict(context.params)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("key", "argv"), invocations(), ids=[k for k, _ in invocations()])
 def test_the_command_line_is_a_valid_check_that_runs(
     key: str, argv: list[str], lab: Path, tmp_path: Path

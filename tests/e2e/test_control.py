@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cutover.errors import RunExit
 from cutover.testing.cli import cli_env, cutover_argv, on_terminal, run_cutover
 from cutover.testing.lab_runbooks import LAB_FASTLY_HEAD
@@ -141,6 +143,7 @@ def test_abort_rolls_back_now_verified_and_the_run_exits_4(tmp_path: Path) -> No
     assert rows(state, "pause_ended") == []  # the abort ended the pause: the run did not go on
 
 
+@pytest.mark.slow
 def test_pause_holds_a_probing_stage_until_promote_and_abort_cuts_an_interval_short(
     tmp_path: Path,
 ) -> None:
@@ -189,6 +192,7 @@ def test_pause_holds_a_probing_stage_until_promote_and_abort_cuts_an_interval_sh
     ]
 
 
+@pytest.mark.slow
 def test_a_gate_with_two_approvers_needs_two_distinct_people(tmp_path: Path) -> None:
     state = tmp_path / "state"
     proc = start(write(tmp_path, gated="    gate: {approvers: 2}"), state)
@@ -214,6 +218,7 @@ def test_a_gate_with_two_approvers_needs_two_distinct_people(tmp_path: Path) -> 
     assert rows(state, "gate_approved") == [("signed-off", {"by": ["alice@ops", "bob@ops"]})]
 
 
+@pytest.mark.slow
 def test_every_verb_on_a_finished_run_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     code, out = finish(start(write(tmp_path), state))
@@ -225,6 +230,7 @@ def test_every_verb_on_a_finished_run_is_refused_and_writes_nothing(tmp_path: Pa
     assert rows(state, "control_requested") == []
 
 
+@pytest.mark.slow
 def test_a_gate_declined_at_the_terminal_holds_then_resume_finishes(tmp_path: Path) -> None:
     """`on_decline: hold` on a real terminal: exit 3, status held, the steps stay live;
     `status` offers both commands; `resume --yes` asks the gate again and completes."""
@@ -255,6 +261,7 @@ def test_a_gate_declined_at_the_terminal_holds_then_resume_finishes(tmp_path: Pa
     assert [s for s, _ in rows(state, "gate_approved")] == ["signed-off"]
 
 
+@pytest.mark.slow
 def test_a_remote_decline_applies_the_gates_on_decline(tmp_path: Path) -> None:
     """`cutover decline RUN` at a gate waiting for approvers: `hold` ends the run held
     (exit 3, the steps stay), `rollback` rolls every applied step back, verified (exit 4);
@@ -296,6 +303,7 @@ def test_a_remote_decline_applies_the_gates_on_decline(tmp_path: Path) -> None:
     assert len(rows(state, "rollback_verified")) == 1
 
 
+@pytest.mark.slow
 def test_decline_without_a_waiting_gate_is_refused_and_writes_nothing(tmp_path: Path) -> None:
     """During a pause (nothing waits for approvals) and after the run: exit 2, no row."""
     state, _, code, out = during_a_pause(tmp_path, "promote", "alice@ops")
@@ -315,6 +323,7 @@ def test_decline_without_a_waiting_gate_is_refused_and_writes_nothing(tmp_path: 
     assert [d["verb"] for _, d in rows(state, "control_requested")] == ["abort"]
 
 
+@pytest.mark.slow
 def test_a_held_run_and_its_rollback_each_write_the_runbooks_report(tmp_path: Path) -> None:
     """`report: {path: reports/{run_id}.md}` (from the runbook's folder): written when the
     run is held by a remote decline, and again when `cutover rollback` (from elsewhere)

@@ -138,6 +138,7 @@ def test_a_second_interrupt_stops_at_once_and_says_what_is_applied(
     assert finish.returncode == RunExit.OK, finish.stdout + finish.stderr
 
 
+@pytest.mark.slow
 def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     state = tmp_path / "state"
     first = cli("plan", "runbooks/pypi-files.yml", "--state-dir", state)
@@ -154,6 +155,7 @@ def test_plan_shows_live_cumulative_diffs_and_writes_nothing(cli, tmp_path: Path
     assert again.stdout == first.stdout
 
 
+@pytest.mark.slow
 def test_json_log_format_prints_one_json_object_per_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import json
 
@@ -188,6 +190,7 @@ def test_json_log_format_prints_one_json_object_per_line(cli, tmp_path: Path) ->
     assert failed["failures"][0]["reason"] == "redirect_loop"
 
 
+@pytest.mark.slow
 def test_the_live_view_on_a_terminal(tmp_path: Path) -> None:
     """On a TTY: the rich live panel, and the plain lines above it."""
     from cutover.testing.cli import on_terminal

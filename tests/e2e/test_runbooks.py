@@ -123,6 +123,7 @@ def test_the_2018_replay_is_stopped_within_one_probe_round(cli, tmp_path: Path) 
     assert f"{run_id}" in history.stdout and "rolled_back" in history.stdout
 
 
+@pytest.mark.slow
 def test_no_rollback_leaves_the_2018_flip_live_and_names_the_command(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`run --no-rollback`: the failed guard ends the run needing attention (exit 3) with
     the exact command, the changes stay live (the loop is still there), the choice is in

@@ -61,6 +61,7 @@ def test_the_flip_is_opt_in_and_the_runbook_asserts_it_in_its_last_stages() -> N
     assert flipped == ["ramp-100", "permanent"]
 
 
+@pytest.mark.slow
 def test_ok_before_the_cutover_critical_in_the_2018_state(
     cli: Any, served: tuple[Path, ServedLab]
 ) -> None:

@@ -321,6 +321,7 @@ def hanging(tmp_path: Path) -> Iterator[ExporterProcess]:
             yield running
 
 
+@pytest.mark.slow
 def test_the_scrape_timeout_caps_every_probe(hanging: ExporterProcess) -> None:
     """The probe's own timeout is 60 s: the scraper's 1.5 s (less 0.5 s) wins, and the
     answer is the probe's verdict (a timeout), not an error of the exporter."""
@@ -334,6 +335,7 @@ def test_the_scrape_timeout_caps_every_probe(hanging: ExporterProcess) -> None:
     assert found[("cutover_probe_success", ())] == 0
 
 
+@pytest.mark.slow
 def test_a_set_that_cannot_finish_in_time_is_504(hanging: ExporterProcess) -> None:
     """Three probes of 1 s each, one at a time, in a 1 s budget: no verdict (504), so
     Prometheus records no data rather than a wrong one."""
@@ -362,6 +364,7 @@ def test_the_timeout_option_caps_every_probe(tmp_path: Path) -> None:
     assert samples(answer.text)[("cutover_probe_reason", (("reason", "timeout"),))] == 1
 
 
+@pytest.mark.slow
 def test_no_more_probes_at_once_than_the_bound(hanging: ExporterProcess) -> None:
     target = {"target": "http://a.test/hang", "module": "slow"}
     first: list[httpx.Response] = []
@@ -460,6 +463,7 @@ def documented_scrape_configs(exporter: ExporterProcess) -> list[dict[str, Any]]
     return jobs
 
 
+@pytest.mark.slow
 def test_a_real_prometheus_scrapes_it_and_a_guard_query_answers(
     prometheus: Any, exporter: ExporterProcess
 ) -> None:

@@ -6,6 +6,8 @@ must keep them bounded (memory flat) while the entries every round hits stay cac
 
 from __future__ import annotations
 
+import pytest
+
 from cutover.lab.cdn import MAX_CACHE_BYTES, MAX_CACHE_ENTRIES, CacheEntry, NodeCache
 from cutover.lab.messages import Response
 from cutover.testing import LabClient
@@ -47,6 +49,7 @@ def test_replacing_an_entry_does_not_count_it_twice() -> None:
     assert (cache.bytes, len(cache.entries)) == (first, 1)
 
 
+@pytest.mark.slow
 def test_cache_busted_misses_never_push_a_cache_past_its_bounds_and_used_entries_stay(
     world: LabClient,
 ) -> None:

@@ -115,6 +115,7 @@ OBJECT_ROWS: list[tuple[str, str, dict[str, str] | None, int, set[str]]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("method", "path", "body", "status", "keys"), OBJECT_ROWS)
 def test_each_endpoint_answers_fastlys_status_and_exact_keys(
     draft, method, path, body, status, keys

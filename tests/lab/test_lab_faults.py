@@ -88,6 +88,7 @@ def _api_outcomes(seed: int, count: int = 60) -> list[str]:
         return outcomes
 
 
+@pytest.mark.slow
 def test_api_faults_are_seeded():
     first = _api_outcomes(seed=3)
     assert set(first) == {"200", "500", "503", "dropped"}

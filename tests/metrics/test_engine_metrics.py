@@ -135,6 +135,7 @@ def run(
     return engine.run("r1"), journal.events("r1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "broken", "code", "reason"),
     [

@@ -121,6 +121,7 @@ TRANSIENT = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("failure", "said"), TRANSIENT)
 def test_transient_failures_are_retried(failure: Handler, said: str) -> None:
     s, seen = sampler(failing_then(failure, 2, answer(200, vector(({}, "1")))), retries=2)

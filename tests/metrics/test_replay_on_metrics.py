@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cutover.events import EventKind
 from cutover.testing import journal
 from cutover.testing.cli import run_id_of
@@ -50,6 +52,7 @@ def test_the_loop_fails_the_stage_on_metrics_alone(cli: Any, tmp_path: Path) -> 
     assert "— failure: " in shown.stdout
 
 
+@pytest.mark.slow
 def test_a_harmless_step_passes_on_clean_measurements(cli: Any, tmp_path: Path) -> None:
     proc, events = run(cli, tmp_path / "state", "--var", "percent=0")
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -165,6 +165,7 @@ ENDINGS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kind", "data", "says", "linked"), ENDINGS)
 def test_the_messages_that_end_a_run_link_to_its_report_file(
     tmp_path: Path,
@@ -306,6 +307,7 @@ def test_a_url_apprise_does_not_know_is_refused_before_the_run(
     )
 
 
+@pytest.mark.slow
 def test_a_failed_lab_run_notifies_its_chain_and_verified_rollback(
     tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -396,6 +398,7 @@ def test_a_notifier_hung_past_the_end_of_the_run_is_journaled_then_left_silent(
         assert not thread.is_alive()  # and it ended: the stop marker was put back
 
 
+@pytest.mark.slow
 def test_a_rolled_back_lab_run_writes_its_report_and_the_rollback_message_links_to_it(
     tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -137,6 +137,7 @@ def test_without_the_plugin_installed_the_kind_is_unknown(cutover: Cli, runbook:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("edit", "located", "hint"),
     [
@@ -221,6 +222,7 @@ INTENT = "paint[0] intent: paint it\n      ~ store.json[color]: 'red' → 'blue'
 APPLIED = "paint[0] applied: paint it\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("extra", "code", "status", "after", "rows"),
     [

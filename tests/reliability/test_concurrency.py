@@ -94,6 +94,7 @@ def describe(info: dict[str, Any]) -> str:
     )
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_with_the_holders_details(
     lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
 ) -> None:
@@ -146,6 +147,7 @@ def test_a_second_run_is_refused_with_the_holders_details(
     )
 
 
+@pytest.mark.slow
 def test_a_holder_killed_with_sigkill_is_detected_and_its_run_must_be_finished_first(
     lab: Any, state: Path, tmp_path: Path, holders: list[Holder]
 ) -> None:

@@ -133,6 +133,7 @@ def test_the_uncrashed_pypi_files_run_and_its_boundaries(farm: Farm) -> None:
     assert final["warehouse"] == initial["warehouse"]
 
 
+@pytest.mark.slow
 def test_the_uncrashed_nginx_switch_run(farm: Farm) -> None:
     if harness.nginx_binary() is None:
         pytest.skip("no nginx binary")
@@ -313,6 +314,7 @@ def _assert_resumed(case: Any, ref: Any) -> None:
 # --- nothing journaled: nothing to roll back --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_without_a_journaled_run_rollback_and_resume_refuse_and_touch_nothing(
     served_lab: Any,
 ) -> None:

@@ -60,6 +60,7 @@ def server() -> Iterator[Any]:
         yield running
 
 
+@pytest.mark.slow
 def test_check_every_holds_descriptors_and_threads_flat(
     tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -45,6 +45,7 @@ def _runs(state: Path) -> list[tuple[str, str, dict[str, Any]]]:
         return [(env, status, json.loads(options)) for env, status, options in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("extra", "code", "status"),
     [((), RunExit.OK, "completed"), (BROKEN, RunExit.ROLLED_BACK, "rolled_back")],

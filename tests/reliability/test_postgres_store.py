@@ -130,6 +130,7 @@ def test_two_hosts_sharing_one_postgresql_never_drive_one_target_at_once(
         assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)
 
 
+@pytest.mark.slow
 def test_a_sqlite_store_run_and_a_postgresql_store_run_on_one_host_exclude_each_other(
     nginx_world: Any, pg_url: str, tmp_path: Path, holder_run: Any
 ) -> None:

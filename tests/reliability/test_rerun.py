@@ -105,6 +105,7 @@ def test_a_partly_migrated_lab_runs_only_the_steps_that_differ(lab: Any, state: 
     assert h.fingerprint(after) == h.migrated(h.fingerprint(after))
 
 
+@pytest.mark.slow
 def test_nginx_a_second_run_neither_rewrites_nor_reloads(nginx_world: Any) -> None:
     state = nginx_world.state_dir
     args = ["run", harness.NGINX_RUNBOOK, *nginx_world.run_args(()), "--yes"]
@@ -138,6 +139,7 @@ UNCHECKED = """\
 """
 
 
+@pytest.mark.slow
 def test_again_forces_the_full_sequence(tmp_path: Path) -> None:
     runbook = tmp_path / "flags.yml"
     runbook.write_text(SHELL_RUNBOOK % (tmp_path, ""), encoding="utf-8")

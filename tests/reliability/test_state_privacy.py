@@ -143,6 +143,7 @@ def journaled_prior(state: Path, run_id: str) -> str:
     return str(row[0])
 
 
+@pytest.mark.slow
 def test_a_credential_in_a_replaced_nginx_file_is_not_journaled_and_rollback_restores_it(
     world: Any,
 ) -> None:
@@ -235,6 +236,7 @@ def test_sensitive_without_a_key_is_refused_before_anything_changes(
     assert not (state / "journal.db").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mask", [0o000, 0o022], ids=lambda m: f"umask {m:03o}")
 def test_a_run_under_any_umask_leaves_only_private_state(
     nginx_world: Any, tmp_path: Path, mask: int

@@ -134,6 +134,7 @@ def refusal(run_id: str, runbook: str, pid: int, state: Path, target: Path) -> l
     ]
 
 
+@pytest.mark.slow
 def test_two_runs_from_two_directories_at_the_same_moment_exactly_one_runs(
     nginx_world: Any, tmp_path: Path, runs: Any
 ) -> None:

@@ -50,6 +50,7 @@ def document(replay: tuple[Path, str]) -> dict[str, Any]:
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
+@pytest.mark.slow
 def test_the_json_document_has_its_documented_keys(document: dict[str, Any]) -> None:
     assert sorted(document) == [
         "breaking_step", "decisions", "events", "failures", "guards", "notices",
@@ -253,6 +254,7 @@ def test_a_report_files_format_comes_from_its_suffix(name: str, fmt: str) -> Non
     assert format_of(Path(name)) == fmt
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("blocked", "error"),
     [
