@@ -89,6 +89,18 @@ def refusing_port() -> int:
         return int(probe.getsockname()[1])
 
 
+_OPENED: list[Journal] = []
+
+
+@pytest.fixture(autouse=True)
+def _journals_closed() -> Iterator[None]:
+    """Every journal :func:`dispatcher` opened is closed after its test (Python 3.13
+    warns about an unclosed SQLite connection when it is collected, in a later test)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def dispatcher(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -98,6 +110,7 @@ def dispatcher(
 ) -> tuple[Dispatcher, Journal]:
     monkeypatch.setenv("HOOK_URL", url)
     journal = Journal(tmp_path / "journal.db")
+    _OPENED.append(journal)
     journal.start_run("r1", "demo", "rb.yml", "lab", {})
     target = NotifyTarget.model_validate({"url": "env:HOOK_URL", **extra})
     compose = Composer("demo", "lab", "r1", report=report)

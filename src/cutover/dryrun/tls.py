@@ -12,8 +12,27 @@ import datetime as dt
 import ssl
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 VALID = dt.timedelta(days=1)
+
+
+def _usage(*, cert_sign: bool) -> Any:
+    """Key usage: a CA signs certificates; a server signs its TLS handshakes. Python 3.13
+    verifies strictly (``VERIFY_X509_STRICT``): without these a probe fails with tls_error."""
+    from cryptography import x509
+
+    return x509.KeyUsage(
+        digital_signature=not cert_sign,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def copy_tls(directory: Path, hostnames: Sequence[str]) -> tuple[ssl.SSLContext, Path]:
@@ -21,7 +40,7 @@ def copy_tls(directory: Path, hostnames: Sequence[str]) -> tuple[ssl.SSLContext,
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -35,6 +54,8 @@ def copy_tls(directory: Path, hostnames: Sequence[str]) -> tuple[ssl.SSLContext,
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALID)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_usage(cert_sign=True), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -48,6 +69,12 @@ def copy_tls(directory: Path, hostnames: Sequence[str]) -> tuple[ssl.SSLContext,
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALID)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
